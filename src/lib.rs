@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod planner;
 pub mod sign;
+pub mod store;
 pub mod timeutil;
 
 use std::fmt;

@@ -1,0 +1,685 @@
+//! The archive: an SQLite database (WAL) holding every point ever fetched,
+//! the collector's progress, and the intervals it could not collect.
+//!
+//! Writes are idempotent against the natural key (series, bucket): a
+//! re-fetched bucket updates its value in place only if it changed, and the
+//! points, the rollups they feed and the progress they justify are committed
+//! in one transaction, so a crash never records progress for data that is
+//! not stored.
+
+mod migrate;
+pub mod read;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use thiserror::Error;
+
+pub use migrate::{APPLICATION_ID, MIGRATIONS, Migrated, latest_version};
+
+use crate::api::Answer;
+use crate::planner::{Lost, Window};
+use crate::{BUCKET_SECS, Source};
+
+/// Bucket numbers count 30-second buckets from this instant (2026-01-01T00:00:00Z).
+pub const BUCKET_EPOCH: i64 = 1_767_225_600;
+const HOUR_BUCKETS: i64 = 3600 / BUCKET_SECS;
+const DAY_HOURS: i64 = 24;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{}: not an rtc-archiver database (it has other tables); pass --db with a new or existing archive file", .0.display())]
+    NotAnArchivePath(PathBuf),
+    #[error("not an rtc-archiver database (it has other tables)")]
+    NotAnArchive,
+    #[error(
+        "the database has schema version {found}, newer than this rtc-archiver understands \
+         (up to {supported}): upgrade rtc-archiver, or point --db at another file"
+    )]
+    TooNew { found: i64, supported: i64 },
+    #[error("no archive at {}: run `rtc-archiver collect` (or `demo`) first, or pass --db FILE", .0.display())]
+    Missing(PathBuf),
+    #[error("migration {name} failed: {source}")]
+    Migration {
+        name: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+impl StoreError {
+    /// Whether the error is about the database itself (unreadable, read-only,
+    /// disk full) rather than about what we asked of it.
+    pub fn is_io(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => sqlite_is_io(e),
+            StoreError::Missing(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether an SQLite error is about the database file itself (unreadable,
+/// read-only, disk full, locked, corrupt) rather than about a statement.
+pub fn sqlite_is_io(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(e, _) => matches!(
+            e.code,
+            rusqlite::ErrorCode::DiskFull
+                | rusqlite::ErrorCode::ReadOnly
+                | rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::SystemIoFailure
+                | rusqlite::ErrorCode::PermissionDenied
+                | rusqlite::ErrorCode::DatabaseBusy
+                | rusqlite::ErrorCode::DatabaseLocked
+                | rusqlite::ErrorCode::DatabaseCorrupt
+                | rusqlite::ErrorCode::NotADatabase
+        ),
+        _ => false,
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What identifies a stream: one target and action.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamKey {
+    pub app_id: String,
+    /// `None` for app-wide data.
+    pub room_id: Option<String>,
+    /// Sorted and deduplicated; empty if none.
+    pub user_ids: Vec<String>,
+    pub source: Source,
+}
+
+impl StreamKey {
+    pub fn new(
+        app_id: impl Into<String>,
+        room_id: Option<String>,
+        mut user_ids: Vec<String>,
+        source: Source,
+    ) -> Self {
+        user_ids.sort();
+        user_ids.dedup();
+        StreamKey {
+            app_id: app_id.into(),
+            room_id: room_id.filter(|r| !r.is_empty()),
+            user_ids,
+            source,
+        }
+    }
+
+    /// The comma-joined user list as stored ('' for none).
+    pub fn user_ids_joined(&self) -> String {
+        self.user_ids.join(",")
+    }
+}
+
+impl std::fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} app={}", self.source, self.app_id)?;
+        if let Some(room) = &self.room_id {
+            write!(f, " room={room}")?;
+        }
+        if !self.user_ids.is_empty() {
+            write!(f, " users={}", self.user_ids_joined())?;
+        }
+        Ok(())
+    }
+}
+
+/// What one write did to the archive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Buckets that were not archived before.
+    pub new: u64,
+    /// Buckets whose value changed.
+    pub revised: u64,
+    /// Buckets re-fetched with the value already archived.
+    pub unchanged: u64,
+}
+
+impl std::ops::AddAssign for WriteStats {
+    fn add_assign(&mut self, o: Self) {
+        self.new += o.new;
+        self.revised += o.revised;
+        self.unchanged += o.unchanged;
+    }
+}
+
+/// A value as stored: hundredths when exact, else the value itself.
+pub fn encode_value(v: f64) -> SqlValue {
+    let h = (v * 100.0).round();
+    if h.abs() < 9.0e15 && h / 100.0 == v {
+        SqlValue::Integer(h as i64)
+    } else {
+        SqlValue::Real(v)
+    }
+}
+
+/// The value a stored cell stands for.
+pub fn decode_value(v: ValueRef<'_>) -> f64 {
+    match v {
+        ValueRef::Integer(h) => h as f64 / 100.0,
+        ValueRef::Real(r) => r,
+        // never written; the schema is STRICT ANY, so be total anyway
+        ValueRef::Text(_) | ValueRef::Blob(_) | ValueRef::Null => f64::NAN,
+    }
+}
+
+/// The bucket number of a bucket start.
+pub fn bucket_of(ts: i64) -> i64 {
+    (ts - BUCKET_EPOCH).div_euclid(BUCKET_SECS)
+}
+
+/// The start of a bucket number, Unix seconds.
+pub fn ts_of(bucket: i64) -> i64 {
+    BUCKET_EPOCH + bucket * BUCKET_SECS
+}
+
+fn hour_of_bucket(bucket: i64) -> i64 {
+    ts_of(bucket).div_euclid(3600)
+}
+
+fn first_bucket_of_hour(hour: i64) -> i64 {
+    bucket_of(hour * 3600)
+}
+
+/// The SQL expression turning a stored `value` cell back into REAL.
+pub const VALUE_SQL: &str = "CASE typeof(value) WHEN 'integer' THEN value / 100.0 ELSE value END";
+
+/// How the database is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the file if needed (collect, import, demo).
+    Create,
+    /// The archive must exist (query, status, report, export).
+    Existing,
+}
+
+/// An open archive.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (and if needed creates and migrates) the archive at `path`.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
+        if mode == OpenMode::Existing && !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        let flags = match mode {
+            OpenMode::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            OpenMode::Existing => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = match Connection::open_with_flags(path, flags) {
+            Ok(c) => c,
+            // A read-only file still serves the read-only commands.
+            Err(_) if mode == OpenMode::Existing => Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+            Err(e) => return Err(e.into()),
+        };
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        let version = migrate::check(&store.conn).map_err(|e| match e {
+            StoreError::NotAnArchive => StoreError::NotAnArchivePath(path.to_path_buf()),
+            e => e,
+        })?;
+        if version < latest_version() {
+            migrate::migrate(&mut store.conn)?;
+        }
+        Ok(store)
+    }
+
+    /// An archive in memory, for tests.
+    pub fn in_memory() -> Result<Store> {
+        let mut conn = Connection::open_in_memory()?;
+        migrate::migrate(&mut conn)?;
+        Ok(Store {
+            conn,
+            path: PathBuf::from(":memory:"),
+        })
+    }
+
+    fn configure(&mut self) -> Result<()> {
+        self.conn.busy_timeout(Duration::from_secs(10))?;
+        let readonly = self.conn.is_readonly(rusqlite::MAIN_DB)?;
+        if !readonly {
+            let fresh: i64 =
+                self.conn
+                    .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+            if fresh == 0 {
+                // Only takes effect before the first table exists.
+                self.conn.pragma_update(None, "page_size", 8192)?;
+            }
+            let mode: String =
+                self.conn
+                    .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+                tracing::warn!(journal_mode = %mode, "could not switch the database to WAL");
+            }
+        }
+        // FULL: a commit is on disk when it returns, even across power loss.
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.conn.pragma_update(None, "cache_size", -16_000)?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// The id of a stream, created on first use.
+    pub fn stream_id(&mut self, key: &StreamKey) -> Result<i64> {
+        stream_id_in(&self.conn, key)
+    }
+
+    /// Each requested indicator's progress: the first bucket not yet fetched.
+    pub fn feed_progress(&self, stream: i64, indicators: &[String]) -> Result<Vec<Option<i64>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT done_ts FROM feeds WHERE stream_id = ?1 AND indicator = ?2")?;
+        indicators
+            .iter()
+            .map(|ind| {
+                Ok(stmt
+                    .query_row(params![stream, ind], |r| r.get(0))
+                    .optional()?)
+            })
+            .collect()
+    }
+
+    /// Records intervals that can no longer be fetched as gaps, and moves the
+    /// feeds' progress past them, in one transaction.
+    pub fn record_lost(
+        &mut self,
+        stream: i64,
+        indicators: &[String],
+        lost: &[Lost],
+        now: i64,
+    ) -> Result<()> {
+        if lost.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (last_error, last_error_at): (Option<String>, Option<i64>) = tx.query_row(
+            "SELECT last_error, last_error_at FROM streams WHERE id = ?1",
+            [stream],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        for l in lost {
+            let indicator = &indicators[l.feed];
+            let (cause, detail) = match (last_error.as_deref(), last_error_at) {
+                (Some(err), Some(at)) if at >= l.start => (
+                    "fetch_failed",
+                    format!(
+                        "requests kept failing until the interval slid out of the API's \
+                         60-minute reach; last error: {err}"
+                    ),
+                ),
+                _ => (
+                    "not_collected",
+                    "no collector pass fetched the interval before it slid out of the API's \
+                     60-minute reach (collector not running, or the indicator not configured)"
+                        .to_string(),
+                ),
+            };
+            tx.execute(
+                "INSERT INTO gap_log (stream_id, indicator, start_ts, end_ts, cause, detail, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (stream_id, indicator, start_ts) DO UPDATE SET
+                   end_ts = max(end_ts, excluded.end_ts), cause = excluded.cause,
+                   detail = excluded.detail, recorded_at = excluded.recorded_at",
+                params![stream, indicator, l.start, l.end, cause, detail, now],
+            )?;
+            tx.execute(
+                "UPDATE feeds SET done_ts = max(done_ts, ?3) WHERE stream_id = ?1 AND indicator = ?2",
+                params![stream, indicator, l.end],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores one answer: its points, the rollups they change, the feeds'
+    /// progress and the stream's bookkeeping, all in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_answer(
+        &mut self,
+        stream: i64,
+        indicators: &[String],
+        window: Window,
+        answer: &Answer,
+        attempts: u32,
+        now: i64,
+    ) -> Result<WriteStats> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut stats = WriteStats::default();
+        for series in &answer.series {
+            let id = series_id_in(&tx, stream, &series.name, series.unit.as_deref())?;
+            let points: Vec<(i64, SqlValue)> = series
+                .points
+                .iter()
+                .map(|&(ts, v)| (bucket_of(ts), encode_value(v)))
+                .collect();
+            stats += upsert_series_points(&tx, id, &points)?;
+        }
+        for ind in indicators {
+            tx.execute(
+                "INSERT INTO feeds (stream_id, indicator, first_ts, done_ts) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (stream_id, indicator) DO UPDATE SET
+                   first_ts = min(first_ts, excluded.first_ts),
+                   done_ts = max(done_ts, excluded.done_ts)",
+                params![stream, ind, window.start, window.done()],
+            )?;
+        }
+        tx.execute(
+            "UPDATE streams SET last_attempt_at = ?2, last_success_at = ?2,
+                 last_error = NULL, last_error_at = NULL WHERE id = ?1",
+            params![stream, now],
+        )?;
+        bump_stats(
+            &tx,
+            stream,
+            now,
+            &StatsDelta {
+                requests: attempts as i64,
+                failures: attempts.saturating_sub(1) as i64,
+                points_new: stats.new as i64,
+                points_revised: stats.revised as i64,
+                points_skipped: answer.skipped_total() as i64,
+            },
+        )?;
+        tx.commit()?;
+        Ok(stats)
+    }
+
+    /// Records a request (or retries of it) that failed for good.
+    pub fn record_failure(
+        &mut self,
+        stream: i64,
+        attempts: u32,
+        error: &str,
+        now: i64,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE streams SET last_attempt_at = ?2, last_error = ?3, last_error_at = ?2 WHERE id = ?1",
+            params![stream, now, error],
+        )?;
+        bump_stats(
+            &tx,
+            stream,
+            now,
+            &StatsDelta {
+                requests: attempts as i64,
+                failures: attempts as i64,
+                ..StatsDelta::default()
+            },
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Upserts points of many series at once (import): one transaction, the
+    /// rollups kept in step. `rows` are (series id, bucket, stored value).
+    pub fn upsert_points(&mut self, rows: &mut [(i64, i64, SqlValue)]) -> Result<WriteStats> {
+        rows.sort_by_key(|r| (r.0, r.1));
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut stats = WriteStats::default();
+        let mut start = 0;
+        while start < rows.len() {
+            let id = rows[start].0;
+            let end = start + rows[start..].iter().take_while(|r| r.0 == id).count();
+            let points: Vec<(i64, SqlValue)> = rows[start..end]
+                .iter()
+                .map(|r| (r.1, r.2.clone()))
+                .collect();
+            stats += upsert_series_points(&tx, id, &points)?;
+            start = end;
+        }
+        tx.commit()?;
+        Ok(stats)
+    }
+
+    /// The id of a series, created on first use (its unit updated if given).
+    pub fn series_id(
+        &mut self,
+        key: &StreamKey,
+        indicator: &str,
+        unit: Option<&str>,
+    ) -> Result<i64> {
+        let stream = stream_id_in(&self.conn, key)?;
+        series_id_in(&self.conn, stream, indicator, unit)
+    }
+
+    /// Runs SQLite's integrity check; `Ok(())` if the database is sound.
+    pub fn integrity_check(&self) -> Result<()> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if rows == ["ok"] {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid(format!(
+                "integrity check failed: {}",
+                rows.join("; ")
+            )))
+        }
+    }
+}
+
+fn stream_id_in(conn: &Connection, key: &StreamKey) -> Result<i64> {
+    let room = key.room_id.clone().unwrap_or_default();
+    let users = key.user_ids_joined();
+    let mut find = conn.prepare_cached(
+        "SELECT id FROM streams WHERE app_id = ?1 AND room_id = ?2 AND user_ids = ?3 AND source = ?4",
+    )?;
+    if let Some(id) = find
+        .query_row(params![key.app_id, room, users, key.source.as_str()], |r| {
+            r.get(0)
+        })
+        .optional()?
+    {
+        return Ok(id);
+    }
+    conn.execute(
+        "INSERT INTO streams (app_id, room_id, user_ids, source) VALUES (?1, ?2, ?3, ?4)",
+        params![key.app_id, room, users, key.source.as_str()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn series_id_in(
+    conn: &Connection,
+    stream: i64,
+    indicator: &str,
+    unit: Option<&str>,
+) -> Result<i64> {
+    let mut find =
+        conn.prepare_cached("SELECT id, unit FROM series WHERE stream_id = ?1 AND indicator = ?2")?;
+    if let Some((id, old_unit)) = find
+        .query_row(params![stream, indicator], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+        })
+        .optional()?
+    {
+        if unit.is_some() && unit != old_unit.as_deref() {
+            conn.execute(
+                "UPDATE series SET unit = ?2 WHERE id = ?1",
+                params![id, unit],
+            )?;
+        }
+        return Ok(id);
+    }
+    conn.execute(
+        "INSERT INTO series (stream_id, indicator, unit) VALUES (?1, ?2, ?3)",
+        params![stream, indicator, unit],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn same_value(stored: ValueRef<'_>, new: &SqlValue) -> bool {
+    match (stored, new) {
+        (ValueRef::Integer(a), SqlValue::Integer(b)) => a == *b,
+        (ValueRef::Real(a), SqlValue::Real(b)) => a.to_bits() == b.to_bits(),
+        _ => false,
+    }
+}
+
+/// Upserts one series' points, given sorted by bucket without duplicates;
+/// writes only what is new or changed, then refreshes the rollups of the
+/// hours (and days) it touched.
+fn upsert_series_points(
+    conn: &Connection,
+    series: i64,
+    points: &[(i64, SqlValue)],
+) -> Result<WriteStats> {
+    let mut stats = WriteStats::default();
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Ok(stats);
+    };
+    let mut existing: HashMap<i64, SqlValue> = HashMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT bucket, value FROM points WHERE series_id = ?1 AND bucket BETWEEN ?2 AND ?3",
+        )?;
+        let mut rows = stmt.query(params![series, first.0, last.0])?;
+        while let Some(row) = rows.next()? {
+            let value = match row.get_ref(1)? {
+                ValueRef::Integer(i) => SqlValue::Integer(i),
+                ValueRef::Real(r) => SqlValue::Real(r),
+                _ => SqlValue::Null,
+            };
+            existing.insert(row.get(0)?, value);
+        }
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO points (series_id, bucket, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (series_id, bucket) DO UPDATE SET value = excluded.value",
+    )?;
+    let mut hours = BTreeSet::new();
+    for (bucket, value) in points {
+        match existing.get(bucket) {
+            Some(old) if same_value(old.into(), value) => {
+                stats.unchanged += 1;
+                continue;
+            }
+            Some(_) => stats.revised += 1,
+            None => stats.new += 1,
+        }
+        insert.execute(params![series, bucket, value])?;
+        hours.insert(hour_of_bucket(*bucket));
+    }
+    refresh_rollups(conn, series, &hours)?;
+    Ok(stats)
+}
+
+/// Recomputes the hourly rollups of `hours` from the points, then the daily
+/// rollups of the days they fall in from the hourly ones.
+fn refresh_rollups(conn: &Connection, series: i64, hours: &BTreeSet<i64>) -> Result<()> {
+    if hours.is_empty() {
+        return Ok(());
+    }
+    let mut hourly = conn.prepare_cached(&format!(
+        "INSERT INTO rollup_hourly (series_id, hour, count, sum, min, max)
+         SELECT ?1, ?2, count(*), sum(v), min(v), max(v)
+         FROM (SELECT {VALUE_SQL} AS v FROM points
+               WHERE series_id = ?1 AND bucket >= ?3 AND bucket < ?4)
+         WHERE true
+         ON CONFLICT (series_id, hour) DO UPDATE SET
+           count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max"
+    ))?;
+    let mut days = BTreeSet::new();
+    for &hour in hours {
+        let b0 = first_bucket_of_hour(hour);
+        hourly.execute(params![series, hour, b0, b0 + HOUR_BUCKETS])?;
+        days.insert(hour.div_euclid(DAY_HOURS));
+    }
+    let mut daily = conn.prepare_cached(
+        "INSERT INTO rollup_daily (series_id, day, count, sum, min, max)
+         SELECT ?1, ?2, sum(count), sum(sum), min(min), max(max)
+         FROM rollup_hourly WHERE series_id = ?1 AND hour >= ?3 AND hour < ?4
+         GROUP BY series_id
+         ON CONFLICT (series_id, day) DO UPDATE SET
+           count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max",
+    )?;
+    for day in days {
+        daily.execute(params![series, day, day * DAY_HOURS, (day + 1) * DAY_HOURS])?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct StatsDelta {
+    requests: i64,
+    failures: i64,
+    points_new: i64,
+    points_revised: i64,
+    points_skipped: i64,
+}
+
+fn bump_stats(conn: &Connection, stream: i64, now: i64, d: &StatsDelta) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO stream_stats (stream_id, hour, requests, failures, points_new, points_revised, points_skipped)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (stream_id, hour) DO UPDATE SET
+           requests = requests + excluded.requests,
+           failures = failures + excluded.failures,
+           points_new = points_new + excluded.points_new,
+           points_revised = points_revised + excluded.points_revised,
+           points_skipped = points_skipped + excluded.points_skipped",
+    )?
+    .execute(params![
+        stream,
+        now.div_euclid(3600),
+        d.requests,
+        d.failures,
+        d.points_new,
+        d.points_revised,
+        d.points_skipped
+    ])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

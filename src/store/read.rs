@@ -1,0 +1,386 @@
+//! Reading the archive back: which series match a selection, their points
+//! over a time range, rollups, and the bookkeeping `status` shows.
+
+use rusqlite::{Connection, params_from_iter};
+
+use super::{Result, StoreError, VALUE_SQL, bucket_of, decode_value, ts_of};
+use crate::Source;
+
+/// A series and everything that identifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesInfo {
+    pub id: i64,
+    pub stream_id: i64,
+    pub app_id: String,
+    pub room_id: Option<String>,
+    pub user_ids: Option<String>,
+    pub source: Source,
+    pub indicator: String,
+    pub unit: Option<String>,
+}
+
+/// Which series to read. Empty lists select everything.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesFilter {
+    /// Indicator names or globs (`*_stall_rate`), answered names.
+    pub indicators: Vec<String>,
+    pub apps: Vec<String>,
+    pub rooms: Vec<String>,
+    pub sources: Vec<Source>,
+}
+
+fn any_of(
+    column: &str,
+    op: &str,
+    n: usize,
+    args: &mut Vec<String>,
+    values: &[String],
+) -> Option<String> {
+    if n == 0 {
+        return None;
+    }
+    args.extend(values.iter().cloned());
+    Some(format!(
+        "({})",
+        (0..n)
+            .map(|_| format!("{column} {op} ?"))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    ))
+}
+
+/// The series matching a filter, ordered by app, room, users, source, indicator.
+pub fn select_series(conn: &Connection, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
+    let mut args = Vec::new();
+    let sources: Vec<String> = filter
+        .sources
+        .iter()
+        .map(|s| s.as_str().to_string())
+        .collect();
+    let clauses: Vec<String> = [
+        any_of(
+            "se.indicator",
+            "GLOB",
+            filter.indicators.len(),
+            &mut args,
+            &filter.indicators,
+        ),
+        any_of("st.app_id", "=", filter.apps.len(), &mut args, &filter.apps),
+        any_of(
+            "st.room_id",
+            "=",
+            filter.rooms.len(),
+            &mut args,
+            &filter.rooms,
+        ),
+        any_of("st.source", "=", sources.len(), &mut args, &sources),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let where_clause = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT se.id, st.id, st.app_id, NULLIF(st.room_id, ''), NULLIF(st.user_ids, ''), st.source,
+                se.indicator, se.unit
+         FROM series se JOIN streams st ON st.id = se.stream_id
+         {where_clause}
+         ORDER BY st.app_id, st.room_id, st.user_ids, st.source, se.indicator"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+        let source: String = r.get(5)?;
+        Ok(SeriesInfo {
+            id: r.get(0)?,
+            stream_id: r.get(1)?,
+            app_id: r.get(2)?,
+            room_id: r.get(3)?,
+            user_ids: r.get(4)?,
+            source: source.parse().unwrap_or(Source::Quality),
+            indicator: r.get(6)?,
+            unit: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Calls `f(ts, value)` for each point of a series with `from <= ts < to`, in time order.
+pub fn for_each_point<E: From<StoreError>>(
+    conn: &Connection,
+    series: i64,
+    from: i64,
+    to: i64,
+    mut f: impl FnMut(i64, f64) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT bucket, value FROM points WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket",
+        )
+        .map_err(StoreError::from)?;
+    let mut rows = stmt
+        .query(rusqlite::params![
+            series,
+            bucket_of(from + 29),
+            bucket_of(to + 29)
+        ])
+        .map_err(StoreError::from)?;
+    while let Some(row) = rows.next().map_err(StoreError::from)? {
+        let bucket: i64 = row.get(0).map_err(StoreError::from)?;
+        let value = decode_value(row.get_ref(1).map_err(StoreError::from)?);
+        f(ts_of(bucket), value)?;
+    }
+    Ok(())
+}
+
+/// One hourly rollup row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rollup {
+    /// Start of the hour, Unix seconds.
+    pub ts: i64,
+    pub count: i64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Hourly rollups of a series for the hours starting in `[from, to)`.
+pub fn hourly_rollups<E: From<StoreError>>(
+    conn: &Connection,
+    series: i64,
+    from: i64,
+    to: i64,
+    f: impl FnMut(Rollup) -> Result<(), E>,
+) -> Result<(), E> {
+    rollups(conn, "rollup_hourly", "hour", 3600, series, from, to, f)
+}
+
+/// Daily (UTC) rollups of a series for the days starting in `[from, to)`.
+pub fn daily_rollups<E: From<StoreError>>(
+    conn: &Connection,
+    series: i64,
+    from: i64,
+    to: i64,
+    f: impl FnMut(Rollup) -> Result<(), E>,
+) -> Result<(), E> {
+    rollups(conn, "rollup_daily", "day", 86400, series, from, to, f)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rollups<E: From<StoreError>>(
+    conn: &Connection,
+    table: &str,
+    key: &str,
+    secs: i64,
+    series: i64,
+    from: i64,
+    to: i64,
+    mut f: impl FnMut(Rollup) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {key}, count, sum, min, max FROM {table}
+             WHERE series_id = ?1 AND {key} >= ?2 AND {key} < ?3 ORDER BY {key}"
+        ))
+        .map_err(StoreError::from)?;
+    let mut rows = stmt
+        .query(rusqlite::params![
+            series,
+            (from + secs - 1).div_euclid(secs),
+            (to + secs - 1).div_euclid(secs)
+        ])
+        .map_err(StoreError::from)?;
+    while let Some(r) = rows.next().map_err(StoreError::from)? {
+        let rollup = (|| -> rusqlite::Result<Rollup> {
+            Ok(Rollup {
+                ts: r.get::<_, i64>(0)? * secs,
+                count: r.get(1)?,
+                sum: r.get(2)?,
+                min: r.get(3)?,
+                max: r.get(4)?,
+            })
+        })()
+        .map_err(StoreError::from)?;
+        f(rollup)?;
+    }
+    Ok(())
+}
+
+/// Row counts of the archive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub streams: i64,
+    pub series: i64,
+    pub points: i64,
+    pub gaps: i64,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+}
+
+pub fn counts(conn: &Connection) -> Result<Counts> {
+    let one = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
+    let (first, last): (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT min(bucket), max(bucket) FROM points", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok(Counts {
+        streams: one("SELECT count(*) FROM streams")?,
+        series: one("SELECT count(*) FROM series")?,
+        points: one("SELECT count(*) FROM points")?,
+        gaps: one("SELECT count(*) FROM gap_log")?,
+        first_ts: first.map(ts_of),
+        last_ts: last.map(ts_of),
+    })
+}
+
+/// First and last point time and point count of a series.
+pub fn series_extent(conn: &Connection, series: i64) -> Result<(Option<i64>, Option<i64>, i64)> {
+    let count: i64 = conn.query_row(
+        "SELECT coalesce(sum(count), 0) FROM rollup_daily WHERE series_id = ?1",
+        [series],
+        |r| r.get(0),
+    )?;
+    // min and max of a primary-key prefix are single index lookups
+    let first: Option<i64> = conn.query_row(
+        "SELECT min(bucket) FROM points WHERE series_id = ?1",
+        [series],
+        |r| r.get(0),
+    )?;
+    let last: Option<i64> = conn.query_row(
+        "SELECT max(bucket) FROM points WHERE series_id = ?1",
+        [series],
+        |r| r.get(0),
+    )?;
+    Ok((first.map(ts_of), last.map(ts_of), count))
+}
+
+/// Statistics of a series' raw points computed by SQLite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SqlStats {
+    pub count: i64,
+    pub avg: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// The raw value statistics of a series over `[from, to)`, computed in SQL,
+/// to cross-check the aggregations done in Rust.
+pub fn sql_stats(conn: &Connection, series: i64, from: i64, to: i64) -> Result<SqlStats> {
+    Ok(conn.query_row(
+        &format!(
+            "SELECT count(*), avg(v), min(v), max(v) FROM (SELECT {VALUE_SQL} AS v FROM points
+             WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3)"
+        ),
+        rusqlite::params![series, bucket_of(from + 29), bucket_of(to + 29)],
+        |r| {
+            Ok(SqlStats {
+                count: r.get(0)?,
+                avg: r.get(1)?,
+                min: r.get(2)?,
+                max: r.get(3)?,
+            })
+        },
+    )?)
+}
+
+/// What `status` shows for one stream (target and action).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StreamStatus {
+    pub app_id: String,
+    pub room_id: Option<String>,
+    pub user_ids: Option<String>,
+    pub source: String,
+    /// Requested indicators with progress.
+    pub indicators: Vec<String>,
+    /// Every bucket before this has been fetched (the oldest feed's progress).
+    pub fetched_until: Option<i64>,
+    /// Start of the newest archived bucket of any of the stream's series.
+    pub newest_bucket: Option<i64>,
+    pub last_attempt_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub requests_24h: i64,
+    pub failures_24h: i64,
+    pub points_24h: i64,
+    pub revisions_24h: i64,
+    pub skipped_24h: i64,
+    pub gaps_24h: i64,
+    pub gap_seconds_24h: i64,
+    pub gaps_7d: i64,
+    pub gap_seconds_7d: i64,
+}
+
+/// The status of every stream in the archive.
+pub fn stream_status(conn: &Connection, now: i64) -> Result<Vec<StreamStatus>> {
+    let mut stmt = conn.prepare(
+        "SELECT st.id, st.app_id, NULLIF(st.room_id, ''), NULLIF(st.user_ids, ''), st.source,
+                st.last_attempt_at, st.last_success_at, st.last_error, st.last_error_at,
+                (SELECT min(done_ts) FROM feeds f WHERE f.stream_id = st.id),
+                (SELECT group_concat(indicator, ',') FROM (SELECT indicator FROM feeds f WHERE f.stream_id = st.id ORDER BY indicator)),
+                coalesce(s.requests, 0), coalesce(s.failures, 0), coalesce(s.points_new, 0),
+                coalesce(s.points_revised, 0), coalesce(s.points_skipped, 0)
+         FROM streams st
+         LEFT JOIN (SELECT stream_id, sum(requests) AS requests, sum(failures) AS failures,
+                           sum(points_new) AS points_new, sum(points_revised) AS points_revised,
+                           sum(points_skipped) AS points_skipped
+                    FROM stream_stats WHERE hour >= ?1 GROUP BY stream_id) s ON s.stream_id = st.id
+         ORDER BY st.app_id, st.room_id, st.user_ids, st.source",
+    )?;
+    let hour_24h_ago = (now - 86400).div_euclid(3600);
+    let rows = stmt.query_map([hour_24h_ago], |r| {
+        let inds: Option<String> = r.get(10)?;
+        Ok((
+            r.get::<_, i64>(0)?,
+            StreamStatus {
+                app_id: r.get(1)?,
+                room_id: r.get(2)?,
+                user_ids: r.get(3)?,
+                source: r.get(4)?,
+                last_attempt_at: r.get(5)?,
+                last_success_at: r.get(6)?,
+                last_error: r.get(7)?,
+                last_error_at: r.get(8)?,
+                fetched_until: r.get(9)?,
+                indicators: inds
+                    .map(|s| s.split(',').map(str::to_string).collect())
+                    .unwrap_or_default(),
+                newest_bucket: None,
+                requests_24h: r.get(11)?,
+                failures_24h: r.get(12)?,
+                points_24h: r.get(13)?,
+                revisions_24h: r.get(14)?,
+                skipped_24h: r.get(15)?,
+                gaps_24h: 0,
+                gap_seconds_24h: 0,
+                gaps_7d: 0,
+                gap_seconds_7d: 0,
+            },
+        ))
+    })?;
+    let mut out = Vec::new();
+    let mut newest = conn.prepare_cached(
+        "SELECT max((SELECT max(bucket) FROM points p WHERE p.series_id = se.id)) FROM series se WHERE se.stream_id = ?1",
+    )?;
+    let mut gaps = conn.prepare_cached(
+        "SELECT count(*), coalesce(sum(min(end_ts, ?3) - max(start_ts, ?2)), 0)
+         FROM gap_log WHERE stream_id = ?1 AND end_ts > ?2 AND start_ts < ?3",
+    )?;
+    for row in rows {
+        let (id, mut status) = row?;
+        let b: Option<i64> = newest.query_row([id], |r| r.get(0))?;
+        status.newest_bucket = b.map(ts_of);
+        (status.gaps_24h, status.gap_seconds_24h) = gaps
+            .query_row(rusqlite::params![id, now - 86400, now], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        (status.gaps_7d, status.gap_seconds_7d) = gaps
+            .query_row(rusqlite::params![id, now - 7 * 86400, now], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        out.push(status);
+    }
+    Ok(out)
+}

@@ -1,0 +1,430 @@
+use super::read::{self, SeriesFilter};
+use super::*;
+use crate::api::{Answer, AnsweredSeries};
+
+// 2026-11-23T12:00:00Z
+const T0: i64 = 1_795_435_200;
+
+fn key() -> StreamKey {
+    StreamKey::new(
+        "app1",
+        Some("room-1".into()),
+        vec!["u2".into(), "u1".into()],
+        Source::Quality,
+    )
+}
+
+fn answer(points: &[(i64, f64)]) -> Answer {
+    Answer {
+        request_id: Some("r".into()),
+        series: vec![AnsweredSeries {
+            name: "audio_stall_rate".into(),
+            unit: Some("%".into()),
+            points: points.to_vec(),
+        }],
+        skipped: Default::default(),
+    }
+}
+
+/// app_id, room_id, user_ids, source, indicator, ts, time, value
+type Sample = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    i64,
+    String,
+    f64,
+);
+
+fn samples(store: &Store) -> Vec<Sample> {
+    let mut stmt = store
+        .conn()
+        .prepare(
+            "SELECT app_id, room_id, user_ids, source, indicator, ts, time, value
+             FROM samples ORDER BY indicator, ts",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn window() -> Window {
+    Window {
+        start: T0,
+        end: T0 + 90,
+    }
+}
+
+#[test]
+fn values_round_trip_exactly() {
+    for v in [
+        98.68,
+        98.2,
+        0.0,
+        3212.0,
+        -1.25,
+        0.1 + 0.2,
+        1e-9,
+        1e20,
+        123456789.99,
+        0.07,
+    ] {
+        let stored = encode_value(v);
+        let back = decode_value((&stored).into());
+        assert_eq!(back.to_bits(), v.to_bits(), "{v} stored as {stored:?}");
+    }
+    assert_eq!(encode_value(98.68), SqlValue::Integer(9868));
+    assert_eq!(encode_value(3212.0), SqlValue::Integer(321200));
+    assert!(matches!(encode_value(0.1 + 0.2), SqlValue::Real(_)));
+}
+
+#[test]
+fn buckets_map_to_times() {
+    assert_eq!(bucket_of(BUCKET_EPOCH), 0);
+    assert_eq!(ts_of(bucket_of(T0)), T0);
+    assert_eq!(bucket_of(BUCKET_EPOCH - 30), -1);
+}
+
+#[test]
+fn an_answer_lands_in_the_samples_view() {
+    let mut store = Store::in_memory().unwrap();
+    let stream = store.stream_id(&key()).unwrap();
+    let inds = vec!["stall_rate".to_string()];
+    let stats = store
+        .store_answer(
+            stream,
+            &inds,
+            window(),
+            &answer(&[(T0, 1.5), (T0 + 60, 2.25)]),
+            1,
+            T0 + 200,
+        )
+        .unwrap();
+    assert_eq!(
+        stats,
+        WriteStats {
+            new: 2,
+            revised: 0,
+            unchanged: 0
+        }
+    );
+    assert_eq!(
+        samples(&store),
+        [
+            (
+                "app1".into(),
+                Some("room-1".into()),
+                Some("u1,u2".into()),
+                "quality".into(),
+                "audio_stall_rate".into(),
+                T0,
+                "2026-11-23T12:00:00Z".into(),
+                1.5
+            ),
+            (
+                "app1".into(),
+                Some("room-1".into()),
+                Some("u1,u2".into()),
+                "quality".into(),
+                "audio_stall_rate".into(),
+                T0 + 60,
+                "2026-11-23T12:01:00Z".into(),
+                2.25
+            ),
+        ]
+    );
+    assert_eq!(
+        store.feed_progress(stream, &inds).unwrap(),
+        [Some(T0 + 120)]
+    );
+    let unit: Option<String> = store
+        .conn()
+        .query_row("SELECT unit FROM samples LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(unit.as_deref(), Some("%"));
+}
+
+#[test]
+fn the_same_answer_twice_gives_the_same_rows() {
+    let mut store = Store::in_memory().unwrap();
+    let stream = store.stream_id(&key()).unwrap();
+    let inds = vec!["stall_rate".to_string()];
+    let a = answer(&[(T0, 1.5), (T0 + 30, 0.1 + 0.2), (T0 + 90, 7.0)]);
+    store
+        .store_answer(stream, &inds, window(), &a, 1, T0)
+        .unwrap();
+    let before = samples(&store);
+    let stats = store
+        .store_answer(stream, &inds, window(), &a, 1, T0 + 60)
+        .unwrap();
+    assert_eq!(
+        stats,
+        WriteStats {
+            new: 0,
+            revised: 0,
+            unchanged: 3
+        }
+    );
+    assert_eq!(samples(&store), before);
+    let n: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM points", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn a_revision_updates_the_value_in_place_and_absent_stays_absent() {
+    let mut store = Store::in_memory().unwrap();
+    let stream = store.stream_id(&key()).unwrap();
+    let inds = vec!["stall_rate".to_string()];
+    store
+        .store_answer(
+            stream,
+            &inds,
+            window(),
+            &answer(&[(T0, 1.5), (T0 + 30, 2.0)]),
+            1,
+            T0,
+        )
+        .unwrap();
+    // the re-read answers a new value for T0, drops T0+30, adds T0+60
+    let stats = store
+        .store_answer(
+            stream,
+            &inds,
+            window(),
+            &answer(&[(T0, 1.75), (T0 + 60, 3.0)]),
+            1,
+            T0,
+        )
+        .unwrap();
+    assert_eq!(
+        stats,
+        WriteStats {
+            new: 1,
+            revised: 1,
+            unchanged: 0
+        }
+    );
+    let values: Vec<(i64, f64)> = samples(&store).into_iter().map(|s| (s.5, s.7)).collect();
+    // a bucket the API no longer answers keeps its archived value: absent is not zero
+    assert_eq!(values, [(T0, 1.75), (T0 + 30, 2.0), (T0 + 60, 3.0)]);
+}
+
+#[test]
+fn rollups_follow_points_through_revisions() {
+    let mut store = Store::in_memory().unwrap();
+    let stream = store.stream_id(&key()).unwrap();
+    let inds = vec!["stall_rate".to_string()];
+    let w = Window {
+        start: T0 - 3600,
+        end: T0 + 3570,
+    };
+    let pts: Vec<(i64, f64)> = (0..240)
+        .map(|i| (T0 - 3600 + i * 30, (i % 7) as f64 + 0.25))
+        .collect();
+    store
+        .store_answer(stream, &inds, w, &answer(&pts), 1, T0)
+        .unwrap();
+    // revise the max of the second hour down
+    let mut revised = pts.clone();
+    for p in revised.iter_mut().skip(120) {
+        p.1 = p.1.min(3.0);
+    }
+    store
+        .store_answer(stream, &inds, w, &answer(&revised), 1, T0)
+        .unwrap();
+    let series = read::select_series(store.conn(), &SeriesFilter::default()).unwrap();
+    let id = series[0].id;
+    let mut hours = Vec::new();
+    read::hourly_rollups::<StoreError>(store.conn(), id, T0 - 3600, T0 + 3600, |r| {
+        hours.push(r);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(hours.len(), 2);
+    for (h, r) in hours.iter().enumerate() {
+        let read::SqlStats {
+            count,
+            avg,
+            min,
+            max,
+        } = read::sql_stats(store.conn(), id, r.ts, r.ts + 3600).unwrap();
+        assert_eq!(r.ts, T0 - 3600 + h as i64 * 3600);
+        assert_eq!(r.count, count);
+        assert!((r.sum / r.count as f64 - avg.unwrap()).abs() < 1e-9);
+        assert_eq!(Some(r.min), min);
+        assert_eq!(Some(r.max), max);
+    }
+    assert_eq!(hours[1].max, 3.0);
+    let mut days = Vec::new();
+    read::daily_rollups::<StoreError>(store.conn(), id, T0 - 86400, T0 + 86400, |r| {
+        days.push(r);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].count, 240);
+    assert_eq!(days[0].max, 6.25);
+}
+
+#[test]
+fn lost_intervals_become_gaps_and_move_progress() {
+    let mut store = Store::in_memory().unwrap();
+    let stream = store.stream_id(&key()).unwrap();
+    let inds = vec![
+        "stall_rate".to_string(),
+        "join_room_success_rate".to_string(),
+    ];
+    store
+        .store_answer(stream, &inds, window(), &answer(&[(T0, 1.0)]), 1, T0)
+        .unwrap();
+    let lost = [
+        Lost {
+            feed: 0,
+            start: T0 + 120,
+            end: T0 + 7200,
+        },
+        Lost {
+            feed: 1,
+            start: T0 + 120,
+            end: T0 + 7200,
+        },
+    ];
+    store
+        .record_lost(stream, &inds, &lost, T0 + 10_000)
+        .unwrap();
+    assert_eq!(
+        store.feed_progress(stream, &inds).unwrap(),
+        [Some(T0 + 7200), Some(T0 + 7200)]
+    );
+    let gaps: Vec<(String, String, i64, i64, String, String)> = store
+        .conn()
+        .prepare("SELECT indicator, room_id, start_ts, end_ts, cause, start_time FROM gaps ORDER BY indicator")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(gaps.len(), 2);
+    assert_eq!(gaps[1].0, "stall_rate");
+    assert_eq!((gaps[1].2, gaps[1].3), (T0 + 120, T0 + 7200));
+    assert_eq!(gaps[1].4, "not_collected");
+    assert_eq!(gaps[1].5, "2026-11-23T12:02:00Z");
+
+    // a failure after the progress point makes the next loss a fetch failure
+    store
+        .record_failure(stream, 3, "server error: HTTP 503", T0 + 7300)
+        .unwrap();
+    let lost = [Lost {
+        feed: 0,
+        start: T0 + 7200,
+        end: T0 + 9000,
+    }];
+    store
+        .record_lost(stream, &inds, &lost, T0 + 12_000)
+        .unwrap();
+    let (cause, detail): (String, String) = store
+        .conn()
+        .query_row(
+            "SELECT cause, detail FROM gaps WHERE start_ts = ?1",
+            [T0 + 7200],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(cause, "fetch_failed");
+    assert!(detail.contains("HTTP 503"), "{detail}");
+}
+
+#[test]
+fn progress_never_moves_backwards() {
+    let mut store = Store::in_memory().unwrap();
+    let stream = store.stream_id(&key()).unwrap();
+    let inds = vec!["stall_rate".to_string()];
+    let later = Window {
+        start: T0 + 600,
+        end: T0 + 900,
+    };
+    store
+        .store_answer(stream, &inds, later, &answer(&[]), 1, T0)
+        .unwrap();
+    store
+        .store_answer(stream, &inds, window(), &answer(&[]), 1, T0)
+        .unwrap();
+    assert_eq!(
+        store.feed_progress(stream, &inds).unwrap(),
+        [Some(T0 + 930)]
+    );
+    let first: i64 = store
+        .conn()
+        .query_row("SELECT first_ts FROM feeds", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(first, T0);
+}
+
+#[test]
+fn stream_keys_ignore_user_order() {
+    let mut store = Store::in_memory().unwrap();
+    let a = store.stream_id(&key()).unwrap();
+    let b = store
+        .stream_id(&StreamKey::new(
+            "app1",
+            Some("room-1".into()),
+            vec!["u1".into(), "u2".into(), "u1".into()],
+            Source::Quality,
+        ))
+        .unwrap();
+    assert_eq!(a, b);
+    let c = store
+        .stream_id(&StreamKey::new("app1", None, vec![], Source::Quality))
+        .unwrap();
+    assert_ne!(a, c);
+}
+
+#[test]
+fn files_open_with_wal_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    assert!(matches!(
+        Store::open(&path, OpenMode::Existing),
+        Err(StoreError::Missing(_))
+    ));
+    {
+        let mut store = Store::open(&path, OpenMode::Create).unwrap();
+        let stream = store.stream_id(&key()).unwrap();
+        store
+            .store_answer(
+                stream,
+                &["x".into()],
+                window(),
+                &answer(&[(T0, 1.0)]),
+                1,
+                T0,
+            )
+            .unwrap();
+        let mode: String = store
+            .conn()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+    let store = Store::open(&path, OpenMode::Existing).unwrap();
+    assert_eq!(read::counts(store.conn()).unwrap().points, 1);
+    store.integrity_check().unwrap();
+}
