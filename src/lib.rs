@@ -7,9 +7,20 @@
 
 pub mod api;
 pub mod catalog;
+pub mod cli;
+pub mod client;
+pub mod collector;
+pub mod commands;
+pub mod config;
 pub mod credentials;
+pub mod exit;
+pub mod lock;
+pub mod metrics;
+pub mod output;
 pub mod planner;
+pub mod query;
 pub mod sign;
+pub mod simulator;
 pub mod store;
 pub mod timeutil;
 

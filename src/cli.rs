@@ -1,0 +1,231 @@
+//! The command line: every subcommand and flag, with help from the doc comments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::output::Format;
+use crate::query::{Agg, Fill};
+use crate::simulator::Fault;
+use crate::timeutil;
+
+/// Keeps a permanent, SQL-queryable history of Volcengine RTC real-time data.
+///
+/// The API forgets everything older than 60 minutes; rtc-archiver fetches it
+/// before it is gone and keeps it in SQLite for as long as you like.
+#[derive(Debug, Parser)]
+#[command(name = "rtc-archiver", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalOpts {
+    /// Configuration file [default: rtc-archiver.toml in the working directory]
+    #[arg(long, global = true, env = "RTC_ARCHIVER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The archive database; overrides `database` from the config.
+    /// Commands that only read the archive need nothing else.
+    #[arg(long, global = true, env = "RTC_ARCHIVER_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Log format on stderr (filter with RUST_LOG, e.g. RUST_LOG=debug)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect data into the archive: a pass every `interval` until SIGINT/SIGTERM, or one pass with --once
+    Collect(CollectArgs),
+    /// Print archived history
+    Query(QueryArgs),
+    /// Show the collector's health per target and action
+    Status(StatusArgs),
+    /// List known indicator names, or with --archived the series the archive holds
+    Indicators(IndicatorsArgs),
+    /// Run the built-in API simulator on a loopback address
+    Simulate(SimulateArgs),
+    /// Start the simulator, collect an hour of history into a demo archive, and show it
+    Demo(DemoArgs),
+    /// Run read-only SQL against the archive (the `samples` view and friends)
+    Sql(SqlArgs),
+    /// Configuration helpers
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The SQL, e.g. "SELECT indicator, avg(value) FROM samples GROUP BY 1"
+    pub query: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+    pub format: SqlFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqlFormat {
+    Table,
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// One pass over every target, then exit (for cron)
+    #[arg(long)]
+    pub once: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Parses a duration such as `5m` for clap.
+pub fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    timeutil::parse_duration(s)
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Indicator (answered name) to show; a glob such as '*_stall_rate' works; repeatable
+    #[arg(long, short = 'i', value_name = "NAME")]
+    pub indicator: Vec<String>,
+    /// Only this AppId; repeatable
+    #[arg(long, value_name = "APP_ID")]
+    pub app: Vec<String>,
+    /// Only this room; repeatable
+    #[arg(long, value_name = "ROOM_ID")]
+    pub room: Vec<String>,
+    /// Only this source
+    #[arg(long, value_enum)]
+    pub source: Option<SourceArg>,
+    /// Start, inclusive: RFC 3339, YYYY-MM-DD, now, today, yesterday, or relative (-7d, -90m)
+    #[arg(long, default_value = "-24h", allow_hyphen_values = true)]
+    pub from: String,
+    /// End, exclusive (a bare date means the end of that day)
+    #[arg(long, default_value = "now", allow_hyphen_values = true)]
+    pub to: String,
+    /// Aggregate into steps of this length (5m, 1h, 1d); days follow --tz
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub step: Option<Duration>,
+    /// Aggregation per step
+    #[arg(long, value_enum, default_value_t = Agg::Avg, requires = "step")]
+    pub agg: Agg,
+    /// What to print for a step without data
+    #[arg(long, value_enum, default_value_t = Fill::None, requires = "step")]
+    pub fill: Fill,
+    /// Time zone for dates and day steps (IANA name) [default: config `timezone`, else local]
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Output format [default: table on a terminal, else jsonl]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    Quality,
+    Operation,
+}
+
+impl From<SourceArg> for crate::Source {
+    fn from(s: SourceArg) -> Self {
+        match s {
+            SourceArg::Quality => crate::Source::Quality,
+            SourceArg::Operation => crate::Source::Operation,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
+    /// Exit 1 if any series lags more than this behind now (for monitoring)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub max_lag: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct IndicatorsArgs {
+    /// List the series the archive holds, with first/last time and point counts
+    #[arg(long)]
+    pub archived: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Address to listen on (port 0 picks a free one)
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Access key the simulator accepts
+    #[arg(long, default_value = crate::simulator::DEFAULT_ACCESS_KEY)]
+    pub access_key: String,
+    /// Secret key the simulator checks signatures with
+    #[arg(long, default_value = crate::simulator::DEFAULT_SECRET_KEY)]
+    pub secret_key: String,
+    /// Require this X-Security-Token
+    #[arg(long)]
+    pub session_token: Option<String>,
+    /// Region the simulator expects in signatures
+    #[arg(long, default_value = "cn-north-1")]
+    pub region: String,
+    /// Share of requests (0–1) that get a random fault
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// Which faults the random ones pick from, comma-separated [default: all recoverable ones]
+    #[arg(long, value_delimiter = ',')]
+    pub fault_kinds: Vec<Fault>,
+    /// Faults for the first requests, in order, e.g. 500,ok,429,truncate (then --fault-rate applies)
+    #[arg(long, value_name = "LIST")]
+    pub fault_script: Option<String>,
+    /// Seed of the random faults and of the data
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// How long a `slow` answer takes
+    #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
+    pub slow: Duration,
+    /// Seconds a value stays provisional before its final value
+    #[arg(long, default_value_t = 120)]
+    pub revision_secs: i64,
+    /// Buckets without data, per thousand
+    #[arg(long, default_value_t = 20)]
+    pub missing_per_mille: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Start from an empty demo archive (the file named by --db, default rtc-archiver-demo.db)
+    #[arg(long)]
+    pub fresh: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented example configuration
+    Example,
+    /// Check a configuration file and print what it means
+    Check,
+}

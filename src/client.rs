@@ -1,0 +1,256 @@
+//! The HTTP side of the API: one signed `POST` per call, never more than the
+//! API's rate per action leaving this process, answers handed to [`api`]
+//! for parsing. Retrying is the collector's business: it re-plans the window
+//! between attempts.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use url::Url;
+
+use crate::api::{self, Answer, FetchError, HttpAnswer, QueryRequest};
+use crate::config::ApiConfig;
+use crate::credentials::Credentials;
+use crate::{API_VERSION, Source, sign};
+
+/// Space between two requests of one action: the API allows 2 per second;
+/// 550 ms keeps any one-second window at two even with a little jitter.
+pub const REQUEST_SPACING: Duration = Duration::from_millis(550);
+
+/// Longest `Retry-After` we honour.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// One attempt's outcome and timing.
+#[derive(Debug)]
+pub struct Attempt {
+    pub result: Result<Answer, FetchError>,
+    /// Time on the wire.
+    pub latency: Duration,
+    /// Time spent waiting for the rate limiter.
+    pub waited: Duration,
+}
+
+/// A signed client for both actions.
+pub struct ApiClient {
+    http: reqwest::Client,
+    url: Url,
+    host: String,
+    region: String,
+    creds: Credentials,
+    limiters: [DefaultDirectRateLimiter; 2],
+    /// Requests sent, per action (for tests and metrics).
+    sent: [AtomicU64; 2],
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("url", &self.url.as_str())
+            .field("region", &self.region)
+            .field("creds", &self.creds)
+            .finish()
+    }
+}
+
+fn source_index(source: Source) -> usize {
+    match source {
+        Source::Quality => 0,
+        Source::Operation => 1,
+    }
+}
+
+/// The `Host` header value reqwest sends for a URL (port only if not the default).
+pub fn host_header(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+/// An error with its whole chain of causes, for messages.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+fn transport_error(e: &reqwest::Error) -> FetchError {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "answer cut short"
+    } else {
+        "request failed"
+    };
+    FetchError::Transport(format!("{what}: {}", error_chain(e)))
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let secs: u64 = value.trim().parse().ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
+impl ApiClient {
+    pub fn new(api: &ApiConfig, creds: Credentials) -> anyhow::Result<ApiClient> {
+        // ring is our only crypto provider; installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("rtc-archiver/", env!("CARGO_PKG_VERSION")))
+            .timeout(api.timeout)
+            .connect_timeout(api.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        let quota = Quota::with_period(REQUEST_SPACING)
+            .expect("non-zero period")
+            .allow_burst(NonZeroU32::MIN);
+        Ok(ApiClient {
+            http,
+            host: host_header(&api.endpoint),
+            url: api.endpoint.clone(),
+            region: api.region.clone(),
+            creds,
+            limiters: [RateLimiter::direct(quota), RateLimiter::direct(quota)],
+            sent: [AtomicU64::new(0), AtomicU64::new(0)],
+        })
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
+    /// Requests sent so far for an action.
+    pub fn sent(&self, source: Source) -> u64 {
+        self.sent[source_index(source)].load(Ordering::Relaxed)
+    }
+
+    /// Sends one request, after waiting for the action's rate limiter.
+    pub async fn fetch(&self, req: &QueryRequest) -> Attempt {
+        let idx = source_index(req.source);
+        let wait_start = Instant::now();
+        self.limiters[idx].until_ready().await;
+        let waited = wait_start.elapsed();
+        self.sent[idx].fetch_add(1, Ordering::Relaxed);
+
+        let started = Instant::now();
+        let result = self.send(req).await;
+        Attempt {
+            result,
+            latency: started.elapsed(),
+            waited,
+        }
+    }
+
+    async fn send(&self, req: &QueryRequest) -> Result<Answer, FetchError> {
+        let query = vec![
+            ("Action".to_string(), req.source.action().to_string()),
+            ("Version".to_string(), API_VERSION.to_string()),
+        ];
+        let mut url = self.url.clone();
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let path = if self.url.path().is_empty() {
+            "/"
+        } else {
+            self.url.path()
+        };
+        let body = req.body();
+        let headers = sign::sign_post(
+            &self.creds,
+            &self.region,
+            &self.host,
+            path,
+            &query,
+            &body,
+            Utc::now(),
+        );
+        let mut builder = self.http.post(url).body(body);
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        let response = builder.send().await.map_err(|e| transport_error(&e))?;
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
+        api::parse_answer(
+            &HttpAnswer {
+                status,
+                retry_after,
+                body: &bytes,
+            },
+            (req.start, req.end),
+        )
+    }
+}
+
+/// A client shared by the collector's tasks.
+pub type SharedClient = Arc<ApiClient>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_headers_match_what_reqwest_sends() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert_eq!(
+            host_header(&u("https://rtc.volcengineapi.com")),
+            "rtc.volcengineapi.com"
+        );
+        assert_eq!(
+            host_header(&u("https://rtc.volcengineapi.com:443/")),
+            "rtc.volcengineapi.com"
+        );
+        assert_eq!(host_header(&u("http://127.0.0.1:8080")), "127.0.0.1:8080");
+        assert_eq!(host_header(&u("http://[::1]:9000")), "[::1]:9000");
+    }
+
+    #[tokio::test]
+    async fn requests_of_one_action_are_spaced() {
+        let api = ApiConfig {
+            // nothing listens on port 9 of loopback: each attempt fails fast
+            endpoint: Url::parse("http://127.0.0.1:9").unwrap(),
+            ..ApiConfig::default()
+        };
+        let client = ApiClient::new(&api, Credentials::new("ak", "sk", None, "test")).unwrap();
+        let req = QueryRequest {
+            source: Source::Quality,
+            app_id: "a".into(),
+            room_id: None,
+            user_ids: vec![],
+            product_type: None,
+            indicators: vec!["stall_rate".into()],
+            start: 0,
+            end: 30,
+        };
+        let t = Instant::now();
+        for _ in 0..3 {
+            let a = client.fetch(&req).await;
+            assert!(
+                matches!(a.result, Err(FetchError::Transport(_))),
+                "{:?}",
+                a.result
+            );
+        }
+        // three requests need at least two spacings
+        assert!(t.elapsed() >= REQUEST_SPACING * 2, "{:?}", t.elapsed());
+        assert_eq!(client.sent(Source::Quality), 3);
+        assert_eq!(client.sent(Source::Operation), 0);
+    }
+}

@@ -1,0 +1,439 @@
+//! The collector: for every target and action, plan a window from the stored
+//! progress, fetch it (retrying what may succeed), and store points and
+//! progress together. One pass (`collect --once`) or a pass every `interval`
+//! until SIGINT/SIGTERM.
+//!
+//! Targets are independent: one failing never stops the others. The store is
+//! blocking, so every write runs on the blocking pool; the shared rate
+//! limiters in [`ApiClient`] keep each action at the API's rate across all
+//! targets.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::api::{FetchError, QueryRequest};
+use crate::client::ApiClient;
+use crate::config::{Config, Target};
+use crate::metrics::Metrics;
+use crate::planner::{self, PlanParams, Window};
+use crate::store::{Store, StoreError, StreamKey, WriteStats};
+use crate::{Source, timeutil};
+
+/// Shutdown signal: flips to `true` once.
+pub type Shutdown = watch::Receiver<bool>;
+
+/// What happened to one target and action in a pass.
+#[derive(Debug)]
+pub struct StreamOutcome {
+    pub key: StreamKey,
+    pub result: Result<StreamSuccess, StreamFailure>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StreamSuccess {
+    /// The window fetched, if any was due.
+    pub window: Option<Window>,
+    pub written: WriteStats,
+    pub skipped: u64,
+    pub attempts: u32,
+    /// Seconds of data recorded as lost before this fetch.
+    pub lost_secs: i64,
+}
+
+#[derive(Debug)]
+pub enum StreamFailure {
+    /// The API kept failing, or refused.
+    Fetch { error: FetchError, attempts: u32 },
+    /// The archive could not be written.
+    Store(StoreError),
+    /// Shutdown arrived first.
+    Cancelled,
+}
+
+impl std::fmt::Display for StreamFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamFailure::Fetch { error, attempts } => {
+                write!(
+                    f,
+                    "{error} (after {attempts} attempt{})",
+                    if *attempts == 1 { "" } else { "s" }
+                )
+            }
+            StreamFailure::Store(e) => write!(f, "archive write failed: {e}"),
+            StreamFailure::Cancelled => f.write_str("cancelled by shutdown"),
+        }
+    }
+}
+
+/// The outcome of one pass over every target.
+#[derive(Debug, Default)]
+pub struct PassReport {
+    pub streams: Vec<StreamOutcome>,
+}
+
+impl PassReport {
+    pub fn failures(&self) -> impl Iterator<Item = (&StreamKey, &StreamFailure)> {
+        self.streams.iter().filter_map(|s| match &s.result {
+            Err(StreamFailure::Cancelled) => None,
+            Err(e) => Some((&s.key, e)),
+            Ok(_) => None,
+        })
+    }
+
+    /// Takes the first storage error out, if any: those end the process.
+    pub fn take_store_error(&mut self) -> Option<StoreError> {
+        let i = self
+            .streams
+            .iter()
+            .position(|s| matches!(s.result, Err(StreamFailure::Store(_))))?;
+        match std::mem::replace(&mut self.streams[i].result, Err(StreamFailure::Cancelled)) {
+            Err(StreamFailure::Store(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    pub fn written(&self) -> WriteStats {
+        let mut total = WriteStats::default();
+        for s in &self.streams {
+            if let Ok(ok) = &s.result {
+                total += ok.written;
+            }
+        }
+        total
+    }
+}
+
+/// Everything a pass needs, shared by its tasks.
+pub struct Collector {
+    store: Arc<Mutex<Store>>,
+    client: Arc<ApiClient>,
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+}
+
+impl Collector {
+    pub fn new(store: Store, client: ApiClient, config: Config, metrics: Arc<Metrics>) -> Self {
+        Collector {
+            store: Arc::new(Mutex::new(store)),
+            client: Arc::new(client),
+            config: Arc::new(config),
+            metrics,
+        }
+    }
+
+    pub fn client(&self) -> &ApiClient {
+        &self.client
+    }
+
+    /// How long one pass may spend retrying: the poll interval, at least 30 s.
+    pub fn pass_budget(&self) -> Duration {
+        self.config
+            .interval
+            .clamp(Duration::from_secs(30), Duration::from_secs(600))
+    }
+
+    /// One pass over every target and action, concurrently.
+    pub async fn run_pass(&self, shutdown: &Shutdown) -> PassReport {
+        let deadline = Instant::now() + self.pass_budget();
+        let mut tasks = JoinSet::new();
+        for target in &self.config.targets {
+            for source in Source::ALL {
+                if target.indicators(source).is_empty() {
+                    continue;
+                }
+                let job = StreamJob {
+                    store: self.store.clone(),
+                    client: self.client.clone(),
+                    config: self.config.clone(),
+                    metrics: self.metrics.clone(),
+                    target: target.clone(),
+                    source,
+                    deadline,
+                };
+                let key = target.stream_key(source);
+                let span = info_span!("stream", %key);
+                let mut shutdown = shutdown.clone();
+                tasks.spawn(
+                    async move {
+                        let result = job.run(&mut shutdown).await;
+                        StreamOutcome { key, result }
+                    }
+                    .instrument(span),
+                );
+            }
+        }
+        let mut report = PassReport::default();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(outcome) => report.streams.push(outcome),
+                Err(e) => error!(error = %e, "a collector task panicked"),
+            }
+        }
+        report.streams.sort_by(|a, b| a.key.cmp(&b.key));
+        report
+    }
+
+    /// Polls every `interval` until shutdown. Returns the first storage error,
+    /// which ends the daemon (nothing can be archived without the database).
+    pub async fn run_daemon(&self, mut shutdown: Shutdown) -> Result<(), StoreError> {
+        let mut ticker = tokio::time::interval(self.config.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            }
+            let started = Instant::now();
+            let mut report = self.run_pass(&shutdown).await;
+            log_pass(&report, started.elapsed());
+            if let Some(e) = report.take_store_error() {
+                return Err(e);
+            }
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Logs a one-line summary of a pass.
+pub fn log_pass(report: &PassReport, took: Duration) {
+    let w = report.written();
+    let failed = report.failures().count();
+    let msg = "pass finished";
+    if failed > 0 {
+        warn!(
+            streams = report.streams.len(),
+            failed,
+            new = w.new,
+            revised = w.revised,
+            took_ms = took.as_millis() as u64,
+            "{msg}"
+        );
+    } else {
+        info!(
+            streams = report.streams.len(),
+            new = w.new,
+            revised = w.revised,
+            took_ms = took.as_millis() as u64,
+            "{msg}"
+        );
+    }
+}
+
+struct StreamJob {
+    store: Arc<Mutex<Store>>,
+    client: Arc<ApiClient>,
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    target: Target,
+    source: Source,
+    deadline: Instant,
+}
+
+impl StreamJob {
+    /// Runs `f` on the store, on the blocking pool.
+    async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StreamFailure> {
+        let store = self.store.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await;
+        match joined {
+            Ok(r) => r.map_err(StreamFailure::Store),
+            Err(e) => Err(StreamFailure::Store(StoreError::Invalid(format!(
+                "archive task failed: {e}"
+            )))),
+        }
+    }
+
+    fn params(&self) -> PlanParams {
+        PlanParams {
+            overlap: self.config.overlap.as_secs() as i64,
+            margin: self.config.horizon_margin.as_secs() as i64,
+            delay: self.source.delay_secs(),
+        }
+    }
+
+    /// Plans the window at `now`, first recording whatever slid out of reach.
+    async fn plan(
+        &self,
+        stream: i64,
+        indicators: &Arc<Vec<String>>,
+    ) -> Result<(Option<Window>, i64), StreamFailure> {
+        let inds = indicators.clone();
+        let progress = self
+            .with_store(move |s| s.feed_progress(stream, &inds))
+            .await?;
+        let now = timeutil::now();
+        let plan = planner::plan(now, self.params(), &progress);
+        let mut lost_secs = 0;
+        if !plan.lost.is_empty() {
+            for l in &plan.lost {
+                lost_secs = lost_secs.max(l.end - l.start);
+            }
+            let first = plan.lost[0];
+            warn!(
+                from = %timeutil::fmt_utc(first.start),
+                to = %timeutil::fmt_utc(first.end),
+                lost = %timeutil::fmt_duration_secs(lost_secs),
+                "data slid out of the API's 60-minute reach before it was fetched: recording a gap"
+            );
+            self.metrics.gap_recorded(self.source, lost_secs);
+            let inds = indicators.clone();
+            let lost = plan.lost.clone();
+            self.with_store(move |s| s.record_lost(stream, &inds, &lost, now))
+                .await?;
+        }
+        Ok((plan.window, lost_secs))
+    }
+
+    async fn run(&self, shutdown: &mut Shutdown) -> Result<StreamSuccess, StreamFailure> {
+        let key = self.target.stream_key(self.source);
+        let indicators = Arc::new(self.target.indicators(self.source).to_vec());
+        let k = key.clone();
+        let stream = self.with_store(move |s| s.stream_id(&k)).await?;
+
+        let mut backoff = ExponentialBuilder::new()
+            .with_jitter()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(15))
+            .without_max_times()
+            .build();
+        let mut attempts: u32 = 0;
+        let mut lost_total = 0;
+        loop {
+            if *shutdown.borrow() {
+                return Err(StreamFailure::Cancelled);
+            }
+            let (window, lost_secs) = self.plan(stream, &indicators).await?;
+            lost_total += lost_secs;
+            let Some(window) = window else {
+                debug!("nothing due yet");
+                return Ok(StreamSuccess {
+                    lost_secs: lost_total,
+                    ..StreamSuccess::default()
+                });
+            };
+            let req = QueryRequest {
+                source: self.source,
+                app_id: key.app_id.clone(),
+                room_id: key.room_id.clone(),
+                user_ids: key.user_ids.clone(),
+                product_type: self.target.product_type.map(|p| p.as_str().to_string()),
+                indicators: indicators.to_vec(),
+                start: window.start,
+                end: window.end,
+            };
+            attempts += 1;
+            let attempt = tokio::select! {
+                a = self.client.fetch(&req) => a,
+                _ = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
+            };
+            let span_fields = (
+                timeutil::fmt_utc(window.start),
+                timeutil::fmt_utc(window.end),
+                attempt.latency.as_millis() as u64,
+            );
+            self.metrics.limiter_wait(self.source, attempt.waited);
+            match attempt.result {
+                Ok(answer) => {
+                    self.metrics.request(self.source, "ok", attempt.latency);
+                    let points = answer.points();
+                    let skipped = answer.skipped_total();
+                    for (reason, n) in &answer.skipped {
+                        warn!(reason = %reason, count = n, request_id = answer.request_id.as_deref().unwrap_or(""), "skipped points of an answer");
+                    }
+                    let inds = indicators.clone();
+                    let now = timeutil::now();
+                    let series_names: Vec<String> =
+                        answer.series.iter().map(|s| s.name.clone()).collect();
+                    let request_id = answer.request_id.clone().unwrap_or_default();
+                    let written = self
+                        .with_store(move |s| {
+                            s.store_answer(stream, &inds, window, &answer, attempts, now)
+                        })
+                        .await?;
+                    self.metrics.stored(self.source, written, skipped);
+                    self.metrics
+                        .success(&key, &series_names, window.done(), now);
+                    info!(
+                        action = self.source.action(),
+                        window_start = %span_fields.0,
+                        window_end = %span_fields.1,
+                        outcome = "ok",
+                        points,
+                        new = written.new,
+                        revised = written.revised,
+                        skipped,
+                        latency_ms = span_fields.2,
+                        request_id = %request_id,
+                        attempt = attempts,
+                        "fetched"
+                    );
+                    return Ok(StreamSuccess {
+                        window: Some(window),
+                        written,
+                        skipped,
+                        attempts,
+                        lost_secs: lost_total,
+                    });
+                }
+                Err(error) => {
+                    self.metrics
+                        .request(self.source, error.kind(), attempt.latency);
+                    let next = backoff.next().unwrap_or(Duration::from_secs(15));
+                    let wait = error.retry_after().map_or(next, |ra| ra.max(next));
+                    let retry = error.is_retryable() && Instant::now() + wait < self.deadline;
+                    let request_id = error.request_id().unwrap_or("").to_string();
+                    if retry {
+                        warn!(
+                            action = self.source.action(),
+                            window_start = %span_fields.0,
+                            window_end = %span_fields.1,
+                            outcome = error.kind(),
+                            latency_ms = span_fields.2,
+                            request_id = %request_id,
+                            attempt = attempts,
+                            retry_in_ms = wait.as_millis() as u64,
+                            error = %error,
+                            "request failed, retrying"
+                        );
+                        self.metrics.retry(self.source);
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => continue,
+                            _ = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
+                        }
+                    }
+                    error!(
+                        action = self.source.action(),
+                        window_start = %span_fields.0,
+                        window_end = %span_fields.1,
+                        outcome = error.kind(),
+                        latency_ms = span_fields.2,
+                        request_id = %request_id,
+                        attempt = attempts,
+                        error = %error,
+                        "request failed; the window is planned again next pass"
+                    );
+                    let message = error.to_string();
+                    let now = timeutil::now();
+                    self.metrics.failure(&key, now);
+                    self.with_store(move |s| s.record_failure(stream, attempts, &message, now))
+                        .await?;
+                    return Err(StreamFailure::Fetch { error, attempts });
+                }
+            }
+        }
+    }
+}

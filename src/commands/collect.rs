@@ -1,0 +1,90 @@
+//! `rtc-archiver collect [--once]`: the collector, as a daemon or a cron job.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::{Ctx, open_store};
+use crate::cli::CollectArgs;
+use crate::client::ApiClient;
+use crate::collector::{self, Collector};
+use crate::config::ConfigError;
+use crate::exit::{self, UsageError};
+use crate::metrics::Metrics;
+use crate::store::OpenMode;
+use crate::{credentials, lock};
+
+pub fn run(ctx: &Ctx, args: CollectArgs) -> anyhow::Result<u8> {
+    let config = ctx.config()?;
+    if config.targets.is_empty() {
+        return Err(ConfigError {
+            file: config.file_name(),
+            key: Some("target".into()),
+            message: "no [[target]] to collect: add one with app_id and quality = [...] or operation = [...]"
+                .into(),
+        }
+        .into());
+    }
+    for name in &config.unknown_indicators {
+        warn!(indicator = %name, "indicator not in the built-in catalog; the API decides whether it exists");
+    }
+    let creds = credentials::discover(|k| std::env::var(k).ok(), std::env::home_dir().as_deref())?;
+    info!(credentials = %creds.origin, "credentials found");
+
+    let _lock = lock::acquire(&config.database)?;
+    let store = open_store(&config.database, OpenMode::Create)?;
+    let client = ApiClient::new(&config.api, creds)?;
+    let metrics = Arc::new(Metrics::new());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        if let Some(addr) = args.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                UsageError(format!("--metrics-listen {addr}: cannot listen there: {e}"))
+            })?;
+            info!(%addr, "serving metrics at /metrics");
+            tokio::spawn(crate::metrics::serve(listener, metrics.clone()));
+        }
+        let (stop, shutdown) = watch::channel(false);
+        tokio::spawn(async move {
+            super::wait_for_signal().await;
+            info!("shutdown requested: finishing what is in flight");
+            let _ = stop.send(true);
+        });
+        let database = config.database.display().to_string();
+        let targets = config.targets.len();
+        let once = args.once;
+        let collector = Collector::new(store, client, config, metrics);
+        info!(%database, targets, once, "collector starting");
+        if once {
+            let started = Instant::now();
+            let mut report = collector.run_pass(&shutdown).await;
+            collector::log_pass(&report, started.elapsed());
+            if let Some(e) = report.take_store_error() {
+                return Err(anyhow::Error::new(e).context("archive write failed"));
+            }
+            let failures: Vec<String> = report
+                .failures()
+                .map(|(key, f)| format!("{key}: {f}"))
+                .collect();
+            if !failures.is_empty() {
+                for f in &failures {
+                    eprintln!("rtc-archiver: failed: {f}");
+                }
+                return Ok(exit::FAILURE);
+            }
+            Ok(exit::SUCCESS)
+        } else {
+            collector.run_daemon(shutdown).await?;
+            info!("collector stopped");
+            Ok(exit::SUCCESS)
+        }
+    })
+}

@@ -1,0 +1,212 @@
+//! `rtc-archiver demo`: no credentials, no network. Starts the simulator in
+//! this process, collects the reachable hour into a demo archive, and shows
+//! what to look at next.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use chrono_tz::Tz;
+use tokio::sync::watch;
+use url::Url;
+
+use super::{Ctx, open_store};
+use crate::cli::DemoArgs;
+use crate::client::ApiClient;
+use crate::collector::Collector;
+use crate::config::{ApiConfig, Config, Target};
+use crate::credentials::Credentials;
+use crate::metrics::Metrics;
+use crate::output::{Format, SampleWriter};
+use crate::query::{Agg, Aggregation, Fill, aggregate_series};
+use crate::simulator::{self, SimConfig};
+use crate::store::read::{self, SeriesFilter};
+use crate::store::{OpenMode, Store};
+use crate::{exit, lock, timeutil};
+
+/// The demo's default archive file.
+pub const DEMO_DB: &str = "rtc-archiver-demo.db";
+
+fn demo_targets() -> Vec<Target> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    vec![
+        Target {
+            app_id: "demo-app".into(),
+            room_id: None,
+            user_ids: vec![],
+            quality: s(&[
+                "stall_rate",
+                "join_room_success_rate",
+                "network_trans_delay",
+            ]),
+            operation: s(&["online_user_count", "online_room_count"]),
+            product_type: None,
+        },
+        Target {
+            app_id: "demo-app".into(),
+            room_id: Some("room-1".into()),
+            user_ids: s(&["u1", "u2"]),
+            quality: s(&["stall_rate", "first_frame_recv_success_rate"]),
+            operation: vec![],
+            product_type: None,
+        },
+    ]
+}
+
+fn remove_db_files(db: &std::path::Path) -> anyhow::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(PathBuf::from(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", db.display())),
+        }
+    }
+    Ok(())
+}
+
+pub fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<u8> {
+    let db = ctx
+        .global
+        .db
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEMO_DB));
+    let _lock = lock::acquire(&db)?;
+    if args.fresh {
+        remove_db_files(&db)?;
+    }
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot listen on loopback for the simulator")?;
+        let sim = simulator::start(listener, SimConfig::default())?;
+        let config = Config {
+            database: db.clone(),
+            api: ApiConfig {
+                endpoint: Url::parse(&sim.endpoint())?,
+                ..ApiConfig::default()
+            },
+            targets: demo_targets(),
+            ..Config::default()
+        };
+        let creds = Credentials::new(
+            simulator::DEFAULT_ACCESS_KEY,
+            simulator::DEFAULT_SECRET_KEY,
+            None,
+            "the built-in simulator",
+        );
+        let store = open_store(&db, OpenMode::Create)?;
+        let client = ApiClient::new(&config.api, creds)?;
+        let collector = Collector::new(store, client, config, std::sync::Arc::new(Metrics::new()));
+        let (_stop, shutdown) = watch::channel(false);
+        let report = collector.run_pass(&shutdown).await;
+        let stats = sim.stats();
+        sim.stop().await;
+        anyhow::Ok((report, stats))
+    })?;
+    let (mut pass, sim_stats) = report;
+    if let Some(e) = pass.take_store_error() {
+        return Err(anyhow::Error::new(e).context("archive write failed"));
+    }
+    let failures: Vec<String> = pass.failures().map(|(k, f)| format!("{k}: {f}")).collect();
+
+    let store = open_store(&db, OpenMode::Existing)?;
+    let mut out = std::io::stdout().lock();
+    show(&mut out, &store, &db, &pass, &sim_stats, started)?;
+    if !failures.is_empty() {
+        for f in &failures {
+            writeln!(out, "failed: {f}")?;
+        }
+        return Ok(exit::FAILURE);
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn show(
+    out: &mut impl Write,
+    store: &Store,
+    db: &std::path::Path,
+    pass: &crate::collector::PassReport,
+    sim: &simulator::SimStats,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let counts = read::counts(store.conn())?;
+    let written = pass.written();
+    let dbs = db.display();
+    writeln!(
+        out,
+        "rtc-archiver demo: the built-in simulator served {} requests, {} points;",
+        sim.requests, sim.points_served
+    )?;
+    writeln!(
+        out,
+        "one collector pass archived {} new and {} revised points into {dbs} in {:.1} s.",
+        written.new,
+        written.revised,
+        started.elapsed().as_secs_f64()
+    )?;
+    writeln!(
+        out,
+        "The archive holds {} points in {} series of {} streams, {} to {}.\n",
+        counts.points,
+        counts.series,
+        counts.streams,
+        counts.first_ts.map(timeutil::fmt_utc).unwrap_or_default(),
+        counts.last_ts.map(timeutil::fmt_utc).unwrap_or_default(),
+    )?;
+
+    writeln!(
+        out,
+        "Stall rates over the last hour, app-wide, 10-minute averages:"
+    )?;
+    let series = read::select_series(
+        store.conn(),
+        &SeriesFilter {
+            indicators: vec!["*_stall_rate".into()],
+            apps: vec!["demo-app".into()],
+            ..SeriesFilter::default()
+        },
+    )?;
+    let now = timeutil::now();
+    let mut w = SampleWriter::new(Format::Table, Vec::new())?;
+    for s in series.iter().filter(|s| s.room_id.is_none()) {
+        aggregate_series::<anyhow::Error>(
+            store.conn(),
+            s,
+            now - 3600,
+            now,
+            Aggregation {
+                step: 600,
+                agg: Agg::Avg,
+                fill: Fill::None,
+                tz: Tz::UTC,
+            },
+            |ts, v| Ok(w.write(s, ts, v.map(|v| (v * 100.0).round() / 100.0))?),
+        )?;
+    }
+    out.write_all(&w.finish()?)?;
+
+    writeln!(
+        out,
+        "\nNext, try (from a checkout, `cargo run --release --` stands for `rtc-archiver`):\n\
+         \n  rtc-archiver query --db {dbs} --indicator online_user_count --from -15m\
+         \n  rtc-archiver query --db {dbs} --indicator '*_stall_rate' --step 10m --agg max --format csv\
+         \n  rtc-archiver status --db {dbs}\
+         \n  rtc-archiver indicators --archived --db {dbs}\
+         \n  rtc-archiver sql --db {dbs} \"SELECT indicator, count(*) AS points, round(avg(value), 2) AS avg FROM samples GROUP BY indicator\"\
+         \n\nThe `samples` view is the SQL interface (any SQLite client works):\
+         \n\n  SELECT room_id, indicator, date(ts, 'unixepoch') AS day, avg(value)\
+         \n  FROM samples WHERE indicator LIKE '%stall_rate' GROUP BY 1, 2, 3;\
+         \n\nTo archive your own app: `rtc-archiver config example > rtc-archiver.toml`, edit it,\
+         \nset VOLC_ACCESSKEY and VOLC_SECRETKEY, and run `rtc-archiver collect` (or `collect --once` from cron)."
+    )?;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! One module per subcommand, and what they share: finding the config, the
+//! database and the time zone.
+
+pub mod collect;
+pub mod config;
+pub mod demo;
+pub mod indicators;
+pub mod query;
+pub mod simulate;
+pub mod sql;
+pub mod status;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use chrono_tz::Tz;
+
+use crate::cli::{Cli, Command, GlobalOpts};
+use crate::config::{Config, DEFAULT_CONFIG};
+use crate::exit::UsageError;
+use crate::store::{OpenMode, Store};
+use crate::timeutil;
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let ctx = Ctx { global: cli.global };
+    match cli.command {
+        Command::Collect(args) => collect::run(&ctx, args),
+        Command::Query(args) => query::run(&ctx, args),
+        Command::Status(args) => status::run(&ctx, args),
+        Command::Indicators(args) => indicators::run(&ctx, args),
+        Command::Simulate(args) => simulate::run(&ctx, args),
+        Command::Demo(args) => demo::run(&ctx, args),
+        Command::Sql(args) => sql::run(&ctx, args),
+        Command::Config(cmd) => config::run(&ctx, cmd),
+    }
+}
+
+/// What every command knows: the global options.
+pub struct Ctx {
+    pub global: GlobalOpts,
+}
+
+impl Ctx {
+    fn config_path(&self) -> (PathBuf, bool) {
+        match &self.global.config {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG), false),
+        }
+    }
+
+    /// The configuration, which must exist (collect).
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let (path, explicit) = self.config_path();
+        if !explicit && !path.exists() {
+            return Err(UsageError(format!(
+                "no configuration: {} does not exist here; pass --config FILE, or start from \
+                 `rtc-archiver config example > {}`",
+                path.display(),
+                DEFAULT_CONFIG
+            ))
+            .into());
+        }
+        let mut config = Config::load(&path)?;
+        if let Some(db) = &self.global.db {
+            config.database = db.clone();
+        }
+        Ok(config)
+    }
+
+    /// The configuration if one is meant: `--config` given, or no `--db` and
+    /// the default file present. Read-only commands with `--db` need none.
+    pub fn optional_config(&self) -> anyhow::Result<Option<Config>> {
+        let (path, explicit) = self.config_path();
+        if explicit || (self.global.db.is_none() && path.exists()) {
+            return self.config().map(Some);
+        }
+        Ok(None)
+    }
+
+    /// The archive path for read-only commands, and the config if any.
+    pub fn read_target(&self) -> anyhow::Result<(PathBuf, Option<Config>)> {
+        let config = self.optional_config()?;
+        let db = match (&self.global.db, &config) {
+            (Some(db), _) => db.clone(),
+            (None, Some(c)) => c.database.clone(),
+            (None, None) => {
+                return Err(UsageError(format!(
+                    "which archive? pass --db FILE (or set RTC_ARCHIVER_DB), or --config FILE; \
+                     {} was not found here",
+                    DEFAULT_CONFIG
+                ))
+                .into());
+            }
+        };
+        Ok((db, config))
+    }
+
+    /// Opens the archive for a read-only command.
+    pub fn open_read(&self) -> anyhow::Result<(Store, Option<Config>)> {
+        let (db, config) = self.read_target()?;
+        let store = open_store(&db, OpenMode::Existing)?;
+        Ok((store, config))
+    }
+}
+
+/// Opens a store, naming the file in the error.
+pub fn open_store(path: &Path, mode: OpenMode) -> anyhow::Result<Store> {
+    Store::open(path, mode).with_context(|| format!("cannot open the archive {}", path.display()))
+}
+
+/// The time zone: the flag, else the config's `timezone`, else the machine's.
+pub fn zone(flag: Option<&str>, config: Option<&Config>) -> anyhow::Result<Tz> {
+    if let Some(name) = flag {
+        return timeutil::parse_zone(name).map_err(|e| UsageError(format!("--tz: {e}")).into());
+    }
+    if let Some(name) = config.and_then(|c| c.timezone.as_deref()) {
+        return timeutil::parse_zone(name).map_err(|e| UsageError(e).into());
+    }
+    Ok(timeutil::local_zone())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,78 @@
+//! `rtc-archiver query`: archived history, raw or aggregated, in any format.
+
+use std::io::{self, BufWriter};
+
+use super::{Ctx, zone};
+use crate::cli::QueryArgs;
+use crate::exit::{self, UsageError};
+use crate::output::{Format, SampleWriter};
+use crate::query::{Aggregation, aggregate_series};
+use crate::store::read::{self, SeriesFilter};
+use crate::timeutil::{self, Bound};
+
+pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
+    let (store, config) = ctx.open_read()?;
+    let tz = zone(args.tz.as_deref(), config.as_ref())?;
+    let now = timeutil::now();
+    let from = timeutil::parse_time_arg(&args.from, now, tz, Bound::Start)
+        .map_err(|e| UsageError(format!("--from: {e}")))?;
+    let to = timeutil::parse_time_arg(&args.to, now, tz, Bound::End)
+        .map_err(|e| UsageError(format!("--to: {e}")))?;
+    if from >= to {
+        return Err(UsageError(format!(
+            "--from ({}) is not before --to ({}): nothing to show",
+            timeutil::fmt_utc(from),
+            timeutil::fmt_utc(to)
+        ))
+        .into());
+    }
+    let step = match args.step {
+        Some(d) if d.as_secs() < 30 || d.subsec_nanos() != 0 => {
+            return Err(UsageError(
+                "--step must be whole seconds, at least 30s (one bucket)".into(),
+            )
+            .into());
+        }
+        Some(d) => Some(d.as_secs() as i64),
+        None => None,
+    };
+    let filter = SeriesFilter {
+        indicators: args.indicator,
+        apps: args.app,
+        rooms: args.room,
+        sources: args.source.map(Into::into).into_iter().collect(),
+    };
+    let series = read::select_series(store.conn(), &filter)?;
+    if series.is_empty() {
+        eprintln!(
+            "rtc-archiver: no archived series match; `rtc-archiver indicators --archived` lists them"
+        );
+    }
+    let format = args.format.unwrap_or_else(Format::default_for_stdout);
+    let stdout = io::stdout().lock();
+    let mut out = SampleWriter::new(format, BufWriter::new(stdout))?;
+    for s in &series {
+        match step {
+            None => {
+                read::for_each_point::<anyhow::Error>(store.conn(), s.id, from, to, |ts, v| {
+                    Ok(out.write(s, ts, Some(v))?)
+                })?
+            }
+            Some(step) => aggregate_series::<anyhow::Error>(
+                store.conn(),
+                s,
+                from,
+                to,
+                Aggregation {
+                    step,
+                    agg: args.agg,
+                    fill: args.fill,
+                    tz,
+                },
+                |ts, v| Ok(out.write(s, ts, v)?),
+            )?,
+        }
+    }
+    out.finish()?;
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,622 @@
+//! The TOML configuration: what to collect, where to keep it, how to reach
+//! the API. Everything is checked here, once, before any request leaves, and
+//! every problem names the file, the key and the fix.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::catalog;
+use crate::store::StreamKey;
+use crate::timeutil;
+use crate::{HORIZON_SECS, Source};
+
+/// The config file used when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "rtc-archiver.toml";
+/// The database used when the config does not name one.
+pub const DEFAULT_DATABASE: &str = "rtc-archive.db";
+/// A commented example configuration (`rtc-archiver config example`).
+pub const EXAMPLE: &str = include_str!("../rtc-archiver.example.toml");
+
+/// A configuration problem: which file, which key, what is wrong, what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(key) => write!(f, "{}: {key}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// `ProductType` of `ListRealTimeQuality`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProductType {
+    Native,
+    Web,
+}
+
+impl ProductType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProductType::Native => "native",
+            ProductType::Web => "web",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    database: Option<PathBuf>,
+    interval: Option<String>,
+    overlap: Option<String>,
+    horizon_margin: Option<String>,
+    timezone: Option<String>,
+    api: Option<RawApi>,
+    #[serde(default)]
+    target: Vec<RawTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    endpoint: Option<String>,
+    region: Option<String>,
+    timeout: Option<String>,
+    connect_timeout: Option<String>,
+    allow_http: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    app_id: String,
+    room_id: Option<String>,
+    user_ids: Option<Vec<String>>,
+    quality: Option<Vec<String>>,
+    operation: Option<Vec<String>>,
+    product_type: Option<ProductType>,
+}
+
+/// How to reach the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    pub endpoint: Url,
+    pub region: String,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            endpoint: Url::parse("https://rtc.volcengineapi.com").expect("valid default endpoint"),
+            region: "cn-north-1".into(),
+            timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One `[[target]]`: an app, or one room of it (optionally some of its users).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub app_id: String,
+    pub room_id: Option<String>,
+    /// Sorted and deduplicated.
+    pub user_ids: Vec<String>,
+    pub quality: Vec<String>,
+    pub operation: Vec<String>,
+    pub product_type: Option<ProductType>,
+}
+
+impl Target {
+    pub fn indicators(&self, source: Source) -> &[String] {
+        match source {
+            Source::Quality => &self.quality,
+            Source::Operation => &self.operation,
+        }
+    }
+
+    pub fn stream_key(&self, source: Source) -> StreamKey {
+        StreamKey::new(
+            self.app_id.clone(),
+            self.room_id.clone(),
+            self.user_ids.clone(),
+            source,
+        )
+    }
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub file: Option<PathBuf>,
+    pub database: PathBuf,
+    pub interval: Duration,
+    pub overlap: Duration,
+    pub horizon_margin: Duration,
+    pub timezone: Option<String>,
+    pub api: ApiConfig,
+    pub targets: Vec<Target>,
+    /// Indicator names the catalog does not know: worth a warning, not an error.
+    pub unknown_indicators: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            file: None,
+            database: PathBuf::from(DEFAULT_DATABASE),
+            interval: Duration::from_secs(60),
+            overlap: Duration::from_secs(600),
+            horizon_margin: Duration::from_secs(60),
+            timezone: None,
+            api: ApiConfig::default(),
+            targets: Vec::new(),
+            unknown_indicators: Vec::new(),
+        }
+    }
+}
+
+struct Checker<'a> {
+    file: &'a str,
+}
+
+impl Checker<'_> {
+    fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_string(),
+            key: Some(key.into()),
+            message: message.into(),
+        }
+    }
+
+    fn duration(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) => timeutil::parse_duration(v).map_err(|e| self.err(key, e)),
+        }
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            key: None,
+            message: format!(
+                "cannot read it ({e}); pass --config FILE, or --db FILE for commands that only read the archive"
+            ),
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        let config = Config::parse(&text, &file, base)?;
+        crate::credentials::warn_if_readable_by_others(path);
+        Ok(Config {
+            file: Some(path.to_path_buf()),
+            ..config
+        })
+    }
+
+    /// Parses and checks config text; relative paths are taken from `base`.
+    pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            file: file.to_string(),
+            key: None,
+            message: format!(
+                "{}; see `rtc-archiver config example` for every key",
+                e.to_string().trim_end()
+            ),
+        })?;
+        let c = Checker { file };
+        let defaults = Config::default();
+
+        let database = raw
+            .database
+            .map(|p| base.join(p))
+            .unwrap_or_else(|| base.join(DEFAULT_DATABASE));
+        let interval = c.duration("interval", raw.interval.as_deref(), defaults.interval)?;
+        if interval < Duration::from_secs(1) || interval.as_secs() as i64 > HORIZON_SECS - 600 {
+            return Err(c.err(
+                "interval",
+                "must be between 1s and 50m: the API forgets data after 60 minutes, so polls \
+                 further apart lose data (60s is a good choice)",
+            ));
+        }
+        let overlap = c.duration("overlap", raw.overlap.as_deref(), defaults.overlap)?;
+        if overlap.as_secs() as i64 > HORIZON_SECS - 300 {
+            return Err(c.err(
+                "overlap",
+                "must be at most 55m, inside the API's 60-minute reach (10m is a good choice)",
+            ));
+        }
+        let horizon_margin = c.duration(
+            "horizon_margin",
+            raw.horizon_margin.as_deref(),
+            defaults.horizon_margin,
+        )?;
+        if horizon_margin.as_secs() as i64 > 1800 {
+            return Err(c.err(
+                "horizon_margin",
+                "must be at most 30m (the default, 60s, suits a synchronised clock)",
+            ));
+        }
+        if let Some(tz) = &raw.timezone {
+            timeutil::parse_zone(tz).map_err(|e| c.err("timezone", e))?;
+        }
+
+        let mut api = ApiConfig::default();
+        if let Some(raw_api) = raw.api {
+            if let Some(endpoint) = raw_api.endpoint {
+                let url = Url::parse(&endpoint).map_err(|e| {
+                    c.err(
+                        "api.endpoint",
+                        format!("{endpoint:?} is not a URL ({e}): use e.g. \"https://rtc.volcengineapi.com\""),
+                    )
+                })?;
+                match url.scheme() {
+                    "https" => {}
+                    "http" if is_loopback(&url) || raw_api.allow_http == Some(true) => {}
+                    "http" => {
+                        return Err(c.err(
+                            "api.endpoint",
+                            format!(
+                                "{endpoint:?} is plain HTTP: signed requests go over HTTPS only, except \
+                                 to loopback; use https://, or set api.allow_http = true if you must"
+                            ),
+                        ));
+                    }
+                    other => {
+                        return Err(c.err(
+                            "api.endpoint",
+                            format!("unsupported scheme {other:?}: use https://"),
+                        ));
+                    }
+                }
+                if url.host().is_none() {
+                    return Err(c.err("api.endpoint", format!("{endpoint:?} has no host")));
+                }
+                api.endpoint = url;
+            }
+            if let Some(region) = raw_api.region {
+                if region.trim().is_empty() {
+                    return Err(c.err("api.region", "is empty: use e.g. \"cn-north-1\""));
+                }
+                api.region = region;
+            }
+            api.timeout = c.duration("api.timeout", raw_api.timeout.as_deref(), api.timeout)?;
+            api.connect_timeout = c.duration(
+                "api.connect_timeout",
+                raw_api.connect_timeout.as_deref(),
+                api.connect_timeout,
+            )?;
+            if api.timeout.is_zero() || api.connect_timeout.is_zero() {
+                return Err(c.err("api.timeout", "must be more than zero (e.g. \"20s\")"));
+            }
+        }
+
+        let mut targets: Vec<Target> = Vec::new();
+        let mut unknown = Vec::new();
+        for (i, t) in raw.target.into_iter().enumerate() {
+            let key = |k: &str| format!("target[{}].{k}", i + 1);
+            if t.app_id.trim().is_empty() {
+                return Err(c.err(key("app_id"), "is empty: set it to your RTC AppId"));
+            }
+            let room_id = match t.room_id {
+                Some(r) if r.trim().is_empty() => {
+                    return Err(c.err(
+                        key("room_id"),
+                        "is empty: remove it for app-wide data, or name a room",
+                    ));
+                }
+                r => r,
+            };
+            let mut user_ids = t.user_ids.unwrap_or_default();
+            if !user_ids.is_empty() && room_id.is_none() {
+                return Err(c.err(
+                    key("user_ids"),
+                    "needs room_id: the API filters users only within a room; add room_id, or remove user_ids",
+                ));
+            }
+            for u in &user_ids {
+                if u.trim().is_empty() || u.contains(',') {
+                    return Err(c.err(
+                        key("user_ids"),
+                        format!("{u:?} is not a valid UserId (empty, or contains a comma)"),
+                    ));
+                }
+            }
+            user_ids.sort();
+            user_ids.dedup();
+            if user_ids.len() > 20 {
+                return Err(c.err(
+                    key("user_ids"),
+                    format!(
+                        "has {} users; the API takes at most 20: split them into several targets",
+                        user_ids.len()
+                    ),
+                ));
+            }
+            if room_id.is_some() && t.operation.is_some() {
+                return Err(c.err(
+                    key("operation"),
+                    "is app-wide only (ListRealTimeOperationData has no RoomId): move it to a target without room_id",
+                ));
+            }
+            if t.product_type.is_some() && t.quality.is_none() {
+                return Err(c.err(
+                    key("product_type"),
+                    "applies to quality indicators only: add quality = [...] or remove it",
+                ));
+            }
+            let mut lists = Vec::new();
+            for (name, list, source) in [
+                ("quality", t.quality, Source::Quality),
+                ("operation", t.operation, Source::Operation),
+            ] {
+                let list = match list {
+                    None => Vec::new(),
+                    Some(l) if l.is_empty() => {
+                        return Err(c.err(key(name), format!("is empty: list indicators (see `rtc-archiver indicators`), or remove {name}")));
+                    }
+                    Some(l) => l,
+                };
+                let mut seen = Vec::new();
+                for ind in list {
+                    if ind.trim().is_empty()
+                        || ind.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+                    {
+                        return Err(c.err(key(name), format!("{ind:?} is not an indicator name")));
+                    }
+                    if catalog::lookup(source, &ind).is_none() {
+                        unknown.push(format!("{} ({})", ind, key(name)));
+                    }
+                    if !seen.contains(&ind) {
+                        seen.push(ind);
+                    }
+                }
+                lists.push(seen);
+            }
+            let operation = lists.pop().unwrap_or_default();
+            let quality = lists.pop().unwrap_or_default();
+            if quality.is_empty() && operation.is_empty() {
+                return Err(c.err(
+                    format!("target[{}]", i + 1),
+                    "asks for nothing: add quality = [\"stall_rate\"] or operation = [\"online_user_count\"]",
+                ));
+            }
+            let target = Target {
+                app_id: t.app_id,
+                room_id,
+                user_ids,
+                quality,
+                operation,
+                product_type: t.product_type,
+            };
+            for (j, other) in targets.iter().enumerate() {
+                for source in Source::ALL {
+                    if !target.indicators(source).is_empty()
+                        && !other.indicators(source).is_empty()
+                        && target.stream_key(source) == other.stream_key(source)
+                    {
+                        return Err(c.err(
+                            format!("target[{}]", i + 1),
+                            format!(
+                                "asks for the same {source} data as target[{}] (same app_id, room_id and user_ids): \
+                                 merge their indicator lists into one target",
+                                j + 1
+                            ),
+                        ));
+                    }
+                }
+            }
+            targets.push(target);
+        }
+
+        Ok(Config {
+            file: None,
+            database,
+            interval,
+            overlap,
+            horizon_margin,
+            timezone: raw.timezone,
+            api,
+            targets,
+            unknown_indicators: unknown,
+        })
+    }
+
+    /// The file name for messages.
+    pub fn file_name(&self) -> String {
+        self.file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(built-in configuration)".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "test.toml", Path::new("/etc/rtc"))
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    const ISSUE_EXAMPLE: &str = r#"
+database = "rtc-archive.db"   # relative paths are relative to the config file
+interval = "60s"              # collector poll interval
+overlap  = "10m"              # how far back each poll re-reads already archived data
+
+[api]
+endpoint = "https://rtc.volcengineapi.com"
+region   = "cn-north-1"
+timeout  = "20s"
+
+[[target]]                     # app-wide data
+app_id    = "your-app-id"
+quality   = ["stall_rate", "join_room_success_rate"]      # ListRealTimeQuality indicators
+operation = ["online_user_count", "online_room_count"]   # ListRealTimeOperationData indicators
+
+[[target]]                     # one room, optionally some of its users (quality only)
+app_id   = "your-app-id"
+room_id  = "room-1"
+user_ids = ["u1", "u2"]
+quality  = ["stall_rate"]
+# product_type = "web"        # optional ProductType of ListRealTimeQuality
+"#;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let c = parse(ISSUE_EXAMPLE).unwrap();
+        assert_eq!(c.database, PathBuf::from("/etc/rtc/rtc-archive.db"));
+        assert_eq!(c.interval, Duration::from_secs(60));
+        assert_eq!(c.overlap, Duration::from_secs(600));
+        assert_eq!(c.api.region, "cn-north-1");
+        assert_eq!(c.api.timeout, Duration::from_secs(20));
+        assert_eq!(c.targets.len(), 2);
+        assert_eq!(c.targets[1].user_ids, ["u1", "u2"]);
+        assert_eq!(
+            c.targets[0].operation,
+            ["online_user_count", "online_room_count"]
+        );
+        assert!(
+            c.unknown_indicators.is_empty(),
+            "{:?}",
+            c.unknown_indicators
+        );
+    }
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let c = parse(EXAMPLE).unwrap();
+        assert!(!c.targets.is_empty());
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = parse("[[target]]\napp_id = \"a\"\nquality = [\"stall_rate\"]\n").unwrap();
+        assert_eq!(c.database, PathBuf::from("/etc/rtc/rtc-archive.db"));
+        assert_eq!(c.interval, Duration::from_secs(60));
+        assert_eq!(c.api, ApiConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let e = err("intervall = \"60s\"\n");
+        assert!(e.starts_with("test.toml: "), "{e}");
+        assert!(e.contains("intervall"), "{e}");
+        let e = err("[[target]]\napp_id = \"a\"\nquality = [\"x\"]\nroom = \"r\"\n");
+        assert!(e.contains("unknown field `room`"), "{e}");
+    }
+
+    #[test]
+    fn bad_durations_name_the_key() {
+        let e = err("interval = \"sixty\"\n");
+        assert!(
+            e.contains("test.toml: interval: invalid duration \"sixty\""),
+            "{e}"
+        );
+        let e = err("[api]\ntimeout = \"20\"\n");
+        assert!(e.contains("api.timeout"), "{e}");
+        let e = err("interval = \"2h\"\n");
+        assert!(e.contains("interval: must be between"), "{e}");
+    }
+
+    #[test]
+    fn target_rules() {
+        let e = err("[[target]]\napp_id = \"a\"\nuser_ids = [\"u\"]\nquality = [\"stall_rate\"]\n");
+        assert!(e.contains("target[1].user_ids: needs room_id"), "{e}");
+
+        let users: Vec<String> = (0..21).map(|i| format!("\"u{i}\"")).collect();
+        let e = err(&format!(
+            "[[target]]\napp_id = \"a\"\nroom_id = \"r\"\nuser_ids = [{}]\nquality = [\"stall_rate\"]\n",
+            users.join(",")
+        ));
+        assert!(e.contains("target[1].user_ids: has 21 users"), "{e}");
+
+        let e = err(
+            "[[target]]\napp_id = \"a\"\nroom_id = \"r\"\noperation = [\"online_user_count\"]\n",
+        );
+        assert!(e.contains("target[1].operation: is app-wide only"), "{e}");
+
+        let e = err("[[target]]\napp_id = \"a\"\nquality = []\n");
+        assert!(e.contains("target[1].quality: is empty"), "{e}");
+
+        let e = err("[[target]]\napp_id = \"a\"\n");
+        assert!(e.contains("target[1]: asks for nothing"), "{e}");
+
+        let e = err("[[target]]\napp_id = \"\"\nquality = [\"stall_rate\"]\n");
+        assert!(e.contains("target[1].app_id: is empty"), "{e}");
+
+        let e = err(
+            "[[target]]\napp_id = \"a\"\nquality = [\"stall_rate\"]\n[[target]]\napp_id = \"a\"\nquality = [\"video_stall_rate\"]\n",
+        );
+        assert!(
+            e.contains("target[2]: asks for the same quality data as target[1]"),
+            "{e}"
+        );
+
+        let e =
+            err("[[target]]\napp_id = \"a\"\nquality = [\"stall_rate\"]\nproduct_type = \"ios\"\n");
+        assert!(e.contains("product_type") || e.contains("ios"), "{e}");
+    }
+
+    #[test]
+    fn unknown_indicators_are_warnings() {
+        let c =
+            parse("[[target]]\napp_id = \"a\"\nquality = [\"stall_rate\", \"brand_new_rate\"]\n")
+                .unwrap();
+        assert_eq!(c.unknown_indicators, ["brand_new_rate (target[1].quality)"]);
+        assert_eq!(c.targets[0].quality, ["stall_rate", "brand_new_rate"]);
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_or_when_allowed() {
+        assert!(parse("[api]\nendpoint = \"http://127.0.0.1:8080\"\n").is_ok());
+        assert!(parse("[api]\nendpoint = \"http://localhost:8080\"\n").is_ok());
+        let e = err("[api]\nendpoint = \"http://rtc.example.com\"\n");
+        assert!(
+            e.contains("api.endpoint") && e.contains("allow_http"),
+            "{e}"
+        );
+        assert!(parse("[api]\nendpoint = \"http://rtc.example.com\"\nallow_http = true\n").is_ok());
+        let e = err("[api]\nendpoint = \"not a url\"\n");
+        assert!(e.contains("api.endpoint"), "{e}");
+    }
+}

@@ -1,0 +1,292 @@
+//! Writing rows of the `samples` shape (and other tables) to stdout as a
+//! table, CSV, JSON or JSON Lines. Rows stream out as they come, except for
+//! the table, which needs every row to size its columns.
+
+use std::io::{self, IsTerminal, Write};
+
+use clap::ValueEnum;
+use comfy_table::{ContentArrangement, Table, presets};
+use serde::Serialize;
+
+use crate::store::read::SeriesInfo;
+use crate::timeutil;
+
+/// Output formats of `query` and `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Jsonl,
+}
+
+impl Format {
+    /// The format to use when none was asked for: a table for people, JSON
+    /// Lines for programs.
+    pub fn default_for_stdout() -> Format {
+        if io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Jsonl
+        }
+    }
+}
+
+/// One row with the columns of the `samples` view.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct SampleRow {
+    pub app_id: String,
+    pub room_id: Option<String>,
+    pub user_ids: Option<String>,
+    pub source: String,
+    pub indicator: String,
+    pub unit: Option<String>,
+    pub ts: i64,
+    pub time: String,
+    pub value: Option<f64>,
+}
+
+/// The column names, in order.
+pub const SAMPLE_COLUMNS: [&str; 9] = [
+    "app_id",
+    "room_id",
+    "user_ids",
+    "source",
+    "indicator",
+    "unit",
+    "ts",
+    "time",
+    "value",
+];
+
+#[derive(Serialize)]
+struct SampleRef<'a> {
+    app_id: &'a str,
+    room_id: Option<&'a str>,
+    user_ids: Option<&'a str>,
+    source: &'a str,
+    indicator: &'a str,
+    unit: Option<&'a str>,
+    ts: i64,
+    time: String,
+    value: Option<f64>,
+}
+
+impl<'a> SampleRef<'a> {
+    fn new(s: &'a SeriesInfo, ts: i64, value: Option<f64>) -> Self {
+        SampleRef {
+            app_id: &s.app_id,
+            room_id: s.room_id.as_deref(),
+            user_ids: s.user_ids.as_deref(),
+            source: s.source.as_str(),
+            indicator: &s.indicator,
+            unit: s.unit.as_deref(),
+            ts,
+            time: timeutil::fmt_utc(ts),
+            value,
+        }
+    }
+}
+
+/// Formats a value as the samples view would show it (shortest exact form).
+pub fn fmt_value(v: Option<f64>) -> String {
+    match v {
+        // Display for f64 is the shortest text that reads back as the same value
+        Some(v) => format!("{v}"),
+        None => String::new(),
+    }
+}
+
+/// Streams sample rows in one format.
+pub struct SampleWriter<W: Write> {
+    format: Format,
+    out: W,
+    table: Vec<Vec<String>>,
+    rows: u64,
+}
+
+impl<W: Write> SampleWriter<W> {
+    pub fn new(format: Format, out: W) -> io::Result<Self> {
+        Ok(SampleWriter {
+            format,
+            out,
+            table: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn write(&mut self, s: &SeriesInfo, ts: i64, value: Option<f64>) -> io::Result<()> {
+        let row = SampleRef::new(s, ts, value);
+        match self.format {
+            Format::Jsonl => {
+                serde_json::to_writer(&mut self.out, &row)?;
+                self.out.write_all(b"\n")?;
+            }
+            Format::Json => {
+                self.out
+                    .write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
+                serde_json::to_writer(&mut self.out, &row)?;
+            }
+            Format::Csv => {
+                if self.rows == 0 {
+                    self.out
+                        .write_all(format!("{}\n", SAMPLE_COLUMNS.join(",")).as_bytes())?;
+                }
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(Vec::with_capacity(128));
+                w.write_record([
+                    row.app_id,
+                    row.room_id.unwrap_or(""),
+                    row.user_ids.unwrap_or(""),
+                    row.source,
+                    row.indicator,
+                    row.unit.unwrap_or(""),
+                    &row.ts.to_string(),
+                    &row.time,
+                    &fmt_value(row.value),
+                ])?;
+                let bytes = w.into_inner().map_err(|e| e.into_error())?;
+                self.out.write_all(&bytes)?;
+            }
+            Format::Table => self.table.push(vec![
+                row.app_id.to_string(),
+                row.room_id.unwrap_or("").to_string(),
+                row.user_ids.unwrap_or("").to_string(),
+                row.source.to_string(),
+                row.indicator.to_string(),
+                row.unit.unwrap_or("").to_string(),
+                row.time.clone(),
+                fmt_value(row.value),
+            ]),
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> io::Result<W> {
+        match self.format {
+            Format::Json => {
+                self.out
+                    .write_all(if self.rows == 0 { b"[]\n" } else { b"\n]\n" })?;
+            }
+            Format::Table => {
+                if self.table.is_empty() {
+                    writeln!(self.out, "(no data)")?;
+                } else {
+                    let header = [
+                        "app_id",
+                        "room_id",
+                        "user_ids",
+                        "source",
+                        "indicator",
+                        "unit",
+                        "time",
+                        "value",
+                    ];
+                    let table = make_table(&header, std::mem::take(&mut self.table));
+                    writeln!(self.out, "{table}")?;
+                }
+            }
+            Format::Csv | Format::Jsonl => {}
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// A plain text table with a header row.
+pub fn make_table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::ASCII_BORDERS_ONLY_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().copied());
+    for r in rows {
+        table.add_row(r);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Source;
+
+    fn series() -> SeriesInfo {
+        SeriesInfo {
+            id: 1,
+            stream_id: 1,
+            app_id: "app1".into(),
+            room_id: Some("room, \"1\"".into()),
+            user_ids: None,
+            source: Source::Quality,
+            indicator: "audio_stall_rate".into(),
+            unit: Some("%".into()),
+        }
+    }
+
+    fn render(format: Format) -> String {
+        let mut w = SampleWriter::new(format, Vec::new()).unwrap();
+        w.write(&series(), 1_795_435_200, Some(98.68)).unwrap();
+        w.write(&series(), 1_795_435_230, None).unwrap();
+        String::from_utf8(w.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn jsonl_has_the_samples_keys() {
+        let text = render(Format::Jsonl);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            lines[0],
+            r#"{"app_id":"app1","room_id":"room, \"1\"","user_ids":null,"source":"quality","indicator":"audio_stall_rate","unit":"%","ts":1795435200,"time":"2026-11-23T12:00:00Z","value":98.68}"#
+        );
+        let row: SampleRow = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(row.value, None);
+    }
+
+    #[test]
+    fn json_is_one_array() {
+        let v: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
+        assert_eq!(v.as_array().unwrap().len(), 2);
+        let empty = SampleWriter::new(Format::Json, Vec::new())
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(empty, b"[]\n");
+    }
+
+    #[test]
+    fn csv_quotes_and_has_a_header() {
+        let text = render(Format::Csv);
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        assert_eq!(
+            r.headers().unwrap().iter().collect::<Vec<_>>(),
+            SAMPLE_COLUMNS
+        );
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        assert_eq!(&rows[0][1], "room, \"1\"");
+        assert_eq!(&rows[0][8], "98.68");
+        assert_eq!(&rows[1][8], "");
+    }
+
+    #[test]
+    fn table_shows_values() {
+        let text = render(Format::Table);
+        assert!(text.contains("audio_stall_rate"), "{text}");
+        assert!(text.contains("98.68"), "{text}");
+        assert!(text.contains("2026-11-23T12:00:30Z"), "{text}");
+    }
+
+    #[test]
+    fn values_print_shortest() {
+        assert_eq!(fmt_value(Some(3212.0)), "3212");
+        assert_eq!(fmt_value(Some(0.1 + 0.2)), "0.30000000000000004");
+        assert_eq!(fmt_value(Some(98.2)), "98.2");
+    }
+}

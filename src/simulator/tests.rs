@@ -1,0 +1,219 @@
+use super::*;
+use crate::api::FetchError;
+use crate::client::ApiClient;
+use crate::config::ApiConfig;
+use crate::credentials::Credentials;
+use crate::planner::{self, PlanParams};
+
+async fn sim(config: SimConfig) -> SimHandle {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start(listener, config).unwrap()
+}
+
+fn client(handle: &SimHandle, secret: &str) -> ApiClient {
+    let api = ApiConfig {
+        endpoint: url::Url::parse(&handle.endpoint()).unwrap(),
+        timeout: Duration::from_secs(5),
+        ..ApiConfig::default()
+    };
+    ApiClient::new(
+        &api,
+        Credentials::new(DEFAULT_ACCESS_KEY, secret, None, "test"),
+    )
+    .unwrap()
+}
+
+fn request(source: Source, indicators: &[&str]) -> crate::api::QueryRequest {
+    let now = timeutil::now();
+    let w = planner::plan(
+        now,
+        PlanParams {
+            overlap: 600,
+            margin: 60,
+            delay: source.delay_secs(),
+        },
+        &[None],
+    )
+    .window
+    .unwrap();
+    crate::api::QueryRequest {
+        source,
+        app_id: "app1".into(),
+        room_id: None,
+        user_ids: vec![],
+        product_type: None,
+        indicators: indicators.iter().map(|s| s.to_string()).collect(),
+        start: w.start,
+        end: w.end,
+    }
+}
+
+#[tokio::test]
+async fn serves_answered_names_over_the_whole_hour() {
+    let handle = sim(SimConfig::default()).await;
+    let c = client(&handle, DEFAULT_SECRET_KEY);
+    let req = request(
+        Source::Quality,
+        &["stall_rate", "5s_join_room_success_rate"],
+    );
+    let answer = c.fetch(&req).await.result.unwrap();
+    let names: Vec<&str> = answer.series.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "audio_stall_rate",
+            "video_stall_rate",
+            "5s_join_room_success_rate"
+        ]
+    );
+    let model = Model::default();
+    for s in &answer.series {
+        assert_eq!(s.unit.as_deref(), Some("%"));
+        let expected: Vec<i64> = (0..)
+            .map(|i| req.start + i * 30)
+            .take_while(|&t| t <= req.end)
+            .filter(|&t| {
+                model.has_data(
+                    &SeriesRef {
+                        source: Source::Quality,
+                        app_id: "app1",
+                        room_id: "",
+                        user_ids: "",
+                        name: &s.name,
+                    },
+                    t,
+                )
+            })
+            .collect();
+        let got: Vec<i64> = s.points.iter().map(|p| p.0).collect();
+        assert_eq!(got, expected, "{}", s.name);
+    }
+    assert!(answer.skipped.is_empty());
+    let stats = handle.stats();
+    assert_eq!(stats.answered, 1);
+    assert_eq!(stats.horizon_violations, 0);
+    assert_eq!(stats.beyond_delay, 0);
+    handle.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_a_signature_mismatch() {
+    let handle = sim(SimConfig::default()).await;
+    let c = client(&handle, "not-the-secret");
+    let e = c
+        .fetch(&request(Source::Operation, &["online_user_count"]))
+        .await
+        .result
+        .unwrap_err();
+    match &e {
+        FetchError::Rejected { code, status, .. } => {
+            assert_eq!(code, "SignatureDoesNotMatch");
+            assert_eq!(*status, 401);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(e.to_string().contains("VOLC_SECRETKEY"), "{e}");
+    assert_eq!(handle.stats().auth_failures, 1);
+    handle.stop().await;
+}
+
+#[tokio::test]
+async fn horizon_and_unknown_indicators_are_refused() {
+    let handle = sim(SimConfig::default()).await;
+    let c = client(&handle, DEFAULT_SECRET_KEY);
+    let mut req = request(Source::Operation, &["online_user_count"]);
+    req.start -= 300;
+    let e = c.fetch(&req).await.result.unwrap_err();
+    assert!(matches!(e, FetchError::Rejected { .. }), "{e:?}");
+    assert_eq!(handle.stats().horizon_violations, 1);
+    let e = c
+        .fetch(&request(Source::Operation, &["stall_rate"]))
+        .await
+        .result
+        .unwrap_err();
+    assert!(e.to_string().contains("InvalidParameter"), "{e}");
+    handle.stop().await;
+}
+
+#[tokio::test]
+async fn every_fault_kind_is_what_the_client_expects() {
+    let script: Vec<Option<Fault>> = Fault::RECOVERABLE.iter().copied().map(Some).collect();
+    let handle = sim(SimConfig {
+        faults: FaultPlan {
+            script,
+            slow: Duration::from_secs(8),
+            ..FaultPlan::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    let c = client(&handle, DEFAULT_SECRET_KEY);
+    for fault in Fault::RECOVERABLE {
+        let attempt = c
+            .fetch(&request(Source::Operation, &["online_user_count"]))
+            .await;
+        match (fault.serves_data(), attempt.result) {
+            (true, Ok(a)) => {
+                assert!(a.points() > 100, "{fault}: {}", a.points());
+                match fault {
+                    Fault::BadPoints => assert!(a.skipped_total() >= 4, "{fault}: {:?}", a.skipped),
+                    Fault::Outside => assert_eq!(a.skipped_total(), 2, "{fault}"),
+                    Fault::Duplicates => assert!(a.skipped_total() > 0, "{fault}"),
+                    _ => {}
+                }
+            }
+            // slow answers outlast the client's 5 s timeout
+            (true, Err(e)) if fault == Fault::Slow => assert_eq!(e.kind(), "transport", "{e}"),
+            (false, Err(e)) => assert!(e.is_retryable(), "{fault}: {e}"),
+            (_, other) => panic!("{fault}: {other:?}"),
+        }
+    }
+    let stats = handle.stats();
+    assert_eq!(stats.faults.len(), Fault::RECOVERABLE.len());
+    assert_eq!(stats.rate_limited, 0, "the client's limiter kept the pace");
+    handle.stop().await;
+}
+
+#[tokio::test]
+async fn bursts_over_the_rate_limit_get_429() {
+    let handle = sim(SimConfig::default()).await;
+    let creds = Credentials::new(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, None, "t");
+    let req = request(Source::Operation, &["online_user_count"]);
+    let body = req.body();
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/?Action=ListRealTimeOperationData&Version=2020-12-01",
+        handle.endpoint()
+    );
+    let query = vec![
+        (
+            "Action".to_string(),
+            "ListRealTimeOperationData".to_string(),
+        ),
+        ("Version".to_string(), "2020-12-01".to_string()),
+    ];
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let host = handle.addr.to_string();
+        let headers = crate::sign::sign_post(
+            &creds,
+            "cn-north-1",
+            &host,
+            "/",
+            &query,
+            &body,
+            chrono::Utc::now(),
+        );
+        let mut b = http.post(&url).body(body.clone());
+        for (k, v) in headers {
+            b = b.header(k, v);
+        }
+        statuses.push(b.send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(&statuses[..2], [200, 200]);
+    assert!(statuses[2..].iter().all(|&s| s == 429), "{statuses:?}");
+    let stats = handle.stats();
+    assert_eq!(stats.rate_limited, 2);
+    assert_eq!(stats.max_in_one_second["ListRealTimeOperationData"], 4);
+    handle.stop().await;
+}
