@@ -119,13 +119,21 @@ impl ApiClient {
         let quota = Quota::with_period(REQUEST_SPACING)
             .expect("non-zero period")
             .allow_burst(NonZeroU32::MIN);
+        let limiters = [RateLimiter::direct(quota), RateLimiter::direct(quota)];
+        // Start each limiter as if a request had just left: the collector that
+        // ran before this process (cron fires right after a run ends, a daemon
+        // restarts) may have sent its last requests a moment ago, and the API
+        // counts per account, not per process.
+        for l in &limiters {
+            let _ = l.check();
+        }
         Ok(ApiClient {
             http,
             host: host_header(&api.endpoint),
             url: api.endpoint.clone(),
             region: api.region.clone(),
             creds,
-            limiters: [RateLimiter::direct(quota), RateLimiter::direct(quota)],
+            limiters,
             sent: [AtomicU64::new(0), AtomicU64::new(0)],
         })
     }
