@@ -2,7 +2,7 @@
 --
 -- Never edit a released migration: add the next numbered file instead.
 -- The public interface is the views at the bottom (samples, samples_hourly,
--- samples_daily, gaps); the tables behind them may change between versions.
+-- samples_daily, fetched, gaps); the tables behind them may change between versions.
 
 -- One target and action: what a single request asks for.
 -- '' stands for "none" in room_id and user_ids so that the UNIQUE key works
@@ -132,6 +132,15 @@ SELECT st.app_id, NULLIF(st.room_id, '') AS room_id, NULLIF(st.user_ids, '') AS 
 FROM rollup_daily r
 JOIN series se ON se.id = r.series_id
 JOIN streams st ON st.id = se.stream_id;
+
+CREATE VIEW fetched AS
+SELECT st.app_id, NULLIF(st.room_id, '') AS room_id, NULLIF(st.user_ids, '') AS user_ids,
+       st.source, f.indicator,
+       f.first_ts, f.done_ts,
+       strftime('%Y-%m-%dT%H:%M:%SZ', f.first_ts, 'unixepoch') AS first_time,
+       strftime('%Y-%m-%dT%H:%M:%SZ', f.done_ts, 'unixepoch')  AS done_time
+FROM feeds f
+JOIN streams st ON st.id = f.stream_id;
 
 CREATE VIEW gaps AS
 SELECT st.app_id, NULLIF(st.room_id, '') AS room_id, NULLIF(st.user_ids, '') AS user_ids,

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use crate::config::ConfigError;
 use crate::credentials::CredentialsError;
-use crate::lock::LockHeld;
+use crate::lock::{LockFileError, LockHeld};
 use crate::store::StoreError;
 
 /// Success.
@@ -34,6 +34,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         }
         if cause.is::<LockHeld>() {
             return LOCKED;
+        }
+        if cause.is::<LockFileError>() {
+            return STORAGE;
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {
             return if e.is_io()

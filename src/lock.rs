@@ -17,6 +17,14 @@ pub struct LockHeld {
     pub holder: String,
 }
 
+/// The lock file cannot be created or locked (missing directory, no permission).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the lock file {}: {source}; check that the database's directory exists and is writable", .path.display())]
+pub struct LockFileError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
 /// The held lock; released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct CollectorLock {
@@ -34,13 +42,17 @@ pub fn lock_path(db: &Path) -> PathBuf {
 /// Takes the lock of a database, or says who has it.
 pub fn acquire(db: &Path) -> anyhow::Result<CollectorLock> {
     let path = lock_path(db);
+    let io_err = |source| LockFileError {
+        path: path.clone(),
+        source,
+    };
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|e| anyhow::anyhow!("cannot open the lock file {}: {e}", path.display()))?;
+        .map_err(io_err)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -57,14 +69,15 @@ pub fn acquire(db: &Path) -> anyhow::Result<CollectorLock> {
             }
             .into());
         }
-        Err(TryLockError::Error(e)) => {
-            anyhow::bail!("cannot lock {}: {e}", path.display());
-        }
+        Err(TryLockError::Error(e)) => return Err(io_err(e).into()),
     }
-    file.set_len(0)?;
-    file.seek(SeekFrom::Start(0))?;
-    writeln!(file, "{}", std::process::id())?;
-    file.flush()?;
+    let write_pid = |file: &mut File| -> std::io::Result<()> {
+        file.set_len(0)?;
+        file.seek(SeekFrom::Start(0))?;
+        writeln!(file, "{}", std::process::id())?;
+        file.flush()
+    };
+    write_pid(&mut file).map_err(io_err)?;
     Ok(CollectorLock { _file: file, path })
 }
 

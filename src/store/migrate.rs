@@ -141,6 +141,20 @@ mod tests {
                 "recorded_at"
             ]
         );
+        assert_eq!(
+            cols("fetched"),
+            [
+                "app_id",
+                "room_id",
+                "user_ids",
+                "source",
+                "indicator",
+                "first_ts",
+                "done_ts",
+                "first_time",
+                "done_time"
+            ]
+        );
         for view in ["samples_hourly", "samples_daily"] {
             let c = cols(view);
             for want in [

@@ -428,3 +428,39 @@ fn files_open_with_wal_and_reopen() {
     assert_eq!(read::counts(store.conn()).unwrap().points, 1);
     store.integrity_check().unwrap();
 }
+
+#[test]
+fn a_full_disk_is_a_clear_storage_error_and_nothing_is_half_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.db");
+    let mut store = Store::open(&path, OpenMode::Create).unwrap();
+    let stream = store.stream_id(&key()).unwrap();
+    let inds = vec!["stall_rate".to_string()];
+    store
+        .store_answer(stream, &inds, window(), &answer(&[(T0, 1.0)]), 1, T0)
+        .unwrap();
+    let before = samples(&store);
+    let progress = store.feed_progress(stream, &inds).unwrap();
+    // SQLite answers SQLITE_FULL once the file may not grow: a full disk
+    let pages: i64 = store
+        .conn()
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    store
+        .conn()
+        .pragma_update(None, "max_page_count", pages)
+        .unwrap();
+    let big: Vec<(i64, f64)> = (0..20_000).map(|i| (T0 + i * 30, i as f64 + 0.5)).collect();
+    let w = Window {
+        start: T0,
+        end: T0 + 19_999 * 30,
+    };
+    let err = store
+        .store_answer(stream, &inds, w, &answer(&big), 1, T0)
+        .unwrap_err();
+    assert!(err.is_io(), "{err:?}");
+    assert!(err.to_string().contains("full"), "{err}");
+    assert_eq!(samples(&store), before);
+    assert_eq!(store.feed_progress(stream, &inds).unwrap(), progress);
+    store.integrity_check().unwrap();
+}

@@ -70,6 +70,23 @@ impl Drop for Sim {
     }
 }
 
+/// The knobs of a test config.
+pub struct ConfigSpec<'a> {
+    pub database: &'a str,
+    pub interval: &'a str,
+    pub timeout: &'a str,
+}
+
+impl Default for ConfigSpec<'_> {
+    fn default() -> Self {
+        ConfigSpec {
+            database: "archive.db",
+            interval: "5s",
+            timeout: "5s",
+        }
+    }
+}
+
 /// A temp directory holding a config and an archive, with a clean environment.
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -107,13 +124,23 @@ impl Env {
         self.path("archive.db")
     }
 
-    /// Writes `rtc-archiver.toml` pointing at an endpoint, with `extra` appended.
-    pub fn write_config(&self, endpoint: &str, extra: &str) -> PathBuf {
+    /// Writes `rtc-archiver.toml` pointing at an endpoint, with `targets` appended.
+    pub fn write_config(&self, endpoint: &str, targets: &str) -> PathBuf {
+        self.write_config_with(endpoint, &ConfigSpec::default(), targets)
+    }
+
+    pub fn write_config_with(
+        &self,
+        endpoint: &str,
+        spec: &ConfigSpec<'_>,
+        targets: &str,
+    ) -> PathBuf {
         let path = self.path("rtc-archiver.toml");
         std::fs::write(
             &path,
             format!(
-                "database = \"archive.db\"\ninterval = \"5s\"\n\n[api]\nendpoint = \"{endpoint}\"\ntimeout = \"5s\"\n{extra}"
+                "database = \"{}\"\ninterval = \"{}\"\n\n[api]\nendpoint = \"{endpoint}\"\ntimeout = \"{}\"\n{targets}",
+                spec.database, spec.interval, spec.timeout
             ),
         )
         .unwrap();
