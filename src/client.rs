@@ -229,6 +229,58 @@ mod tests {
         assert_eq!(host_header(&u("http://[::1]:9000")), "[::1]:9000");
     }
 
+    fn request(source: Source) -> QueryRequest {
+        QueryRequest {
+            source,
+            app_id: "a".into(),
+            room_id: None,
+            user_ids: vec![],
+            product_type: None,
+            indicators: vec!["online_user_count".into()],
+            start: 0,
+            end: 30,
+        }
+    }
+
+    async fn transport_error_of(endpoint: &str) -> String {
+        let api = ApiConfig {
+            endpoint: Url::parse(endpoint).unwrap(),
+            timeout: Duration::from_secs(10),
+            ..ApiConfig::default()
+        };
+        let client = ApiClient::new(&api, Credentials::new("ak", "sk", None, "test")).unwrap();
+        match client.fetch(&request(Source::Operation)).await.result {
+            Err(e @ FetchError::Transport(_)) => {
+                assert!(e.is_retryable());
+                e.to_string()
+            }
+            other => panic!("{endpoint}: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn dns_and_tls_failures_are_retryable_transport_errors() {
+        // .invalid never resolves (RFC 6761)
+        let e = transport_error_of("https://rtc.example.invalid").await;
+        assert!(
+            e.contains("could not connect") || e.contains("request failed"),
+            "{e}"
+        );
+        // TLS to a plain-HTTP port fails the handshake
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                use tokio::io::AsyncWriteExt;
+                let _ = s
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let e = transport_error_of(&format!("https://{addr}")).await;
+        assert!(e.contains("could not connect"), "{e}");
+    }
+
     #[tokio::test]
     async fn requests_of_one_action_are_spaced() {
         let api = ApiConfig {
@@ -237,16 +289,7 @@ mod tests {
             ..ApiConfig::default()
         };
         let client = ApiClient::new(&api, Credentials::new("ak", "sk", None, "test")).unwrap();
-        let req = QueryRequest {
-            source: Source::Quality,
-            app_id: "a".into(),
-            room_id: None,
-            user_ids: vec![],
-            product_type: None,
-            indicators: vec!["stall_rate".into()],
-            start: 0,
-            end: 30,
-        };
+        let req = request(Source::Quality);
         let t = Instant::now();
         for _ in 0..3 {
             let a = client.fetch(&req).await;

@@ -47,6 +47,8 @@ pub enum StoreError {
         name: &'static str,
         source: rusqlite::Error,
     },
+    #[error("{}: the archive is read-only (file or directory permissions, or a read-only filesystem); the collector must be able to write it", .0.display())]
+    ReadOnly(PathBuf),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -59,7 +61,7 @@ impl StoreError {
     pub fn is_io(&self) -> bool {
         match self {
             StoreError::Sqlite(e) => sqlite_is_io(e),
-            StoreError::Missing(_) => true,
+            StoreError::Missing(_) | StoreError::ReadOnly(_) => true,
             _ => false,
         }
     }
@@ -235,6 +237,9 @@ impl Store {
             )?,
             Err(e) => return Err(e.into()),
         };
+        if mode == OpenMode::Create && conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(StoreError::ReadOnly(path.to_path_buf()));
+        }
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -356,14 +361,23 @@ impl Store {
                         .to_string(),
                 ),
             };
-            tx.execute(
-                "INSERT INTO gap_log (stream_id, indicator, start_ts, end_ts, cause, detail, recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (stream_id, indicator, start_ts) DO UPDATE SET
-                   end_ts = max(end_ts, excluded.end_ts), cause = excluded.cause,
-                   detail = excluded.detail, recorded_at = excluded.recorded_at",
+            // A loss that continues the previous one for the same cause (the API
+            // stayed down, pass after pass) extends it: one row per lost interval.
+            let extended = tx.execute(
+                "UPDATE gap_log SET end_ts = ?4, detail = ?6, recorded_at = ?7
+                 WHERE stream_id = ?1 AND indicator = ?2 AND end_ts = ?3 AND cause = ?5",
                 params![stream, indicator, l.start, l.end, cause, detail, now],
             )?;
+            if extended == 0 {
+                tx.execute(
+                    "INSERT INTO gap_log (stream_id, indicator, start_ts, end_ts, cause, detail, recorded_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (stream_id, indicator, start_ts) DO UPDATE SET
+                       end_ts = max(end_ts, excluded.end_ts), cause = excluded.cause,
+                       detail = excluded.detail, recorded_at = excluded.recorded_at",
+                    params![stream, indicator, l.start, l.end, cause, detail, now],
+                )?;
+            }
             tx.execute(
                 "UPDATE feeds SET done_ts = max(done_ts, ?3) WHERE stream_id = ?1 AND indicator = ?2",
                 params![stream, indicator, l.end],

@@ -350,6 +350,32 @@ fn lost_intervals_become_gaps_and_move_progress() {
         .unwrap();
     assert_eq!(cause, "fetch_failed");
     assert!(detail.contains("HTTP 503"), "{detail}");
+
+    // the outage goes on, pass after pass: the same gap grows
+    for i in 1..=5 {
+        store
+            .record_failure(stream, 1, "server error: HTTP 503", T0 + 9000 + i * 60)
+            .unwrap();
+        let lost = [Lost {
+            feed: 0,
+            start: T0 + 9000 + (i - 1) * 60,
+            end: T0 + 9000 + i * 60,
+        }];
+        store
+            .record_lost(stream, &inds, &lost, T0 + 12_000 + i * 60)
+            .unwrap();
+    }
+    let rows: Vec<(i64, i64)> = store
+        .conn()
+        .prepare(
+            "SELECT start_ts, end_ts FROM gaps WHERE indicator = 'stall_rate' ORDER BY start_ts",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, [(T0 + 120, T0 + 7200), (T0 + 7200, T0 + 9300)]);
 }
 
 #[test]
