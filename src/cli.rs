@@ -59,11 +59,114 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Start the simulator, collect an hour of history into a demo archive, and show it
     Demo(DemoArgs),
+    /// Summarise a day (or a period) per series: statistics, changes, regressions first, charts
+    Report(ReportArgs),
+    /// Write the archive, or a selection of it, as JSON Lines or CSV in the samples format
+    Export(ExportArgs),
+    /// Read JSON Lines or CSV in the samples format and upsert it into the archive
+    Import(ImportArgs),
     /// Run read-only SQL against the archive (the `samples` view and friends)
     Sql(SqlArgs),
     /// Configuration helpers
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Html,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The day to report, YYYY-MM-DD in --tz [default: yesterday]
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub day: Option<String>,
+    /// Start of a period instead of a day (same forms as `query --from`)
+    #[arg(long, requires = "to", allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// End of the period, exclusive
+    #[arg(long, requires = "from", allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Time zone of day boundaries (IANA name) [default: config `timezone`, else local]
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Output format [default: from the --out extension, else markdown]
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+    /// Write to this file (atomically) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Only this AppId; repeatable
+    #[arg(long, value_name = "APP_ID")]
+    pub app: Vec<String>,
+    /// Only this room; repeatable
+    #[arg(long, value_name = "ROOM_ID")]
+    pub room: Vec<String>,
+    /// Only these indicators (answered names or globs); repeatable
+    #[arg(long, short = 'i', value_name = "NAME")]
+    pub indicator: Vec<String>,
+    /// Regression threshold, overriding config `report.threshold` (percentage points for rates)
+    #[arg(long)]
+    pub threshold: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DataFormat::Jsonl)]
+    pub format: DataFormat,
+    /// Write to this file (atomically) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Only these indicators (answered names or globs); repeatable
+    #[arg(long, short = 'i', value_name = "NAME")]
+    pub indicator: Vec<String>,
+    /// Only this AppId; repeatable
+    #[arg(long, value_name = "APP_ID")]
+    pub app: Vec<String>,
+    /// Only this room; repeatable
+    #[arg(long, value_name = "ROOM_ID")]
+    pub room: Vec<String>,
+    /// Only this source
+    #[arg(long, value_enum)]
+    pub source: Option<SourceArg>,
+    /// Start, inclusive [default: the beginning of the archive]
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// End, exclusive [default: now]
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Time zone for dates in --from/--to
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to read, or - for standard input
+    pub file: PathBuf,
+    /// Input format [default: csv for *.csv, else jsonl]
+    #[arg(long, value_enum)]
+    pub format: Option<DataFormat>,
+    /// Stop at the first bad line (nothing of its batch is stored)
+    #[arg(long)]
+    pub strict: bool,
+    /// Lines per transaction
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch: u64,
+    /// Never show a progress bar
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

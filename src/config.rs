@@ -66,8 +66,17 @@ struct RawConfig {
     horizon_margin: Option<String>,
     timezone: Option<String>,
     api: Option<RawApi>,
+    report: Option<RawReport>,
     #[serde(default)]
     target: Vec<RawTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    threshold: Option<f64>,
+    #[serde(default)]
+    thresholds: std::collections::BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,8 +151,54 @@ impl Target {
     }
 }
 
+/// How `report` decides that a series got worse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportConfig {
+    /// How much worse (in the indicator's unit: percentage points for rates)
+    /// the day's average must be than the previous day's or the same
+    /// weekday's a week before to count as a regression.
+    pub threshold: f64,
+    /// Per-indicator overrides: (indicator name or glob, threshold), in file order.
+    pub thresholds: Vec<(String, f64)>,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            threshold: 0.2,
+            thresholds: Vec::new(),
+        }
+    }
+}
+
+impl ReportConfig {
+    /// The threshold for an indicator: the first matching override, else the default.
+    pub fn threshold_for(&self, indicator: &str) -> f64 {
+        self.thresholds
+            .iter()
+            .find(|(pattern, _)| glob_match(pattern, indicator))
+            .map_or(self.threshold, |(_, t)| *t)
+    }
+}
+
+/// `*` matches any run of characters, `?` any one; everything else itself.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
 /// A checked configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The file it came from, if any.
     pub file: Option<PathBuf>,
@@ -154,6 +209,7 @@ pub struct Config {
     pub timezone: Option<String>,
     pub api: ApiConfig,
     pub targets: Vec<Target>,
+    pub report: ReportConfig,
     /// Indicator names the catalog does not know: worth a warning, not an error.
     pub unknown_indicators: Vec<String>,
 }
@@ -169,6 +225,7 @@ impl Default for Config {
             timezone: None,
             api: ApiConfig::default(),
             targets: Vec::new(),
+            report: ReportConfig::default(),
             unknown_indicators: Vec::new(),
         }
     }
@@ -444,6 +501,24 @@ impl Config {
             targets.push(target);
         }
 
+        let mut report = ReportConfig::default();
+        if let Some(raw_report) = raw.report {
+            let check = |key: String, v: f64| {
+                if v.is_finite() && v >= 0.0 {
+                    Ok(v)
+                } else {
+                    Err(c.err(key, format!("{v} is not a threshold: use a number >= 0 (0.2 = 0.2 percentage points for rates)")))
+                }
+            };
+            if let Some(t) = raw_report.threshold {
+                report.threshold = check("report.threshold".into(), t)?;
+            }
+            for (pattern, t) in raw_report.thresholds {
+                let t = check(format!("report.thresholds.\"{pattern}\""), t)?;
+                report.thresholds.push((pattern, t));
+            }
+        }
+
         Ok(Config {
             file: None,
             database,
@@ -453,6 +528,7 @@ impl Config {
             timezone: raw.timezone,
             api,
             targets,
+            report,
             unknown_indicators: unknown,
         })
     }
@@ -595,6 +671,23 @@ quality  = ["stall_rate"]
         let e =
             err("[[target]]\napp_id = \"a\"\nquality = [\"stall_rate\"]\nproduct_type = \"ios\"\n");
         assert!(e.contains("product_type") || e.contains("ios"), "{e}");
+    }
+
+    #[test]
+    fn report_thresholds() {
+        let c = parse(
+            "[report]\nthreshold = 0.5\n[report.thresholds]\n\"*stall_rate\" = 0.3\n\"5s_*\" = 1\n",
+        )
+        .unwrap();
+        assert_eq!(c.report.threshold_for("video_stall_rate"), 0.3);
+        assert_eq!(c.report.threshold_for("5s_join_room_success_rate"), 1.0);
+        assert_eq!(c.report.threshold_for("online_user_count"), 0.5);
+        assert_eq!(Config::default().report.threshold_for("x"), 0.2);
+        let e = err("[report]\nthreshold = -1\n");
+        assert!(e.contains("report.threshold"), "{e}");
+        assert!(glob_match("*_stall_rate", "80ms_audio_stall_rate"));
+        assert!(!glob_match("*_stall_rate", "stall_rate"));
+        assert!(glob_match("a?c", "abc"));
     }
 
     #[test]

@@ -212,6 +212,52 @@ pub fn make_table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
     table
 }
 
+/// A file written beside its destination and renamed over it on commit, so
+/// that readers (a web server, the next import) never see half of it.
+pub struct AtomicFile {
+    tmp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
+}
+
+impl AtomicFile {
+    pub fn create(path: &std::path::Path) -> io::Result<AtomicFile> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".rtc-archiver-")
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
+        Ok(AtomicFile {
+            tmp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn file(&mut self) -> &mut std::fs::File {
+        self.tmp.as_file_mut()
+    }
+
+    /// Flushes to disk and moves the file into place.
+    pub fn commit(mut self) -> io::Result<()> {
+        self.tmp.as_file_mut().flush()?;
+        self.tmp.as_file().sync_all()?;
+        self.tmp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tmp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +327,24 @@ mod tests {
         assert!(text.contains("audio_stall_rate"), "{text}");
         assert!(text.contains("98.68"), "{text}");
         assert!(text.contains("2026-11-23T12:00:30Z"), "{text}");
+    }
+
+    #[test]
+    fn atomic_files_appear_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.html");
+        std::fs::write(&path, "old").unwrap();
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write_all(b"new content").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        f.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new content");
+        // dropped without commit: the destination is untouched, no temp file left
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write_all(b"half").unwrap();
+        drop(f);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new content");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

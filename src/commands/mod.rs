@@ -4,8 +4,11 @@
 pub mod collect;
 pub mod config;
 pub mod demo;
+pub mod export;
+pub mod import;
 pub mod indicators;
 pub mod query;
+pub mod report;
 pub mod simulate;
 pub mod sql;
 pub mod status;
@@ -31,6 +34,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Indicators(args) => indicators::run(&ctx, args),
         Command::Simulate(args) => simulate::run(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),
+        Command::Report(args) => report::run(&ctx, args),
+        Command::Export(args) => export::run(&ctx, args),
+        Command::Import(args) => import::run(&ctx, args),
         Command::Sql(args) => sql::run(&ctx, args),
         Command::Config(cmd) => config::run(&ctx, cmd),
     }
