@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod exit;
+pub mod import;
 pub mod lock;
 pub mod metrics;
 pub mod output;

@@ -100,16 +100,30 @@ pub fn fmt_value(v: Option<f64>) -> String {
 /// Streams sample rows in one format.
 pub struct SampleWriter<W: Write> {
     format: Format,
-    out: W,
+    sink: Sink<W>,
     table: Vec<Vec<String>>,
     rows: u64,
 }
 
+/// csv::Writer wants to own the writer it buffers into.
+enum Sink<W: Write> {
+    Plain(W),
+    Csv(Box<csv::Writer<W>>),
+}
+
 impl<W: Write> SampleWriter<W> {
     pub fn new(format: Format, out: W) -> io::Result<Self> {
+        let sink = match format {
+            Format::Csv => Sink::Csv(Box::new(
+                csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(out),
+            )),
+            _ => Sink::Plain(out),
+        };
         Ok(SampleWriter {
             format,
-            out,
+            sink,
             table: Vec::new(),
             rows: 0,
         })
@@ -121,24 +135,11 @@ impl<W: Write> SampleWriter<W> {
 
     pub fn write(&mut self, s: &SeriesInfo, ts: i64, value: Option<f64>) -> io::Result<()> {
         let row = SampleRef::new(s, ts, value);
-        match self.format {
-            Format::Jsonl => {
-                serde_json::to_writer(&mut self.out, &row)?;
-                self.out.write_all(b"\n")?;
-            }
-            Format::Json => {
-                self.out
-                    .write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
-                serde_json::to_writer(&mut self.out, &row)?;
-            }
-            Format::Csv => {
+        match (&mut self.sink, self.format) {
+            (Sink::Csv(w), _) => {
                 if self.rows == 0 {
-                    self.out
-                        .write_all(format!("{}\n", SAMPLE_COLUMNS.join(",")).as_bytes())?;
+                    w.write_record(SAMPLE_COLUMNS)?;
                 }
-                let mut w = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(Vec::with_capacity(128));
                 w.write_record([
                     row.app_id,
                     row.room_id.unwrap_or(""),
@@ -146,14 +147,16 @@ impl<W: Write> SampleWriter<W> {
                     row.source,
                     row.indicator,
                     row.unit.unwrap_or(""),
-                    &row.ts.to_string(),
+                    itoa::Buffer::new().format(row.ts),
                     &row.time,
                     &fmt_value(row.value),
                 ])?;
-                let bytes = w.into_inner().map_err(|e| e.into_error())?;
-                self.out.write_all(&bytes)?;
             }
-            Format::Table => self.table.push(vec![
+            (Sink::Plain(out), Format::Json) => {
+                out.write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
+                serde_json::to_writer(&mut *out, &row)?;
+            }
+            (Sink::Plain(_), Format::Table) => self.table.push(vec![
                 row.app_id.to_string(),
                 row.room_id.unwrap_or("").to_string(),
                 row.user_ids.unwrap_or("").to_string(),
@@ -163,20 +166,27 @@ impl<W: Write> SampleWriter<W> {
                 row.time.clone(),
                 fmt_value(row.value),
             ]),
+            (Sink::Plain(out), _) => {
+                serde_json::to_writer(&mut *out, &row)?;
+                out.write_all(b"\n")?;
+            }
         }
         self.rows += 1;
         Ok(())
     }
 
-    pub fn finish(mut self) -> io::Result<W> {
+    pub fn finish(self) -> io::Result<W> {
+        let mut out = match self.sink {
+            Sink::Csv(w) => w.into_inner().map_err(|e| e.into_error())?,
+            Sink::Plain(out) => out,
+        };
         match self.format {
             Format::Json => {
-                self.out
-                    .write_all(if self.rows == 0 { b"[]\n" } else { b"\n]\n" })?;
+                out.write_all(if self.rows == 0 { b"[]\n" } else { b"\n]\n" })?;
             }
             Format::Table => {
                 if self.table.is_empty() {
-                    writeln!(self.out, "(no data)")?;
+                    writeln!(out, "(no data)")?;
                 } else {
                     let header = [
                         "app_id",
@@ -188,14 +198,13 @@ impl<W: Write> SampleWriter<W> {
                         "time",
                         "value",
                     ];
-                    let table = make_table(&header, std::mem::take(&mut self.table));
-                    writeln!(self.out, "{table}")?;
+                    writeln!(out, "{}", make_table(&header, self.table))?;
                 }
             }
             Format::Csv | Format::Jsonl => {}
         }
-        self.out.flush()?;
-        Ok(self.out)
+        out.flush()?;
+        Ok(out)
     }
 }
 

@@ -26,12 +26,92 @@ pub fn bucket_ceil(ts: i64) -> i64 {
     -bucket_floor(-ts)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`): the hot path of export and import, where chrono's
+/// general formatter and parser cost more than the rest of a line.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number (inverse of `days_from_civil`).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 /// `2026-11-23T12:00:30Z`
 pub fn fmt_utc(ts: i64) -> String {
-    match DateTime::from_timestamp(ts, 0) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        None => format!("@{ts}"),
+    let (y, m, d) = civil_from_days(ts.div_euclid(86_400));
+    if !(0..=9999).contains(&y) {
+        return format!("@{ts}");
     }
+    let secs = ts.rem_euclid(86_400);
+    let mut out = String::with_capacity(20);
+    let digits = |out: &mut String, v: i64, n: usize| {
+        for k in (0..n).rev() {
+            out.push(char::from(b'0' + (v / 10_i64.pow(k as u32) % 10) as u8));
+        }
+    };
+    digits(&mut out, y, 4);
+    out.push('-');
+    digits(&mut out, m, 2);
+    out.push('-');
+    digits(&mut out, d, 2);
+    out.push('T');
+    digits(&mut out, secs / 3600, 2);
+    out.push(':');
+    digits(&mut out, secs / 60 % 60, 2);
+    out.push(':');
+    digits(&mut out, secs % 60, 2);
+    out.push('Z');
+    out
+}
+
+/// Parses exactly `YYYY-MM-DDTHH:MM:SSZ` (what `fmt_utc` writes) fast;
+/// `None` for anything else, valid or not (callers fall back to
+/// `parse_rfc3339`).
+pub fn parse_utc_z(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        b[r].iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let days_in_month = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if d < 1 || d > days_in_month || hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
 /// A time in a zone, RFC 3339 with its offset: `2026-11-23T20:00:30+08:00`.
@@ -188,6 +268,36 @@ mod tests {
         assert_eq!(parse_rfc3339("yesterday"), None);
         let shanghai: Tz = "Asia/Shanghai".parse().unwrap();
         assert_eq!(fmt_in(ts, shanghai), "2026-11-23T20:00:30+08:00");
+    }
+
+    #[test]
+    fn fast_utc_format_and_parse_agree_with_chrono() {
+        let mut ts: i64 = -2_208_988_800; // 1900-01-01
+        while ts < 4_102_444_800 {
+            // 2100-01-01
+            let want = DateTime::from_timestamp(ts, 0)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            assert_eq!(fmt_utc(ts), want, "{ts}");
+            assert_eq!(parse_utc_z(&want), Some(ts), "{want}");
+            assert_eq!(parse_rfc3339(&want), Some(ts));
+            ts += 86_400 * 7 + 3_607; // every weekday and hour drifts through
+        }
+        for bad in [
+            "2026-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-23T24:00:00Z",
+            "2026-11-23 12:00:00Z",
+            "2026-11-23T12:00:00+00:00",
+            "2026-1a-23T12:00:00Z",
+        ] {
+            assert_eq!(parse_utc_z(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_utc_z("2024-02-29T23:59:59Z"),
+            parse_rfc3339("2024-02-29T23:59:59Z")
+        );
     }
 
     #[test]

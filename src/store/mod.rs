@@ -10,7 +10,6 @@
 mod migrate;
 pub mod read;
 
-use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -572,68 +571,53 @@ fn series_id_in(
     Ok(conn.last_insert_rowid())
 }
 
-fn same_value(stored: ValueRef<'_>, new: &SqlValue) -> bool {
-    match (stored, new) {
-        (ValueRef::Integer(a), SqlValue::Integer(b)) => a == *b,
-        (ValueRef::Real(a), SqlValue::Real(b)) => a.to_bits() == b.to_bits(),
-        _ => false,
-    }
-}
-
-/// Upserts one series' points, given sorted by bucket without duplicates;
-/// writes only what is new or changed, then refreshes the rollups of the
-/// hours (and days) it touched.
+/// Upserts one series' points, given sorted by bucket (a repeated bucket:
+/// the later value wins). Writes only what is new or changed (the `WHERE`
+/// of the upsert leaves equal values alone, so a re-fetch writes no page),
+/// then refreshes the rollups of the hours (and days) it changed; the
+/// rollups' counts before and after tell new points from revised ones.
 fn upsert_series_points(
     conn: &Connection,
     series: i64,
     points: &[(i64, SqlValue)],
 ) -> Result<WriteStats> {
-    let mut stats = WriteStats::default();
-    let (Some(first), Some(last)) = (points.first(), points.last()) else {
-        return Ok(stats);
-    };
-    let mut existing: HashMap<i64, SqlValue> = HashMap::new();
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT bucket, value FROM points WHERE series_id = ?1 AND bucket BETWEEN ?2 AND ?3",
-        )?;
-        let mut rows = stmt.query(params![series, first.0, last.0])?;
-        while let Some(row) = rows.next()? {
-            let value = match row.get_ref(1)? {
-                ValueRef::Integer(i) => SqlValue::Integer(i),
-                ValueRef::Real(r) => SqlValue::Real(r),
-                _ => SqlValue::Null,
-            };
-            existing.insert(row.get(0)?, value);
-        }
-    }
-    let mut insert = conn.prepare_cached(
+    // typeof() too: SQLite finds INTEGER 5 equal to REAL 5.0, but here they
+    // mean different values (hundredths against the value itself)
+    let mut upsert = conn.prepare_cached(
         "INSERT INTO points (series_id, bucket, value) VALUES (?1, ?2, ?3)
-         ON CONFLICT (series_id, bucket) DO UPDATE SET value = excluded.value",
+         ON CONFLICT (series_id, bucket) DO UPDATE SET value = excluded.value
+         WHERE value IS NOT excluded.value OR typeof(value) IS NOT typeof(excluded.value)",
     )?;
-    let mut hours = BTreeSet::new();
+    let mut written: u64 = 0;
+    let mut hours: Vec<i64> = Vec::new();
     for (bucket, value) in points {
-        match existing.get(bucket) {
-            Some(old) if same_value(old.into(), value) => {
-                stats.unchanged += 1;
-                continue;
+        if upsert.execute(params![series, bucket, value])? > 0 {
+            written += 1;
+            let hour = hour_of_bucket(*bucket);
+            if hours.last() != Some(&hour) {
+                hours.push(hour);
             }
-            Some(_) => stats.revised += 1,
-            None => stats.new += 1,
         }
-        insert.execute(params![series, bucket, value])?;
-        hours.insert(hour_of_bucket(*bucket));
     }
-    refresh_rollups(conn, series, &hours)?;
-    Ok(stats)
+    hours.sort_unstable();
+    hours.dedup();
+    let new = refresh_rollups(conn, series, &hours)?;
+    Ok(WriteStats {
+        new,
+        revised: written - new,
+        unchanged: points.len() as u64 - written,
+    })
 }
 
-/// Recomputes the hourly rollups of `hours` from the points, then the daily
-/// rollups of the days they fall in from the hourly ones.
-fn refresh_rollups(conn: &Connection, series: i64, hours: &BTreeSet<i64>) -> Result<()> {
+/// Recomputes the hourly rollups of `hours` (sorted) from the points, then
+/// the daily rollups of the days they fall in from the hourly ones. Returns
+/// how many points those hours gained.
+fn refresh_rollups(conn: &Connection, series: i64, hours: &[i64]) -> Result<u64> {
     if hours.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
+    let mut before =
+        conn.prepare_cached("SELECT count FROM rollup_hourly WHERE series_id = ?1 AND hour = ?2")?;
     let mut hourly = conn.prepare_cached(&format!(
         "INSERT INTO rollup_hourly (series_id, hour, count, sum, min, max)
          SELECT ?1, ?2, count(*), sum(v), min(v), max(v)
@@ -641,13 +625,24 @@ fn refresh_rollups(conn: &Connection, series: i64, hours: &BTreeSet<i64>) -> Res
                WHERE series_id = ?1 AND bucket >= ?3 AND bucket < ?4)
          WHERE true
          ON CONFLICT (series_id, hour) DO UPDATE SET
-           count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max"
+           count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max
+         RETURNING count"
     ))?;
-    let mut days = BTreeSet::new();
+    let mut gained: i64 = 0;
+    let mut days: Vec<i64> = Vec::new();
     for &hour in hours {
+        let old: i64 = before
+            .query_row(params![series, hour], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
         let b0 = first_bucket_of_hour(hour);
-        hourly.execute(params![series, hour, b0, b0 + HOUR_BUCKETS])?;
-        days.insert(hour.div_euclid(DAY_HOURS));
+        let new: i64 =
+            hourly.query_row(params![series, hour, b0, b0 + HOUR_BUCKETS], |r| r.get(0))?;
+        gained += new - old;
+        let day = hour.div_euclid(DAY_HOURS);
+        if days.last() != Some(&day) {
+            days.push(day);
+        }
     }
     let mut daily = conn.prepare_cached(
         "INSERT INTO rollup_daily (series_id, day, count, sum, min, max)
@@ -660,7 +655,7 @@ fn refresh_rollups(conn: &Connection, series: i64, hours: &BTreeSet<i64>) -> Res
     for day in days {
         daily.execute(params![series, day, day * DAY_HOURS, (day + 1) * DAY_HOURS])?;
     }
-    Ok(())
+    Ok(gained.max(0) as u64)
 }
 
 #[derive(Debug, Default)]

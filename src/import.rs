@@ -1,0 +1,809 @@
+//! Reading points in the `samples` format (JSON Lines or CSV, as `export`
+//! and `query` write them) back into an archive: every line validated, bad
+//! lines reported by number, good ones upserted in batches.
+//!
+//! Parsing runs on the calling thread and the archive is written on another,
+//! so that the two cores of a small machine both work; each batch is one
+//! transaction, and upserts are idempotent, so an interrupted import is
+//! resumed by running it again.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::sync::mpsc;
+
+use rusqlite::types::Value as SqlValue;
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::store::{Store, StoreError, StreamKey, WriteStats, bucket_of, encode_value};
+use crate::{BUCKET_SECS, Source, timeutil};
+
+/// The input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Jsonl,
+    Csv,
+}
+
+/// A line that cannot be imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("line {line}: {reason}")]
+pub struct BadLine {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What identifies a series in the input.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SeriesKey {
+    pub app_id: String,
+    pub room_id: Option<String>,
+    /// Sorted, deduplicated, comma-joined; `None` if none.
+    pub user_ids: Option<String>,
+    pub source: Source,
+    pub indicator: String,
+}
+
+/// One valid input line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample<'a> {
+    pub app_id: Cow<'a, str>,
+    pub room_id: Option<Cow<'a, str>>,
+    pub user_ids: Option<Cow<'a, str>>,
+    pub source: Source,
+    pub indicator: Cow<'a, str>,
+    pub unit: Option<Cow<'a, str>>,
+    pub ts: i64,
+    pub value: f64,
+}
+
+#[derive(Deserialize)]
+struct JsonLine<'a> {
+    #[serde(borrow)]
+    app_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    room_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    user_ids: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    source: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    indicator: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    unit: Option<Cow<'a, str>>,
+    #[serde(default)]
+    ts: Option<serde_json::Number>,
+    #[serde(borrow, default)]
+    time: Option<Cow<'a, str>>,
+    #[serde(default)]
+    value: Option<serde_json::Number>,
+}
+
+fn non_empty(v: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
+    v.filter(|s| !s.is_empty())
+}
+
+/// Sorts and deduplicates a comma-joined user list, as archives store it.
+fn normalize_users(users: Cow<'_, str>) -> Result<Cow<'_, str>, String> {
+    let parts: Vec<&str> = users.split(',').map(str::trim).collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("user_ids {users:?} has an empty UserId"));
+    }
+    if parts.windows(2).all(|w| w[0] < w[1]) && !users.contains(' ') {
+        return Ok(users);
+    }
+    let mut sorted = parts;
+    sorted.sort_unstable();
+    sorted.dedup();
+    Ok(Cow::Owned(sorted.join(",")))
+}
+
+/// Checks one line's fields and builds a sample.
+#[allow(clippy::too_many_arguments)]
+fn build<'a>(
+    app_id: Option<Cow<'a, str>>,
+    room_id: Option<Cow<'a, str>>,
+    user_ids: Option<Cow<'a, str>>,
+    source: Option<Cow<'a, str>>,
+    indicator: Option<Cow<'a, str>>,
+    unit: Option<Cow<'a, str>>,
+    ts: Option<i64>,
+    time: Option<Cow<'a, str>>,
+    value: Option<f64>,
+) -> Result<Sample<'a>, String> {
+    let app_id = non_empty(app_id).ok_or("app_id is missing or empty")?;
+    let source: Source = match source.as_deref() {
+        Some("quality") => Source::Quality,
+        Some("operation") => Source::Operation,
+        Some(other) => {
+            return Err(format!(
+                "source {other:?} is not \"quality\" or \"operation\""
+            ));
+        }
+        None => return Err("source is missing".into()),
+    };
+    let indicator = non_empty(indicator).ok_or("indicator is missing or empty")?;
+    let room_id = non_empty(room_id);
+    let user_ids = match non_empty(user_ids) {
+        Some(u) if room_id.is_none() => return Err(format!("user_ids {u:?} without room_id")),
+        Some(u) => Some(normalize_users(u)?),
+        None => None,
+    };
+    if source == Source::Operation && room_id.is_some() {
+        return Err("operation data has no room_id".into());
+    }
+    let from_time = match time.as_deref() {
+        Some(t) => Some(
+            timeutil::parse_utc_z(t)
+                .or_else(|| timeutil::parse_rfc3339(t))
+                .ok_or_else(|| format!("time {t:?} is not RFC 3339"))?,
+        ),
+        None => None,
+    };
+    let ts = match (ts, from_time) {
+        (Some(ts), Some(t)) if ts != t => {
+            return Err(format!(
+                "ts {ts} and time {:?} disagree",
+                time.as_deref().unwrap_or("")
+            ));
+        }
+        (Some(ts), _) | (None, Some(ts)) => ts,
+        (None, None) => return Err("ts and time are both missing".into()),
+    };
+    if ts.rem_euclid(BUCKET_SECS) != 0 {
+        return Err(format!("ts {ts} is not on the 30-second grid"));
+    }
+    let value = value.ok_or("value is missing")?;
+    if !value.is_finite() {
+        return Err(format!("value {value} is not a finite number"));
+    }
+    Ok(Sample {
+        app_id,
+        room_id,
+        user_ids,
+        source,
+        indicator,
+        unit: non_empty(unit),
+        ts,
+        value,
+    })
+}
+
+/// Parses one JSON Lines line.
+pub fn parse_json_line(line: &str) -> Result<Sample<'_>, String> {
+    let l: JsonLine<'_> = serde_json::from_str(line)
+        .map_err(|e| format!("not a JSON object of the samples format ({e})"))?;
+    let ts = match l.ts {
+        Some(n) => Some(
+            n.as_i64()
+                .ok_or_else(|| format!("ts {n} is not a whole number of seconds"))?,
+        ),
+        None => None,
+    };
+    let value = l.value.map(|n| n.as_f64().unwrap_or(f64::NAN));
+    build(
+        l.app_id,
+        l.room_id,
+        l.user_ids,
+        l.source,
+        l.indicator,
+        l.unit,
+        ts,
+        l.time,
+        value,
+    )
+}
+
+/// Column positions of a CSV header.
+#[derive(Debug, Clone, Default)]
+pub struct CsvColumns {
+    app_id: Option<usize>,
+    room_id: Option<usize>,
+    user_ids: Option<usize>,
+    source: Option<usize>,
+    indicator: Option<usize>,
+    unit: Option<usize>,
+    ts: Option<usize>,
+    time: Option<usize>,
+    value: Option<usize>,
+}
+
+impl CsvColumns {
+    pub fn from_header(header: &csv::StringRecord) -> Result<CsvColumns, String> {
+        let find = |name: &str| header.iter().position(|h| h.trim() == name);
+        let c = CsvColumns {
+            app_id: find("app_id"),
+            room_id: find("room_id"),
+            user_ids: find("user_ids"),
+            source: find("source"),
+            indicator: find("indicator"),
+            unit: find("unit"),
+            ts: find("ts"),
+            time: find("time"),
+            value: find("value"),
+        };
+        let mut missing = Vec::new();
+        for (name, col) in [
+            ("app_id", c.app_id),
+            ("source", c.source),
+            ("indicator", c.indicator),
+            ("value", c.value),
+        ] {
+            if col.is_none() {
+                missing.push(name);
+            }
+        }
+        if c.ts.is_none() && c.time.is_none() {
+            missing.push("ts or time");
+        }
+        if missing.is_empty() {
+            Ok(c)
+        } else {
+            Err(format!(
+                "the CSV header lacks {}: expected the columns of the samples view ({})",
+                missing.join(", "),
+                crate::output::SAMPLE_COLUMNS.join(",")
+            ))
+        }
+    }
+
+    /// Parses one CSV record.
+    pub fn parse<'a>(&self, r: &'a csv::StringRecord) -> Result<Sample<'a>, String> {
+        let get = |c: Option<usize>| c.and_then(|i| r.get(i)).map(Cow::Borrowed);
+        let ts = match get(self.ts).filter(|s| !s.is_empty()) {
+            Some(s) => Some(
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("ts {s:?} is not a whole number of seconds"))?,
+            ),
+            None => None,
+        };
+        let value = match get(self.value).filter(|s| !s.is_empty()) {
+            Some(s) => Some(
+                s.trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("value {s:?} is not a number"))?,
+            ),
+            None => None,
+        };
+        build(
+            get(self.app_id),
+            get(self.room_id),
+            get(self.user_ids),
+            get(self.source),
+            get(self.indicator),
+            get(self.unit),
+            ts,
+            get(self.time).filter(|s| !s.is_empty()),
+            value,
+        )
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub lines: u64,
+    pub imported: u64,
+    pub written: WriteStats,
+    pub bad: u64,
+    pub series: usize,
+    /// Stopped at a bad line (`--strict`).
+    pub stopped: bool,
+}
+
+/// How to run an import.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions {
+    pub format: InputFormat,
+    pub strict: bool,
+    /// Lines per transaction.
+    pub batch: usize,
+}
+
+struct Batch {
+    /// Series first seen in this batch: (index, key, unit).
+    new_series: Vec<(u32, SeriesKey, Option<String>)>,
+    rows: Vec<(u32, i64, SqlValue)>,
+}
+
+/// The writer thread: maps series to ids (creating them), upserts each batch
+/// in one transaction.
+fn write_batches(
+    mut store: Store,
+    batches: mpsc::Receiver<Batch>,
+    done: mpsc::Sender<Result<WriteStats, StoreError>>,
+) {
+    let mut ids: Vec<i64> = Vec::new();
+    for batch in batches {
+        let result = (|| -> Result<WriteStats, StoreError> {
+            for (index, key, unit) in &batch.new_series {
+                let stream = StreamKey::new(
+                    key.app_id.clone(),
+                    key.room_id.clone(),
+                    key.user_ids
+                        .as_deref()
+                        .map(|u| u.split(',').map(str::to_string).collect())
+                        .unwrap_or_default(),
+                    key.source,
+                );
+                let id = store.series_id(&stream, &key.indicator, unit.as_deref())?;
+                debug_assert_eq!(*index as usize, ids.len());
+                ids.push(id);
+            }
+            let mut rows: Vec<(i64, i64, SqlValue)> = batch
+                .rows
+                .into_iter()
+                .map(|(i, bucket, v)| (ids[i as usize], bucket, v))
+                .collect();
+            store.upsert_points(&mut rows)
+        })();
+        let failed = result.is_err();
+        if done.send(result).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Batches of parsed lines on their way to the writer thread.
+struct Pipeline {
+    tx: Option<mpsc::SyncSender<Batch>>,
+    done: mpsc::Receiver<Result<WriteStats, StoreError>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    sent: u64,
+    received: u64,
+    written: WriteStats,
+}
+
+impl Pipeline {
+    fn start(store: Store) -> std::io::Result<Pipeline> {
+        // two batches in flight: the parser keeps ahead without unbounded memory
+        let (tx, rx) = mpsc::sync_channel::<Batch>(2);
+        let (done_tx, done) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("import-writer".into())
+            .spawn(move || write_batches(store, rx, done_tx))?;
+        Ok(Pipeline {
+            tx: Some(tx),
+            done,
+            writer: Some(writer),
+            sent: 0,
+            received: 0,
+            written: WriteStats::default(),
+        })
+    }
+
+    /// Collects finished batches; with `wait`, all of them.
+    fn collect(&mut self, wait: bool) -> Result<(), StoreError> {
+        while self.received < self.sent {
+            let next = if wait {
+                self.done.recv().ok()
+            } else {
+                self.done.try_recv().ok()
+            };
+            match next {
+                Some(Ok(w)) => {
+                    self.written += w;
+                    self.received += 1;
+                }
+                Some(Err(e)) => return Err(e),
+                None if wait => {
+                    return Err(StoreError::Invalid(
+                        "the import writer stopped unexpectedly".into(),
+                    ));
+                }
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, batch: Batch) -> Result<(), StoreError> {
+        self.collect(false)?;
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
+        if !sent {
+            // the writer stopped: its error is waiting
+            self.collect(true)?;
+            return Err(StoreError::Invalid(
+                "the import writer stopped unexpectedly".into(),
+            ));
+        }
+        self.sent += 1;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<WriteStats, StoreError> {
+        self.tx = None;
+        let result = self.collect(true);
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        result.map(|()| self.written)
+    }
+}
+
+/// Parsed lines, grouped into batches with their series.
+struct Batcher {
+    index: HashMap<SeriesKey, u32>,
+    last: Option<(SeriesKey, u32)>,
+    batch: Batch,
+    size: usize,
+}
+
+impl Batcher {
+    fn new(size: usize) -> Batcher {
+        Batcher {
+            index: HashMap::new(),
+            last: None,
+            batch: Batch {
+                new_series: Vec::new(),
+                rows: Vec::with_capacity(size),
+            },
+            size,
+        }
+    }
+
+    fn add(&mut self, s: Sample<'_>) {
+        // lines of one series usually follow each other: skip the hashing then
+        let same = self.last.as_ref().is_some_and(|(k, _)| {
+            k.source == s.source
+                && k.indicator == s.indicator
+                && k.app_id == s.app_id
+                && k.room_id.as_deref() == s.room_id.as_deref()
+                && k.user_ids.as_deref() == s.user_ids.as_deref()
+        });
+        let i = match &self.last {
+            Some((_, i)) if same => *i,
+            _ => {
+                let key = SeriesKey {
+                    app_id: s.app_id.into_owned(),
+                    room_id: s.room_id.map(Cow::into_owned),
+                    user_ids: s.user_ids.map(Cow::into_owned),
+                    source: s.source,
+                    indicator: s.indicator.into_owned(),
+                };
+                let next = self.index.len() as u32;
+                let batch = &mut self.batch;
+                let i = *self.index.entry(key.clone()).or_insert_with(|| {
+                    batch.new_series.push((
+                        next,
+                        key.clone(),
+                        s.unit.as_deref().map(str::to_string),
+                    ));
+                    next
+                });
+                self.last = Some((key, i));
+                i
+            }
+        };
+        self.batch
+            .rows
+            .push((i, bucket_of(s.ts), encode_value(s.value)));
+    }
+
+    fn full(&self) -> bool {
+        self.batch.rows.len() >= self.size
+    }
+
+    fn take(&mut self) -> Option<Batch> {
+        if self.batch.rows.is_empty() && self.batch.new_series.is_empty() {
+            return None;
+        }
+        Some(std::mem::replace(
+            &mut self.batch,
+            Batch {
+                new_series: Vec::new(),
+                rows: Vec::with_capacity(self.size),
+            },
+        ))
+    }
+}
+
+/// Imports lines from `input` into `store`. `on_progress(bytes_read)` is
+/// called after each batch; `on_bad` for each rejected line.
+pub fn import(
+    store: Store,
+    mut input: impl BufRead,
+    options: ImportOptions,
+    mut on_progress: impl FnMut(u64),
+    mut on_bad: impl FnMut(&BadLine),
+) -> anyhow::Result<ImportReport> {
+    let mut pipeline = Pipeline::start(store)?;
+    let mut batcher = Batcher::new(options.batch);
+    let mut report = ImportReport::default();
+    let mut bytes: u64 = 0;
+
+    // One line's outcome; `false` stops the import (--strict).
+    let mut step = |batcher: &mut Batcher,
+                    line: u64,
+                    sample: Result<Sample<'_>, String>,
+                    report: &mut ImportReport|
+     -> bool {
+        match sample {
+            Ok(s) => {
+                batcher.add(s);
+                report.imported += 1;
+                true
+            }
+            Err(reason) => {
+                report.bad += 1;
+                on_bad(&BadLine { line, reason });
+                !options.strict
+            }
+        }
+    };
+    let mut failure: Option<StoreError> = None;
+    match options.format {
+        InputFormat::Jsonl => {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                let n = input.read_line(&mut line)?;
+                if n == 0 {
+                    break;
+                }
+                bytes += n as u64;
+                report.lines += 1;
+                let text = line.trim_end_matches(['\n', '\r']);
+                if text.trim().is_empty() {
+                    continue;
+                }
+                if !step(
+                    &mut batcher,
+                    report.lines,
+                    parse_json_line(text),
+                    &mut report,
+                ) {
+                    report.stopped = true;
+                    break;
+                }
+                if batcher.full() {
+                    if let Some(b) = batcher.take()
+                        && let Err(e) = pipeline.send(b)
+                    {
+                        failure = Some(e);
+                        break;
+                    }
+                    on_progress(bytes);
+                }
+            }
+        }
+        InputFormat::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(true)
+                .has_headers(true)
+                .from_reader(input);
+            let header = reader
+                .headers()
+                .map_err(|e| anyhow::anyhow!("cannot read the CSV header: {e}"))?
+                .clone();
+            let columns = CsvColumns::from_header(&header).map_err(crate::exit::UsageError)?;
+            report.lines = 1;
+            let mut record = csv::StringRecord::new();
+            loop {
+                let fallback = report.lines + 1;
+                let sample = match reader.read_record(&mut record) {
+                    Ok(false) => break,
+                    Ok(true) => {
+                        report.lines = record.position().map_or(fallback, |p| p.line());
+                        columns.parse(&record)
+                    }
+                    Err(e) => {
+                        report.lines = e.position().map_or(fallback, |p| p.line());
+                        Err(format!("not a CSV record ({e})"))
+                    }
+                };
+                if !step(&mut batcher, report.lines, sample, &mut report) {
+                    report.stopped = true;
+                    break;
+                }
+                if batcher.full() {
+                    if let Some(b) = batcher.take()
+                        && let Err(e) = pipeline.send(b)
+                    {
+                        failure = Some(e);
+                        break;
+                    }
+                    on_progress(reader.position().byte());
+                }
+            }
+            bytes = reader.position().byte();
+        }
+    }
+    // --strict: the batch holding the bad line is not stored
+    if !report.stopped
+        && failure.is_none()
+        && let Some(b) = batcher.take()
+        && let Err(e) = pipeline.send(b)
+    {
+        failure = Some(e);
+    }
+    let finished = pipeline.finish();
+    on_progress(bytes);
+    match (failure, finished) {
+        (None, Ok(written)) => {
+            report.written = written;
+            report.series = batcher.index.len();
+            Ok(report)
+        }
+        (Some(e), _) | (None, Err(e)) => Err(anyhow::Error::new(e).context(format!(
+            "the archive could not be written (after line {}); the batches before were committed: \
+             fix the problem and run the same import again to finish it",
+            report.lines
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"app_id":"app1","room_id":"room-1","user_ids":"u1,u2","source":"quality","indicator":"audio_stall_rate","unit":"%","ts":1795435200,"time":"2026-11-23T12:00:00Z","value":98.68}"#;
+
+    #[test]
+    fn a_samples_line_parses() {
+        let s = parse_json_line(LINE).unwrap();
+        assert_eq!(s.app_id, "app1");
+        assert_eq!(s.room_id.as_deref(), Some("room-1"));
+        assert_eq!(s.user_ids.as_deref(), Some("u1,u2"));
+        assert_eq!(s.source, Source::Quality);
+        assert_eq!(s.ts, 1_795_435_200);
+        assert_eq!(s.value, 98.68);
+        // time alone, another offset, nulls, extra keys
+        let s = parse_json_line(
+            r#"{"app_id":"a","room_id":null,"source":"operation","indicator":"online_user_count","time":"2026-11-23T20:00:30+08:00","value":3212,"note":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.ts, 1_795_435_230);
+        assert_eq!(s.room_id, None);
+        assert_eq!(s.unit, None);
+    }
+
+    #[test]
+    fn users_are_normalized() {
+        let line = LINE.replace("u1,u2", "u2,u1,u2");
+        let s = parse_json_line(&line).unwrap();
+        assert_eq!(s.user_ids.as_deref(), Some("u1,u2"));
+    }
+
+    #[test]
+    fn bad_lines_say_why() {
+        let cases = [
+            ("not json", "not a JSON object"),
+            ("[1,2]", "not a JSON object"),
+            (&LINE.replace("\"app1\"", "\"\""), "app_id"),
+            (&LINE.replace("\"quality\"", "\"qos\""), "source \"qos\""),
+            (&LINE.replace("1795435200", "1795435201"), "disagree"),
+            (
+                &LINE
+                    .replace("1795435200", "1795435201")
+                    .replace(",\"time\":\"2026-11-23T12:00:00Z\"", ""),
+                "30-second grid",
+            ),
+            (&LINE.replace("98.68", "null"), "value is missing"),
+            (&LINE.replace("98.68", "\"98.68\""), "not a JSON object"),
+            (
+                &LINE.replace("2026-11-23T12:00:00Z", "yesterday"),
+                "not RFC 3339",
+            ),
+            (
+                &LINE.replace("\"room_id\":\"room-1\",", ""),
+                "without room_id",
+            ),
+            (&LINE.replace("1795435200", "1795435200.5"), "whole number"),
+            (&LINE.replace("u1,u2", "u1,,u2"), "empty UserId"),
+        ];
+        for (line, want) in cases {
+            let e = parse_json_line(line).unwrap_err();
+            assert!(e.contains(want), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn csv_records_parse_by_header() {
+        let text = "ts,value,indicator,source,app_id,room_id,user_ids,unit\n1795435200,1.5,x,quality,a,,,%\n1795435230,,x,quality,a,,,%\n";
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let cols = CsvColumns::from_header(r.headers().unwrap()).unwrap();
+        let recs: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        let s = cols.parse(&recs[0]).unwrap();
+        assert_eq!(
+            (s.ts, s.value, s.room_id.clone()),
+            (1_795_435_200, 1.5, None)
+        );
+        assert!(
+            cols.parse(&recs[1])
+                .unwrap_err()
+                .contains("value is missing")
+        );
+        let bad = csv::StringRecord::from(vec!["app_id", "value"]);
+        let e = CsvColumns::from_header(&bad).unwrap_err();
+        assert!(e.contains("source") && e.contains("ts or time"), "{e}");
+    }
+
+    fn run(
+        text: &str,
+        strict: bool,
+        batch: usize,
+    ) -> (tempfile::TempDir, Store, ImportReport, Vec<BadLine>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let store = Store::open(&path, crate::store::OpenMode::Create).unwrap();
+        let mut bad = Vec::new();
+        let report = import(
+            store,
+            text.as_bytes(),
+            ImportOptions {
+                format: InputFormat::Jsonl,
+                strict,
+                batch,
+            },
+            |_| {},
+            |b| bad.push(b.clone()),
+        )
+        .unwrap();
+        let store = Store::open(&path, crate::store::OpenMode::Existing).unwrap();
+        (dir, store, report, bad)
+    }
+
+    fn lines(n: i64) -> String {
+        (0..n)
+            .map(|i| {
+                LINE.replace("1795435200", &(1_795_435_200 + i * 30).to_string())
+                    .replace(",\"time\":\"2026-11-23T12:00:00Z\"", "")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn imports_in_batches_idempotently() {
+        let text = lines(10);
+        let (_dir, store, report, bad) = run(&text, false, 3);
+        assert!(bad.is_empty());
+        assert_eq!(report.imported, 10);
+        assert_eq!(
+            report.written,
+            WriteStats {
+                new: 10,
+                revised: 0,
+                unchanged: 0
+            }
+        );
+        assert_eq!(report.series, 1);
+        let n: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 10);
+    }
+
+    #[test]
+    fn bad_lines_are_reported_by_number_and_skipped_or_stop() {
+        let mut text = lines(6);
+        text = text
+            .replacen("98.68", "null", 1)
+            .replace('\n', "\nnot json\n");
+        let (_dir, _, report, bad) = run(&text, false, 100);
+        assert_eq!(report.imported, 5);
+        assert_eq!(
+            bad.iter().map(|b| b.line).collect::<Vec<_>>(),
+            [1, 2, 4, 6, 8, 10]
+        );
+        assert!(bad[0].reason.contains("value is missing"), "{:?}", bad[0]);
+        assert!(bad[1].reason.contains("not a JSON object"), "{:?}", bad[1]);
+
+        // strict: stop at the first bad line; the batch holding it is not stored
+        let mut strict: Vec<String> = lines(10).lines().map(str::to_string).collect();
+        strict.insert(6, "{}".into());
+        let (_dir2, store, report, bad) = run(&strict.join("\n"), true, 4);
+        assert!(report.stopped);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 7);
+        let n: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM points", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 4, "only the batch before the bad line's");
+    }
+}

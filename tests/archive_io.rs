@@ -1,0 +1,298 @@
+//! Export and import: round trips reproduce the samples view exactly, two
+//! archives merge without a duplicate or a lost point, bad lines are
+//! reported by number.
+
+mod common;
+
+use common::*;
+use predicates::prelude::*;
+use rtc_archiver::Source;
+use rtc_archiver::simulator::SimConfig;
+use rtc_archiver::store::{OpenMode, Store, StreamKey, bucket_of, encode_value};
+
+/// Every column of the samples view, as text, sorted: what "the same view" means.
+fn view(db: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT app_id, room_id, user_ids, source, indicator, unit, ts, time, value, typeof(value) FROM samples",
+        )
+        .unwrap();
+    let mut rows: Vec<String> = stmt
+        .query_map([], |r| {
+            let value: f64 = r.get(8)?;
+            Ok(format!(
+                "{}|{:?}|{:?}|{}|{}|{:?}|{}|{}|{:?}|{}",
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, String>(7)?,
+                value.to_bits(),
+                r.get::<_, String>(9)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.sort();
+    rows
+}
+
+/// An archive with collected data plus awkward values only an import could bring.
+fn source_archive(env: &Env) -> std::path::PathBuf {
+    let sim = Sim::start(SimConfig::default());
+    env.write_config(&sim.endpoint, TARGETS);
+    env.cmd().args(["collect", "--once"]).assert().success();
+    let mut store = Store::open(&env.db(), OpenMode::Existing).unwrap();
+    let key = StreamKey::new(
+        "app2",
+        Some("r,\"quoted\"".into()),
+        vec!["b".into(), "a".into()],
+        Source::Quality,
+    );
+    let id = store.series_id(&key, "odd_values", Some("ms")).unwrap();
+    let t0 = 1_700_000_010; // 2023, before the bucket epoch
+    let values = [0.1 + 0.2, 1e-9, -3.25, 123_456_789.125, 1e300, 0.0, 42.0];
+    let mut rows: Vec<_> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (id, bucket_of(t0 + 30 * i as i64 - 10), encode_value(*v)))
+        .collect();
+    store.upsert_points(&mut rows).unwrap();
+    env.db()
+}
+
+#[test]
+fn export_then_import_reproduces_the_samples_view_exactly() {
+    let env = Env::new();
+    let db = source_archive(&env);
+    let want = view(&db);
+    assert!(want.len() > 800);
+    for (format, file) in [("jsonl", "all.jsonl"), ("csv", "all.csv")] {
+        let out = env.path(file);
+        env.cmd()
+            .args([
+                "export",
+                "--db",
+                db.to_str().unwrap(),
+                "--format",
+                format,
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .assert()
+            .success()
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains(format!(
+                "exported {} points",
+                want.len()
+            )));
+        let copy = env.path(&format!("copy-{format}.db"));
+        env.cmd()
+            .args([
+                "import",
+                "--db",
+                copy.to_str().unwrap(),
+                out.to_str().unwrap(),
+            ])
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(format!(
+                "{} new, 0 revised, 0 unchanged; 0 bad lines",
+                want.len()
+            )));
+        assert_eq!(view(&copy), want, "{format} round trip");
+        // importing again changes nothing
+        env.cmd()
+            .args([
+                "import",
+                "--db",
+                copy.to_str().unwrap(),
+                out.to_str().unwrap(),
+            ])
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(format!(
+                "0 new, 0 revised, {} unchanged",
+                want.len()
+            )));
+        assert_eq!(view(&copy), want);
+        // and the rollups agree with the points
+        let conn = rusqlite::Connection::open(&copy).unwrap();
+        let (a, b): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM samples), (SELECT sum(count) FROM samples_daily)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(a, b);
+    }
+    // stdin works too, and selections select
+    let sel = env.path("sel.jsonl");
+    env.cmd()
+        .args([
+            "export",
+            "--db",
+            db.to_str().unwrap(),
+            "--indicator",
+            "*_stall_rate",
+            "--room",
+            "room-1",
+            "--out",
+            sel.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&sel).unwrap();
+    assert!(
+        text.lines()
+            .all(|l| l.contains("\"room_id\":\"room-1\"") && l.contains("_stall_rate"))
+    );
+    let piped = env.path("piped.db");
+    env.cmd()
+        .args(["import", "--db", piped.to_str().unwrap(), "-"])
+        .write_stdin(text.clone())
+        .assert()
+        .success();
+    assert_eq!(view(&piped).len(), text.lines().count());
+}
+
+#[test]
+fn two_archives_merge_without_duplicates_or_losses() {
+    // two machines collected overlapping hours of the same app
+    let a = Env::new();
+    let b = Env::new();
+    let sim = Sim::start(SimConfig::default());
+    for env in [&a, &b] {
+        env.write_config(&sim.endpoint, TARGETS);
+        env.cmd().args(["collect", "--once"]).assert().success();
+    }
+    // b also has a series a lacks
+    {
+        let mut store = Store::open(&b.db(), OpenMode::Existing).unwrap();
+        let id = store
+            .series_id(
+                &StreamKey::new("app9", None, vec![], Source::Operation),
+                "online_user_count",
+                None,
+            )
+            .unwrap();
+        let mut rows = vec![(id, bucket_of(1_795_435_200), encode_value(7.0))];
+        store.upsert_points(&mut rows).unwrap();
+    }
+    let merged = a.path("merged.db");
+    for env in [&a, &b] {
+        let file = env.path("export.jsonl");
+        env.cmd()
+            .args(["export", "--out", file.to_str().unwrap()])
+            .assert()
+            .success();
+        a.cmd()
+            .args([
+                "import",
+                "--db",
+                merged.to_str().unwrap(),
+                file.to_str().unwrap(),
+            ])
+            .assert()
+            .success();
+    }
+    let keys = |db: &std::path::Path| -> std::collections::BTreeSet<(String, Option<String>, String, i64)> {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let mut stmt = conn.prepare("SELECT app_id, room_id, indicator, ts FROM samples").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let union: std::collections::BTreeSet<_> =
+        keys(&a.db()).union(&keys(&b.db())).cloned().collect();
+    let got = keys(&merged);
+    assert_eq!(got, union, "every point of both, once");
+    let n: i64 = rusqlite::Connection::open(&merged)
+        .unwrap()
+        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n as usize, union.len(), "no duplicates");
+}
+
+#[test]
+fn broken_lines_are_reported_with_their_numbers() {
+    let env = Env::new();
+    let good = r#"{"app_id":"a","source":"quality","indicator":"x","unit":"%","ts":1795435200,"value":1.5}"#;
+    let text = [
+        good.to_string(),
+        "{\"app_id\": \"a\"".to_string(),
+        good.replace("1795435200", "1795435230")
+            .replace("1.5", "null"),
+        String::new(),
+        good.replace("1795435200", "1795435260"),
+        good.replace("quality", "qos"),
+    ]
+    .join("\n");
+    let file = env.path("broken.jsonl");
+    std::fs::write(&file, &text).unwrap();
+    let db = env.db();
+    env.cmd()
+        .args([
+            "import",
+            "--db",
+            db.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("broken.jsonl:2: not a JSON object")
+                .and(predicate::str::contains("broken.jsonl:3: value is missing"))
+                .and(predicate::str::contains("broken.jsonl:6: source \"qos\""))
+                .and(predicate::str::contains("2 new"))
+                .and(predicate::str::contains("3 bad lines")),
+        );
+    assert_eq!(view(&db).len(), 2, "the good lines landed");
+
+    let strict = env.path("strict.db");
+    env.cmd()
+        .args([
+            "import",
+            "--strict",
+            "--db",
+            strict.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("broken.jsonl:2:")
+                .and(predicate::str::contains("stopped at the first")),
+        )
+        .stderr(predicate::str::contains("broken.jsonl:3:").not());
+
+    let csv = env.path("bad.csv");
+    std::fs::write(&csv, "app_id,source,indicator,value\na,quality,x,1\n").unwrap();
+    env.cmd()
+        .args([
+            "import",
+            "--db",
+            env.path("c.db").to_str().unwrap(),
+            csv.to_str().unwrap(),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("ts or time"));
+    env.cmd()
+        .args([
+            "import",
+            "--db",
+            db.to_str().unwrap(),
+            env.path("missing.jsonl").to_str().unwrap(),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.jsonl"));
+}
