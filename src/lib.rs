@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod output;
 pub mod planner;
 pub mod query;
+pub mod report;
 pub mod sign;
 pub mod simulator;
 pub mod store;

@@ -1,9 +1,151 @@
-//! `rtc-archiver report` (being written).
+//! `rtc-archiver report`: a day (or a period) per series, regressions
+//! first, as Markdown, self-contained HTML, JSON or CSV.
 
-use super::Ctx;
-use crate::cli::ReportArgs;
-use crate::exit::UsageError;
+use std::io::Write as _;
+use std::path::Path;
 
-pub fn run(_ctx: &Ctx, _args: ReportArgs) -> anyhow::Result<u8> {
-    Err(UsageError("`report` is not built yet".into()).into())
+use chrono::NaiveDate;
+
+use super::{Ctx, zone};
+use crate::cli::{ReportArgs, ReportFormat};
+use crate::config::ReportConfig;
+use crate::exit::{self, UsageError};
+use crate::output::AtomicFile;
+use crate::report::{self, Options, PeriodSpec};
+use crate::store::read::SeriesFilter;
+use crate::timeutil::{self, Bound};
+
+/// The format asked for, else the one the output file's extension names,
+/// else Markdown.
+pub fn infer_format(format: Option<ReportFormat>, out: Option<&Path>) -> ReportFormat {
+    if let Some(f) = format {
+        return f;
+    }
+    let ext = out
+        .and_then(|p| p.extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("html" | "htm") => ReportFormat::Html,
+        Some("json") => ReportFormat::Json,
+        Some("csv") => ReportFormat::Csv,
+        _ => ReportFormat::Markdown,
+    }
+}
+
+/// Reports are made to be served and mailed: readable by all, like any
+/// file the user would write (the temporary file starts out private).
+fn publishable(f: &mut AtomicFile) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        f.file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = f;
+    Ok(())
+}
+
+pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
+    let (store, config) = ctx.open_read()?;
+    let tz = zone(args.tz.as_deref(), config.as_ref())?;
+    let now = timeutil::now();
+    let period = match (&args.day, &args.from, &args.to) {
+        (Some(day), _, _) => {
+            let date = NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d").map_err(|_| {
+                UsageError(format!(
+                    "--day: invalid date {day:?}: use YYYY-MM-DD, such as 2026-11-22"
+                ))
+            })?;
+            PeriodSpec::Day(date)
+        }
+        (None, Some(from), Some(to)) => {
+            let from = timeutil::parse_time_arg(from, now, tz, Bound::Start)
+                .map_err(|e| UsageError(format!("--from: {e}")))?;
+            let to = timeutil::parse_time_arg(to, now, tz, Bound::End)
+                .map_err(|e| UsageError(format!("--to: {e}")))?;
+            if from >= to {
+                return Err(UsageError(format!(
+                    "--from ({}) is not before --to ({}): nothing to report",
+                    timeutil::fmt_utc(from),
+                    timeutil::fmt_utc(to)
+                ))
+                .into());
+            }
+            PeriodSpec::Range { from, to }
+        }
+        // clap requires --from and --to together; the default is yesterday
+        _ => PeriodSpec::Day(timeutil::date_of(now, tz) - chrono::Duration::days(1)),
+    };
+    let mut thresholds = config
+        .as_ref()
+        .map(|c| c.report.clone())
+        .unwrap_or_else(ReportConfig::default);
+    if let Some(t) = args.threshold {
+        if !t.is_finite() || t < 0.0 {
+            return Err(UsageError(format!(
+                "--threshold {t}: use a number >= 0 (0.2 = 0.2 percentage points for rates)"
+            ))
+            .into());
+        }
+        thresholds.threshold = t;
+    }
+    let format = infer_format(args.format, args.out.as_deref());
+    let opts = Options {
+        period,
+        tz,
+        filter: SeriesFilter {
+            indicators: args.indicator,
+            apps: args.app,
+            rooms: args.room,
+            sources: Vec::new(),
+        },
+        thresholds,
+        database: store.path().display().to_string(),
+    };
+    let report = report::build(store.conn(), &opts)?;
+    let text = match format {
+        ReportFormat::Markdown => report::markdown::render(&report),
+        ReportFormat::Html => report::html::render(&report)?,
+        ReportFormat::Json => report::data::json(&report)?,
+        ReportFormat::Csv => report::data::csv(&report)?,
+    };
+    match &args.out {
+        Some(path) => {
+            let mut f = AtomicFile::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            f.write_all(text.as_bytes())?;
+            publishable(&mut f)?;
+            f.commit()
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_follow_the_extension() {
+        let f = |p: &str| infer_format(None, Some(Path::new(p)));
+        assert_eq!(f("/var/www/rtc/2026-11-22.html"), ReportFormat::Html);
+        assert_eq!(f("r.HTM"), ReportFormat::Html);
+        assert_eq!(f("r.json"), ReportFormat::Json);
+        assert_eq!(f("r.csv"), ReportFormat::Csv);
+        assert_eq!(f("r.md"), ReportFormat::Markdown);
+        assert_eq!(f("report"), ReportFormat::Markdown);
+        assert_eq!(infer_format(None, None), ReportFormat::Markdown);
+        assert_eq!(
+            infer_format(Some(ReportFormat::Json), Some(Path::new("r.html"))),
+            ReportFormat::Json
+        );
+    }
 }
