@@ -158,9 +158,9 @@ fn generate(path: &Path, series: usize, days: i64) -> u64 {
             }
             line.clear();
             line.push_str(&prefix);
-            let _ = write!(
+            let _ = writeln!(
                 line,
-                "{ts},\"time\":\"{}\",\"value\":{}}}\n",
+                "{ts},\"time\":\"{}\",\"value\":{}}}",
                 rtc_archiver::timeutil::fmt_utc(ts),
                 value(i, ts, operation)
             );
@@ -444,7 +444,7 @@ fn main() {
     if !skip("report") {
         let day_only = &day_s[..10];
         let r = repeat(
-            runs.min(5).max(3),
+            runs.clamp(3, 5),
             &[
                 "report", "--db", &db_s, "--day", day_only, "--tz", "UTC", "--format", "json",
             ],

@@ -238,6 +238,14 @@ impl AtomicFile {
             .prefix(".rtc-archiver-")
             .suffix(".tmp")
             .tempfile_in(dir)?;
+        // reports and exports are made to be served, mailed and shared: readable
+        // like any file the user writes (the temporary file starts out private)
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
         Ok(AtomicFile {
             tmp,
             path: path.to_path_buf(),
@@ -348,6 +356,12 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
         f.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new content");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644, "readable by a web server");
+        }
         // dropped without commit: the destination is untouched, no temp file left
         let mut f = AtomicFile::create(&path).unwrap();
         f.write_all(b"half").unwrap();

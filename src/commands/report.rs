@@ -33,20 +33,6 @@ pub fn infer_format(format: Option<ReportFormat>, out: Option<&Path>) -> ReportF
     }
 }
 
-/// Reports are made to be served and mailed: readable by all, like any
-/// file the user would write (the temporary file starts out private).
-fn publishable(f: &mut AtomicFile) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        f.file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    #[cfg(not(unix))]
-    let _ = f;
-    Ok(())
-}
-
 pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
     let (store, config) = ctx.open_read()?;
     let tz = zone(args.tz.as_deref(), config.as_ref())?;
@@ -116,7 +102,6 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
             let mut f = AtomicFile::create(path)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             f.write_all(text.as_bytes())?;
-            publishable(&mut f)?;
             f.commit()
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         }
