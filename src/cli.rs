@@ -67,6 +67,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Run read-only SQL against the archive (the `samples` view and friends)
     Sql(SqlArgs),
+    /// Rewrite the archive with full pages (VACUUM); takes the collector's lock
+    Compact,
     /// Configuration helpers
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -167,6 +169,9 @@ pub struct ImportArgs {
     /// Never show a progress bar
     #[arg(long)]
     pub quiet: bool,
+    /// Do not pack the archive after an import that made up most of it
+    #[arg(long)]
+    pub no_compact: bool,
 }
 
 #[derive(Debug, Args)]

@@ -87,11 +87,13 @@ impl PassReport {
     }
 
     /// Takes the first storage error out, if any: those end the process.
+    /// An archive busy with another writer (a long import or `compact`) is
+    /// not one: that window is simply planned again next pass.
     pub fn take_store_error(&mut self) -> Option<StoreError> {
         let i = self
             .streams
             .iter()
-            .position(|s| matches!(s.result, Err(StreamFailure::Store(_))))?;
+            .position(|s| matches!(&s.result, Err(StreamFailure::Store(e)) if !e.is_busy()))?;
         match std::mem::replace(&mut self.streams[i].result, Err(StreamFailure::Cancelled)) {
             Err(StreamFailure::Store(e)) => Some(e),
             _ => None,
@@ -268,13 +270,12 @@ impl StreamJob {
     /// Plans the window at `now`, first recording whatever slid out of reach.
     async fn plan(
         &self,
-        stream: i64,
+        key: &StreamKey,
         indicators: &Arc<Vec<String>>,
     ) -> Result<(Option<Window>, i64), StreamFailure> {
         let inds = indicators.clone();
-        let progress = self
-            .with_store(move |s| s.feed_progress(stream, &inds))
-            .await?;
+        let k = key.clone();
+        let progress = self.with_store(move |s| s.feed_progress(&k, &inds)).await?;
         let now = timeutil::now();
         let plan = planner::plan(now, self.params(), &progress);
         let mut lost_secs = 0;
@@ -292,7 +293,8 @@ impl StreamJob {
             self.metrics.gap_recorded(self.source, lost_secs);
             let inds = indicators.clone();
             let lost = plan.lost.clone();
-            self.with_store(move |s| s.record_lost(stream, &inds, &lost, now))
+            let k = key.clone();
+            self.with_store(move |s| s.record_lost(&k, &inds, &lost, now))
                 .await?;
         }
         Ok((plan.window, lost_secs))
@@ -301,8 +303,6 @@ impl StreamJob {
     async fn run(&self, shutdown: &mut Shutdown) -> Result<StreamSuccess, StreamFailure> {
         let key = self.target.stream_key(self.source);
         let indicators = Arc::new(self.target.indicators(self.source).to_vec());
-        let k = key.clone();
-        let stream = self.with_store(move |s| s.stream_id(&k)).await?;
 
         let mut backoff = ExponentialBuilder::new()
             .with_jitter()
@@ -316,7 +316,7 @@ impl StreamJob {
             if *shutdown.borrow() {
                 return Err(StreamFailure::Cancelled);
             }
-            let (window, lost_secs) = self.plan(stream, &indicators).await?;
+            let (window, lost_secs) = self.plan(&key, &indicators).await?;
             lost_total += lost_secs;
             let Some(window) = window else {
                 debug!("nothing due yet");
@@ -359,9 +359,10 @@ impl StreamJob {
                     let series_names: Vec<String> =
                         answer.series.iter().map(|s| s.name.clone()).collect();
                     let request_id = answer.request_id.clone().unwrap_or_default();
+                    let k = key.clone();
                     let written = self
                         .with_store(move |s| {
-                            s.store_answer(stream, &inds, window, &answer, attempts, now)
+                            s.store_answer(&k, &inds, window, &answer, attempts, now)
                         })
                         .await?;
                     self.metrics.stored(self.source, written, skipped);
@@ -429,7 +430,8 @@ impl StreamJob {
                     let message = error.to_string();
                     let now = timeutil::now();
                     self.metrics.failure(&key, now);
-                    self.with_store(move |s| s.record_failure(stream, attempts, &message, now))
+                    let k = key.clone();
+                    self.with_store(move |s| s.record_failure(&k, attempts, &message, now))
                         .await?;
                     return Err(StreamFailure::Fetch { error, attempts });
                 }

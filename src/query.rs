@@ -310,7 +310,6 @@ mod tests {
     fn store_with(points: &[(i64, f64)]) -> (Store, SeriesInfo) {
         let mut store = Store::in_memory().unwrap();
         let key = StreamKey::new("a", None, vec![], Source::Operation);
-        let stream = store.stream_id(&key).unwrap();
         let answer = Answer {
             request_id: None,
             series: vec![AnsweredSeries {
@@ -325,7 +324,7 @@ mod tests {
             end: points.last().unwrap().0,
         };
         store
-            .store_answer(stream, &["online_user_count".into()], w, &answer, 1, DAY)
+            .store_answer(&key, &["online_user_count".into()], w, &answer, 1, DAY)
             .unwrap();
         let s = read::select_series(store.conn(), &SeriesFilter::default())
             .unwrap()

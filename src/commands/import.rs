@@ -7,14 +7,17 @@ use std::path::Path;
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Ctx, open_store};
+use super::{Ctx, compact, open_store};
 use crate::cli::{DataFormat, ImportArgs};
 use crate::exit::{self, UsageError};
 use crate::import::{ImportOptions, InputFormat, import};
+use crate::lock;
 use crate::store::OpenMode;
 
 /// Files smaller than this import too fast to be worth a progress bar.
 const PROGRESS_MIN_BYTES: u64 = 8 << 20;
+/// Imports of fewer new points are not worth compacting the archive for.
+const COMPACT_MIN_POINTS: u64 = 100_000;
 
 pub fn run(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<u8> {
     let (db, _config) = ctx.read_target()?;
@@ -110,9 +113,28 @@ pub fn run(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<u8> {
             ""
         }
     );
+    if !args.no_compact && should_compact(report.written.new, &db)? {
+        // the collector's lock keeps a collector from waiting on VACUUM's write lock
+        match lock::acquire(&db) {
+            Ok(_lock) => compact::compact(&mut open_store(&db, OpenMode::Existing)?)?,
+            Err(e) => eprintln!(
+                "rtc-archiver: not compacting ({e:#}); run `rtc-archiver compact` while no collector runs to pack the archive"
+            ),
+        }
+    }
     Ok(if report.bad > 0 {
         exit::FAILURE
     } else {
         exit::SUCCESS
     })
+}
+
+/// An import that brought most of the archive's points (a bulk load, a
+/// move) leaves pages 85–90% full: worth a compaction. Small merges are not.
+fn should_compact(new_points: u64, db: &Path) -> anyhow::Result<bool> {
+    if new_points < COMPACT_MIN_POINTS {
+        return Ok(false);
+    }
+    let total = open_store(db, OpenMode::Existing)?.point_count()?;
+    Ok(new_points as i64 * 2 >= total)
 }

@@ -2,6 +2,7 @@
 //! database and the time zone.
 
 pub mod collect;
+pub mod compact;
 pub mod config;
 pub mod demo;
 pub mod export;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Export(args) => export::run(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
         Command::Sql(args) => sql::run(&ctx, args),
+        Command::Compact => compact::run(&ctx),
         Command::Config(cmd) => config::run(&ctx, cmd),
     }
 }

@@ -66,6 +66,14 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Another connection held the write lock longer than the busy timeout.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+    }
+}
+
 /// Whether an SQLite error is about the database file itself (unreadable,
 /// read-only, disk full, locked, corrupt) rather than about a statement.
 pub fn sqlite_is_io(e: &rusqlite::Error) -> bool {
@@ -284,6 +292,17 @@ impl Store {
         }
         // FULL: a commit is on disk when it returns, even across power loss.
         self.conn.pragma_update(None, "synchronous", "FULL")?;
+        // Leave the WAL in place when a process ends instead of checkpointing
+        // and deleting it: a cron run would otherwise pay two extra fsyncs to
+        // checkpoint and two more to create the WAL again next time. SQLite
+        // checkpoints by itself once the WAL passes 1000 pages, and a WAL left
+        // larger than this by a big transaction is cut back after the next one.
+        self.conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
+        self.conn
+            .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
         self.conn.pragma_update(None, "cache_size", -16_000)?;
         Ok(())
@@ -308,8 +327,16 @@ impl Store {
         stream_id_in(&self.conn, key)
     }
 
-    /// Each requested indicator's progress: the first bucket not yet fetched.
-    pub fn feed_progress(&self, stream: i64, indicators: &[String]) -> Result<Vec<Option<i64>>> {
+    /// Each requested indicator's progress: the first bucket not yet fetched
+    /// (`None` for a stream or indicator never fetched). Writes nothing.
+    pub fn feed_progress(
+        &self,
+        key: &StreamKey,
+        indicators: &[String],
+    ) -> Result<Vec<Option<i64>>> {
+        let Some(stream) = find_stream(&self.conn, key)? else {
+            return Ok(vec![None; indicators.len()]);
+        };
         let mut stmt = self
             .conn
             .prepare_cached("SELECT done_ts FROM feeds WHERE stream_id = ?1 AND indicator = ?2")?;
@@ -327,7 +354,7 @@ impl Store {
     /// feeds' progress past them, in one transaction.
     pub fn record_lost(
         &mut self,
-        stream: i64,
+        key: &StreamKey,
         indicators: &[String],
         lost: &[Lost],
         now: i64,
@@ -338,6 +365,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stream = stream_id_in(&tx, key)?;
         let (last_error, last_error_at): (Option<String>, Option<i64>) = tx.query_row(
             "SELECT last_error, last_error_at FROM streams WHERE id = ?1",
             [stream],
@@ -391,7 +419,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub fn store_answer(
         &mut self,
-        stream: i64,
+        key: &StreamKey,
         indicators: &[String],
         window: Window,
         answer: &Answer,
@@ -401,6 +429,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stream = stream_id_in(&tx, key)?;
         let mut stats = WriteStats::default();
         for series in &answer.series {
             let id = series_id_in(&tx, stream, &series.name, series.unit.as_deref())?;
@@ -444,7 +473,7 @@ impl Store {
     /// Records a request (or retries of it) that failed for good.
     pub fn record_failure(
         &mut self,
-        stream: i64,
+        key: &StreamKey,
         attempts: u32,
         error: &str,
         now: i64,
@@ -452,6 +481,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stream = stream_id_in(&tx, key)?;
         tx.execute(
             "UPDATE streams SET last_attempt_at = ?2, last_error = ?3, last_error_at = ?2 WHERE id = ?1",
             params![stream, now, error],
@@ -504,6 +534,38 @@ impl Store {
         series_id_in(&self.conn, stream, indicator, unit)
     }
 
+    /// The size of the database file, in bytes (pages in use and free).
+    pub fn file_bytes(&self) -> Result<u64> {
+        let pages: i64 = self
+            .conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))?;
+        let size: i64 = self
+            .conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))?;
+        Ok((pages * size) as u64)
+    }
+
+    /// Points in the archive, from the rollups (no scan of the points).
+    pub fn point_count(&self) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT coalesce(sum(count), 0) FROM rollup_daily",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Rewrites the database with full pages (`VACUUM`): B-tree pages that
+    /// rows were appended to one by one are left 85–90% full, a rebuilt one
+    /// is packed. Needs the write lock for as long as it runs, and as much
+    /// free disk as the archive's size. Returns the file size before and after.
+    pub fn compact(&mut self) -> Result<(u64, u64)> {
+        let before = self.file_bytes()?;
+        self.conn.execute_batch("VACUUM")?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok((before, self.file_bytes()?))
+    }
+
     /// Runs SQLite's integrity check; `Ok(())` if the database is sound.
     pub fn integrity_check(&self) -> Result<()> {
         let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
@@ -521,20 +583,26 @@ impl Store {
     }
 }
 
-fn stream_id_in(conn: &Connection, key: &StreamKey) -> Result<i64> {
-    let room = key.room_id.clone().unwrap_or_default();
-    let users = key.user_ids_joined();
+fn find_stream(conn: &Connection, key: &StreamKey) -> Result<Option<i64>> {
     let mut find = conn.prepare_cached(
         "SELECT id FROM streams WHERE app_id = ?1 AND room_id = ?2 AND user_ids = ?3 AND source = ?4",
     )?;
-    if let Some(id) = find
-        .query_row(params![key.app_id, room, users, key.source.as_str()], |r| {
-            r.get(0)
-        })
-        .optional()?
-    {
+    let room = key.room_id.as_deref().unwrap_or_default();
+    Ok(find
+        .query_row(
+            params![key.app_id, room, key.user_ids_joined(), key.source.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// The id of a stream, created on first use (inside the caller's transaction).
+fn stream_id_in(conn: &Connection, key: &StreamKey) -> Result<i64> {
+    if let Some(id) = find_stream(conn, key)? {
         return Ok(id);
     }
+    let room = key.room_id.clone().unwrap_or_default();
+    let users = key.user_ids_joined();
     conn.execute(
         "INSERT INTO streams (app_id, room_id, user_ids, source) VALUES (?1, ?2, ?3, ?4)",
         params![key.app_id, room, users, key.source.as_str()],

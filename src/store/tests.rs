@@ -103,11 +103,11 @@ fn buckets_map_to_times() {
 #[test]
 fn an_answer_lands_in_the_samples_view() {
     let mut store = Store::in_memory().unwrap();
-    let stream = store.stream_id(&key()).unwrap();
+    let stream = key();
     let inds = vec!["stall_rate".to_string()];
     let stats = store
         .store_answer(
-            stream,
+            &stream,
             &inds,
             window(),
             &answer(&[(T0, 1.5), (T0 + 60, 2.25)]),
@@ -149,7 +149,7 @@ fn an_answer_lands_in_the_samples_view() {
         ]
     );
     assert_eq!(
-        store.feed_progress(stream, &inds).unwrap(),
+        store.feed_progress(&stream, &inds).unwrap(),
         [Some(T0 + 120)]
     );
     let unit: Option<String> = store
@@ -162,15 +162,15 @@ fn an_answer_lands_in_the_samples_view() {
 #[test]
 fn the_same_answer_twice_gives_the_same_rows() {
     let mut store = Store::in_memory().unwrap();
-    let stream = store.stream_id(&key()).unwrap();
+    let stream = key();
     let inds = vec!["stall_rate".to_string()];
     let a = answer(&[(T0, 1.5), (T0 + 30, 0.1 + 0.2), (T0 + 90, 7.0)]);
     store
-        .store_answer(stream, &inds, window(), &a, 1, T0)
+        .store_answer(&stream, &inds, window(), &a, 1, T0)
         .unwrap();
     let before = samples(&store);
     let stats = store
-        .store_answer(stream, &inds, window(), &a, 1, T0 + 60)
+        .store_answer(&stream, &inds, window(), &a, 1, T0 + 60)
         .unwrap();
     assert_eq!(
         stats,
@@ -191,11 +191,11 @@ fn the_same_answer_twice_gives_the_same_rows() {
 #[test]
 fn a_revision_updates_the_value_in_place_and_absent_stays_absent() {
     let mut store = Store::in_memory().unwrap();
-    let stream = store.stream_id(&key()).unwrap();
+    let stream = key();
     let inds = vec!["stall_rate".to_string()];
     store
         .store_answer(
-            stream,
+            &stream,
             &inds,
             window(),
             &answer(&[(T0, 1.5), (T0 + 30, 2.0)]),
@@ -206,7 +206,7 @@ fn a_revision_updates_the_value_in_place_and_absent_stays_absent() {
     // the re-read answers a new value for T0, drops T0+30, adds T0+60
     let stats = store
         .store_answer(
-            stream,
+            &stream,
             &inds,
             window(),
             &answer(&[(T0, 1.75), (T0 + 60, 3.0)]),
@@ -230,7 +230,7 @@ fn a_revision_updates_the_value_in_place_and_absent_stays_absent() {
 #[test]
 fn rollups_follow_points_through_revisions() {
     let mut store = Store::in_memory().unwrap();
-    let stream = store.stream_id(&key()).unwrap();
+    let stream = key();
     let inds = vec!["stall_rate".to_string()];
     let w = Window {
         start: T0 - 3600,
@@ -240,7 +240,7 @@ fn rollups_follow_points_through_revisions() {
         .map(|i| (T0 - 3600 + i * 30, (i % 7) as f64 + 0.25))
         .collect();
     store
-        .store_answer(stream, &inds, w, &answer(&pts), 1, T0)
+        .store_answer(&stream, &inds, w, &answer(&pts), 1, T0)
         .unwrap();
     // revise the max of the second hour down
     let mut revised = pts.clone();
@@ -248,7 +248,7 @@ fn rollups_follow_points_through_revisions() {
         p.1 = p.1.min(3.0);
     }
     store
-        .store_answer(stream, &inds, w, &answer(&revised), 1, T0)
+        .store_answer(&stream, &inds, w, &answer(&revised), 1, T0)
         .unwrap();
     let series = read::select_series(store.conn(), &SeriesFilter::default()).unwrap();
     let id = series[0].id;
@@ -287,13 +287,13 @@ fn rollups_follow_points_through_revisions() {
 #[test]
 fn lost_intervals_become_gaps_and_move_progress() {
     let mut store = Store::in_memory().unwrap();
-    let stream = store.stream_id(&key()).unwrap();
+    let stream = key();
     let inds = vec![
         "stall_rate".to_string(),
         "join_room_success_rate".to_string(),
     ];
     store
-        .store_answer(stream, &inds, window(), &answer(&[(T0, 1.0)]), 1, T0)
+        .store_answer(&stream, &inds, window(), &answer(&[(T0, 1.0)]), 1, T0)
         .unwrap();
     let lost = [
         Lost {
@@ -308,10 +308,10 @@ fn lost_intervals_become_gaps_and_move_progress() {
         },
     ];
     store
-        .record_lost(stream, &inds, &lost, T0 + 10_000)
+        .record_lost(&stream, &inds, &lost, T0 + 10_000)
         .unwrap();
     assert_eq!(
-        store.feed_progress(stream, &inds).unwrap(),
+        store.feed_progress(&stream, &inds).unwrap(),
         [Some(T0 + 7200), Some(T0 + 7200)]
     );
     let gaps: Vec<(String, String, i64, i64, String, String)> = store
@@ -330,7 +330,7 @@ fn lost_intervals_become_gaps_and_move_progress() {
 
     // a failure after the progress point makes the next loss a fetch failure
     store
-        .record_failure(stream, 3, "server error: HTTP 503", T0 + 7300)
+        .record_failure(&stream, 3, "server error: HTTP 503", T0 + 7300)
         .unwrap();
     let lost = [Lost {
         feed: 0,
@@ -338,7 +338,7 @@ fn lost_intervals_become_gaps_and_move_progress() {
         end: T0 + 9000,
     }];
     store
-        .record_lost(stream, &inds, &lost, T0 + 12_000)
+        .record_lost(&stream, &inds, &lost, T0 + 12_000)
         .unwrap();
     let (cause, detail): (String, String) = store
         .conn()
@@ -354,7 +354,7 @@ fn lost_intervals_become_gaps_and_move_progress() {
     // the outage goes on, pass after pass: the same gap grows
     for i in 1..=5 {
         store
-            .record_failure(stream, 1, "server error: HTTP 503", T0 + 9000 + i * 60)
+            .record_failure(&stream, 1, "server error: HTTP 503", T0 + 9000 + i * 60)
             .unwrap();
         let lost = [Lost {
             feed: 0,
@@ -362,7 +362,7 @@ fn lost_intervals_become_gaps_and_move_progress() {
             end: T0 + 9000 + i * 60,
         }];
         store
-            .record_lost(stream, &inds, &lost, T0 + 12_000 + i * 60)
+            .record_lost(&stream, &inds, &lost, T0 + 12_000 + i * 60)
             .unwrap();
     }
     let rows: Vec<(i64, i64)> = store
@@ -381,20 +381,20 @@ fn lost_intervals_become_gaps_and_move_progress() {
 #[test]
 fn progress_never_moves_backwards() {
     let mut store = Store::in_memory().unwrap();
-    let stream = store.stream_id(&key()).unwrap();
+    let stream = key();
     let inds = vec!["stall_rate".to_string()];
     let later = Window {
         start: T0 + 600,
         end: T0 + 900,
     };
     store
-        .store_answer(stream, &inds, later, &answer(&[]), 1, T0)
+        .store_answer(&stream, &inds, later, &answer(&[]), 1, T0)
         .unwrap();
     store
-        .store_answer(stream, &inds, window(), &answer(&[]), 1, T0)
+        .store_answer(&stream, &inds, window(), &answer(&[]), 1, T0)
         .unwrap();
     assert_eq!(
-        store.feed_progress(stream, &inds).unwrap(),
+        store.feed_progress(&stream, &inds).unwrap(),
         [Some(T0 + 930)]
     );
     let first: i64 = store
@@ -433,10 +433,10 @@ fn files_open_with_wal_and_reopen() {
     ));
     {
         let mut store = Store::open(&path, OpenMode::Create).unwrap();
-        let stream = store.stream_id(&key()).unwrap();
+        let stream = key();
         store
             .store_answer(
-                stream,
+                &stream,
                 &["x".into()],
                 window(),
                 &answer(&[(T0, 1.0)]),
@@ -460,13 +460,13 @@ fn a_full_disk_is_a_clear_storage_error_and_nothing_is_half_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.db");
     let mut store = Store::open(&path, OpenMode::Create).unwrap();
-    let stream = store.stream_id(&key()).unwrap();
+    let stream = key();
     let inds = vec!["stall_rate".to_string()];
     store
-        .store_answer(stream, &inds, window(), &answer(&[(T0, 1.0)]), 1, T0)
+        .store_answer(&stream, &inds, window(), &answer(&[(T0, 1.0)]), 1, T0)
         .unwrap();
     let before = samples(&store);
-    let progress = store.feed_progress(stream, &inds).unwrap();
+    let progress = store.feed_progress(&stream, &inds).unwrap();
     // SQLite answers SQLITE_FULL once the file may not grow: a full disk
     let pages: i64 = store
         .conn()
@@ -482,11 +482,41 @@ fn a_full_disk_is_a_clear_storage_error_and_nothing_is_half_written() {
         end: T0 + 19_999 * 30,
     };
     let err = store
-        .store_answer(stream, &inds, w, &answer(&big), 1, T0)
+        .store_answer(&stream, &inds, w, &answer(&big), 1, T0)
         .unwrap_err();
     assert!(err.is_io(), "{err:?}");
     assert!(err.to_string().contains("full"), "{err}");
     assert_eq!(samples(&store), before);
-    assert_eq!(store.feed_progress(stream, &inds).unwrap(), progress);
+    assert_eq!(store.feed_progress(&stream, &inds).unwrap(), progress);
+    store.integrity_check().unwrap();
+}
+
+#[test]
+fn compact_packs_pages_and_keeps_every_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let mut store = Store::open(&path, OpenMode::Create).unwrap();
+    let mut rows = Vec::new();
+    for s in 0..4 {
+        let id = store
+            .series_id(
+                &StreamKey::new(format!("app{s}"), None, vec![], Source::Operation),
+                "online_user_count",
+                None,
+            )
+            .unwrap();
+        rows.extend(
+            (0..20_000).map(|i| (id, bucket_of(T0 + i * 30), encode_value((i % 977) as f64))),
+        );
+    }
+    // appended in small transactions, as imports and the collector do
+    for chunk in rows.chunks_mut(1000) {
+        store.upsert_points(chunk).unwrap();
+    }
+    let before = samples(&store);
+    assert_eq!(store.point_count().unwrap(), 80_000);
+    let (size_before, size_after) = store.compact().unwrap();
+    assert!(size_after < size_before, "{size_before} -> {size_after}");
+    assert_eq!(samples(&store), before);
     store.integrity_check().unwrap();
 }

@@ -1,0 +1,220 @@
+//! The collector against an independent implementation of the API
+//! (tests/independent_api.py: Python's hmac and http.server, written from the
+//! API notes alone), injecting about 15% faults of every kind, with a kill -9
+//! and a restart mid-run: the archive must hold every served point with its
+//! final value, nothing else, and no request may break the API's rules.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(env: &Env, fault_rate: f64, revision_secs: u64) -> Server {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent_api.py");
+    let port_file = env.path("port");
+    let child = Command::new("python3")
+        .args([
+            script,
+            port_file.to_str().unwrap(),
+            &fault_rate.to_string(),
+            &revision_secs.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 runs the independent API (it is on every machine of this kind)");
+    assert!(
+        wait_until(Duration::from_secs(20), || port_file.exists()),
+        "the independent API did not start"
+    );
+    let port = read(&port_file).trim().parse().unwrap();
+    Server { child, port }
+}
+
+fn get(port: u16, path: &str) -> serde_json::Value {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+    serde_json::from_str(body).unwrap()
+}
+
+fn cmd(env: &Env) -> Command {
+    let mut c = env.std_cmd();
+    c.env("VOLC_ACCESSKEY", "AKLTindependent")
+        .env("VOLC_SECRETKEY", "independent-secret")
+        .stderr(Stdio::null());
+    c
+}
+
+fn signal(pid: u32, sig: &str) {
+    assert!(
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!("kill -{sig} {pid}"))
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn every_served_point_lands_with_its_final_value_through_faults_and_a_crash() {
+    let env = Env::new();
+    let revision = 20;
+    let server = start_server(&env, 0.15, revision);
+    let spec = ConfigSpec {
+        interval: "1s",
+        ..ConfigSpec::default()
+    };
+    env.write_config_with(&format!("http://127.0.0.1:{}", server.port), &spec, TARGETS);
+
+    // a daemon, killed without warning mid-run, then restarted
+    let mut daemon = cmd(&env).arg("collect").spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(17_300));
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let mut daemon = cmd(&env).arg("collect").spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(25));
+    let t = Instant::now();
+    signal(daemon.id(), "TERM");
+    let status = daemon.wait().unwrap();
+    assert!(
+        status.success() && t.elapsed() < Duration::from_secs(5),
+        "{status:?} after {:?}",
+        t.elapsed()
+    );
+
+    // once every value served so far has settled, one more pass re-reads the overlap
+    std::thread::sleep(Duration::from_secs(revision + 2));
+    let final_pass = now();
+    let mut ok = false;
+    for _ in 0..5 {
+        if cmd(&env)
+            .args(["collect", "--once"])
+            .status()
+            .unwrap()
+            .success()
+        {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "a pass eventually succeeds for every target");
+
+    let stats = get(server.port, "/stats");
+    for rule in [
+        "rate_violations",
+        "horizon_violations",
+        "span_violations",
+        "auth_failures",
+        "bad_requests",
+    ] {
+        assert_eq!(stats[rule], 0, "{rule}: {stats}");
+    }
+    assert!(stats["max_per_second"].as_u64().unwrap() <= 2, "{stats}");
+    let faults = stats["faults"].as_object().unwrap();
+    assert_eq!(
+        faults.len(),
+        13,
+        "faults of every kind were served: {stats}"
+    );
+    let share = faults.values().map(|n| n.as_u64().unwrap()).sum::<u64>() as f64
+        / stats["requests"].as_u64().unwrap() as f64;
+    assert!(
+        share > 0.08,
+        "about 15% of the answers were faults: {share}"
+    );
+
+    // the archive, keyed as the server keys its series
+    let conn = env.conn();
+    let mut archived: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
+    for p in samples(&conn) {
+        let action = if p.0 == "quality" {
+            "ListRealTimeQuality"
+        } else {
+            "ListRealTimeOperationData"
+        };
+        let key = format!(
+            "{action}|{}|{}|{}|{}",
+            p.1,
+            p.2.unwrap_or_default(),
+            p.3.unwrap_or_default(),
+            p.4
+        );
+        archived.entry(key).or_default().insert(p.5, p.6);
+    }
+    let truth = get(server.port, "/truth");
+    let truth = truth.as_object().unwrap();
+    assert_eq!(
+        archived.keys().collect::<BTreeSet<_>>(),
+        truth.keys().collect::<BTreeSet<_>>(),
+        "the same series"
+    );
+    let mut checked = 0;
+    for (key, buckets) in truth {
+        let delay = if key.starts_with("ListRealTimeQuality") {
+            60
+        } else {
+            20
+        };
+        let got = &archived[key];
+        for (ts, value) in buckets.as_object().unwrap() {
+            let ts: i64 = ts.parse().unwrap();
+            let want = value.as_f64().unwrap();
+            // settled before the final pass read it
+            if ts + 30 + delay + revision as i64 <= final_pass {
+                assert_eq!(got.get(&ts), Some(&want), "{key} at {ts}");
+                checked += 1;
+            } else {
+                assert!(
+                    got.contains_key(&ts),
+                    "{key} at {ts}: served but not archived"
+                );
+            }
+        }
+        // nothing the server did not serve: no garbage, no zero fill
+        let served: BTreeSet<i64> = buckets
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|t| t.parse().unwrap())
+            .collect();
+        for ts in got.keys() {
+            assert!(
+                served.contains(ts),
+                "{key} at {ts}: archived but never served"
+            );
+        }
+    }
+    assert!(checked > 800, "{checked}");
+    let gaps: i64 = conn
+        .query_row("SELECT count(*) FROM gaps", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(gaps, 0);
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
