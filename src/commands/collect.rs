@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context as _;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -39,11 +38,7 @@ pub fn run(ctx: &Ctx, args: CollectArgs) -> anyhow::Result<u8> {
     let client = ApiClient::new(&config.api, creds)?;
     let metrics = Arc::new(Metrics::new());
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime()?;
     runtime.block_on(async move {
         if let Some(addr) = args.metrics_listen {
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {

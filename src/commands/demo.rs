@@ -78,11 +78,7 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<u8> {
         remove_db_files(&db)?;
     }
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime()?;
     let report = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -4,12 +4,11 @@
 
 use std::io::{self, BufWriter, Write};
 
-use super::{Ctx, zone};
+use super::{Ctx, time_range, zone};
 use crate::cli::{DataFormat, ExportArgs};
 use crate::exit::{self, UsageError};
 use crate::output::{AtomicFile, Format, SampleWriter};
 use crate::store::read::{self, SeriesFilter};
-use crate::timeutil::{self, Bound};
 
 /// Far enough either way to mean "everything" (still safe to add 30 to).
 const ALL_FROM: i64 = -(1 << 40);
@@ -18,19 +17,13 @@ const ALL_TO: i64 = 1 << 40;
 pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
     let (store, config) = ctx.open_read()?;
     let tz = zone(args.tz.as_deref(), config.as_ref())?;
-    let now = timeutil::now();
-    let time = |flag: &str, value: &Option<String>, bound, default| -> anyhow::Result<i64> {
-        match value {
-            None => Ok(default),
-            Some(v) => Ok(timeutil::parse_time_arg(v, now, tz, bound)
-                .map_err(|e| UsageError(format!("{flag}: {e}")))?),
-        }
-    };
-    let from = time("--from", &args.from, Bound::Start, ALL_FROM)?;
-    let to = time("--to", &args.to, Bound::End, ALL_TO)?;
-    if from >= to {
-        return Err(UsageError("--from is not before --to: nothing to export".into()).into());
-    }
+    let (from, to) = time_range(
+        args.from.as_deref(),
+        args.to.as_deref(),
+        (ALL_FROM, ALL_TO),
+        tz,
+        "export",
+    )?;
     let filter = SeriesFilter {
         indicators: args.indicator,
         apps: args.app,

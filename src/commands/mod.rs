@@ -117,6 +117,47 @@ pub fn open_store(path: &Path, mode: OpenMode) -> anyhow::Result<Store> {
     Store::open(path, mode).with_context(|| format!("cannot open the archive {}", path.display()))
 }
 
+/// The async runtime of the commands that talk HTTP: two workers, as the
+/// machines this runs on have few cores and the work is mostly waiting.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// `--from`/`--to` as Unix seconds (from inclusive, to exclusive), each
+/// defaulting to its `defaults` entry when not given; `what` names the
+/// command's job in the error for an empty range.
+pub fn time_range(
+    from: Option<&str>,
+    to: Option<&str>,
+    defaults: (i64, i64),
+    tz: Tz,
+    what: &str,
+) -> anyhow::Result<(i64, i64)> {
+    let now = timeutil::now();
+    let parse = |flag: &str, value: Option<&str>, bound, default| -> anyhow::Result<i64> {
+        match value {
+            None => Ok(default),
+            Some(v) => Ok(timeutil::parse_time_arg(v, now, tz, bound)
+                .map_err(|e| UsageError(format!("{flag}: {e}")))?),
+        }
+    };
+    let from = parse("--from", from, timeutil::Bound::Start, defaults.0)?;
+    let to = parse("--to", to, timeutil::Bound::End, defaults.1)?;
+    if from >= to {
+        return Err(UsageError(format!(
+            "--from ({}) is not before --to ({}): nothing to {what}",
+            timeutil::fmt_utc(from),
+            timeutil::fmt_utc(to)
+        ))
+        .into());
+    }
+    Ok((from, to))
+}
+
 /// The time zone: the flag, else the config's `timezone`, else the machine's.
 pub fn zone(flag: Option<&str>, config: Option<&Config>) -> anyhow::Result<Tz> {
     if let Some(name) = flag {

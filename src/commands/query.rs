@@ -2,30 +2,17 @@
 
 use std::io::{self, BufWriter};
 
-use super::{Ctx, zone};
+use super::{Ctx, time_range, zone};
 use crate::cli::QueryArgs;
 use crate::exit::{self, UsageError};
 use crate::output::{Format, SampleWriter};
 use crate::query::{Aggregation, aggregate_series};
 use crate::store::read::{self, SeriesFilter};
-use crate::timeutil::{self, Bound};
 
 pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
     let (store, config) = ctx.open_read()?;
     let tz = zone(args.tz.as_deref(), config.as_ref())?;
-    let now = timeutil::now();
-    let from = timeutil::parse_time_arg(&args.from, now, tz, Bound::Start)
-        .map_err(|e| UsageError(format!("--from: {e}")))?;
-    let to = timeutil::parse_time_arg(&args.to, now, tz, Bound::End)
-        .map_err(|e| UsageError(format!("--to: {e}")))?;
-    if from >= to {
-        return Err(UsageError(format!(
-            "--from ({}) is not before --to ({}): nothing to show",
-            timeutil::fmt_utc(from),
-            timeutil::fmt_utc(to)
-        ))
-        .into());
-    }
+    let (from, to) = time_range(Some(&args.from), Some(&args.to), (0, 0), tz, "show")?;
     let step = match args.step {
         Some(d) if d.as_secs() < 30 || d.subsec_nanos() != 0 => {
             return Err(UsageError(

@@ -6,14 +6,14 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
-use super::{Ctx, zone};
+use super::{Ctx, time_range, zone};
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::config::ReportConfig;
 use crate::exit::{self, UsageError};
 use crate::output::AtomicFile;
 use crate::report::{self, Options, PeriodSpec};
 use crate::store::read::SeriesFilter;
-use crate::timeutil::{self, Bound};
+use crate::timeutil;
 
 /// The format asked for, else the one the output file's extension names,
 /// else Markdown.
@@ -47,18 +47,7 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
             PeriodSpec::Day(date)
         }
         (None, Some(from), Some(to)) => {
-            let from = timeutil::parse_time_arg(from, now, tz, Bound::Start)
-                .map_err(|e| UsageError(format!("--from: {e}")))?;
-            let to = timeutil::parse_time_arg(to, now, tz, Bound::End)
-                .map_err(|e| UsageError(format!("--to: {e}")))?;
-            if from >= to {
-                return Err(UsageError(format!(
-                    "--from ({}) is not before --to ({}): nothing to report",
-                    timeutil::fmt_utc(from),
-                    timeutil::fmt_utc(to)
-                ))
-                .into());
-            }
+            let (from, to) = time_range(Some(from), Some(to), (0, 0), tz, "report")?;
             PeriodSpec::Range { from, to }
         }
         // clap requires --from and --to together; the default is yesterday
