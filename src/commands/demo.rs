@@ -195,6 +195,7 @@ fn show(
         "\nNext, try (from a checkout, `cargo run --release --` stands for `rtc-archiver`):\n\
          \n  rtc-archiver query --db {dbs} --indicator online_user_count --from -15m\
          \n  rtc-archiver query --db {dbs} --indicator '*_stall_rate' --step 10m --agg max --format csv\
+         \n  rtc-archiver report --db {dbs} --from -1h --to now --out demo-report.html\
          \n  rtc-archiver status --db {dbs}\
          \n  rtc-archiver indicators --archived --db {dbs}\
          \n  rtc-archiver sql --db {dbs} \"SELECT indicator, count(*) AS points, round(avg(value), 2) AS avg FROM samples GROUP BY indicator\"\

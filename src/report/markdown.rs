@@ -60,7 +60,7 @@ pub fn intro(report: &Report) -> (String, Vec<String>) {
     let p = &report.period;
     let title = format!("RTC report for {} ({})", p.label(), p.tz);
     let mut lines = vec![format!(
-        "Period: {} to {} ({} hours, {} buckets of 30 s).",
+        "Period: {} to {} ({}, {} buckets of 30 s).",
         p.from_time,
         p.to_time,
         fmt_hours(p.seconds),
@@ -94,10 +94,10 @@ pub fn intro(report: &Report) -> (String, Vec<String>) {
 }
 
 fn fmt_hours(secs: i64) -> String {
-    if secs % 3600 == 0 {
-        format!("{}", secs / 3600)
-    } else {
-        format!("{:.2}", secs as f64 / 3600.0)
+    match secs {
+        3600 => "1 hour".into(),
+        s if s % 3600 == 0 => format!("{} hours", s / 3600),
+        s => format!("{:.2} hours", s as f64 / 3600.0),
     }
 }
 
