@@ -189,7 +189,7 @@ impl Collector {
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
-                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                Ok(_) = shutdown.wait_for(|stop| *stop) => return Ok(()),
             }
             let started = Instant::now();
             let mut report = self.run_pass(&shutdown).await;
@@ -338,7 +338,7 @@ impl StreamJob {
             attempts += 1;
             let attempt = tokio::select! {
                 a = self.client.fetch(&req) => a,
-                _ = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
+                Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
             };
             let span_fields = (
                 timeutil::fmt_utc(window.start),
@@ -413,7 +413,7 @@ impl StreamJob {
                         self.metrics.retry(self.source);
                         tokio::select! {
                             _ = tokio::time::sleep(wait) => continue,
-                            _ = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
+                            Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
                         }
                     }
                     error!(
