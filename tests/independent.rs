@@ -92,11 +92,11 @@ fn every_served_point_lands_with_its_final_value_through_faults_and_a_crash() {
 
     // a daemon, killed without warning mid-run, then restarted
     let mut daemon = cmd(&env).arg("collect").spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(17_300));
+    std::thread::sleep(Duration::from_millis(20_300));
     daemon.kill().unwrap();
     daemon.wait().unwrap();
     let mut daemon = cmd(&env).arg("collect").spawn().unwrap();
-    std::thread::sleep(Duration::from_secs(25));
+    std::thread::sleep(Duration::from_secs(30));
     let t = Instant::now();
     signal(daemon.id(), "TERM");
     let status = daemon.wait().unwrap();
