@@ -4,7 +4,6 @@
 //! between attempts.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -138,10 +137,6 @@ impl ApiClient {
         })
     }
 
-    pub fn credentials(&self) -> &Credentials {
-        &self.creds
-    }
-
     /// Requests sent so far for an action.
     pub fn sent(&self, source: Source) -> u64 {
         self.sent[source_index(source)].load(Ordering::Relaxed)
@@ -206,9 +201,6 @@ impl ApiClient {
         )
     }
 }
-
-/// A client shared by the collector's tasks.
-pub type SharedClient = Arc<ApiClient>;
 
 #[cfg(test)]
 mod tests {

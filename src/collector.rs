@@ -129,10 +129,6 @@ impl Collector {
         }
     }
 
-    pub fn client(&self) -> &ApiClient {
-        &self.client
-    }
-
     /// How long one pass may spend retrying: the poll interval, at least 30 s.
     pub fn pass_budget(&self) -> Duration {
         self.config
@@ -429,7 +425,7 @@ impl StreamJob {
                     );
                     let message = error.to_string();
                     let now = timeutil::now();
-                    self.metrics.failure(&key, now);
+                    self.metrics.failure(&key);
                     let k = key.clone();
                     self.with_store(move |s| s.record_failure(&k, attempts, &message, now))
                         .await?;

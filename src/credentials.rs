@@ -65,13 +65,6 @@ impl Credentials {
     pub fn session_token(&self) -> Option<&str> {
         self.session_token.as_ref().map(Secret::expose)
     }
-
-    /// Every secret value, so that output can be checked for leaks.
-    pub fn secrets(&self) -> Vec<&str> {
-        let mut v = vec![self.secret_key()];
-        v.extend(self.session_token());
-        v
-    }
 }
 
 #[derive(Debug, Error)]

@@ -223,7 +223,7 @@ impl Metrics {
             .inc_by(secs.max(0) as u64);
     }
 
-    pub fn failure(&self, key: &StreamKey, _now: i64) {
+    pub fn failure(&self, key: &StreamKey) {
         self.stream_failures
             .get_or_create(&stream_labels(key))
             .inc();

@@ -316,12 +316,6 @@ impl Store {
         &self.conn
     }
 
-    pub fn schema_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?)
-    }
-
     /// The id of a stream, created on first use.
     pub fn stream_id(&mut self, key: &StreamKey) -> Result<i64> {
         stream_id_in(&self.conn, key)

@@ -221,14 +221,19 @@ pub struct Counts {
 
 pub fn counts(conn: &Connection) -> Result<Counts> {
     let one = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
-    let (first, last): (Option<i64>, Option<i64>) =
-        conn.query_row("SELECT min(bucket), max(bucket) FROM points", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+    // never a scan of the points: the ends of each series through the primary
+    // key, the count from the rollups
+    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT min((SELECT min(bucket) FROM points p WHERE p.series_id = s.id)),
+                max((SELECT max(bucket) FROM points p WHERE p.series_id = s.id))
+         FROM series s",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     Ok(Counts {
         streams: one("SELECT count(*) FROM streams")?,
         series: one("SELECT count(*) FROM series")?,
-        points: one("SELECT count(*) FROM points")?,
+        points: one("SELECT coalesce(sum(count), 0) FROM rollup_daily")?,
         gaps: one("SELECT count(*) FROM gap_log")?,
         first_ts: first.map(ts_of),
         last_ts: last.map(ts_of),
