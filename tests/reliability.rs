@@ -160,6 +160,12 @@ fn a_second_collector_exits_75_naming_the_first() {
         .args(["query", "--format", "csv"])
         .assert()
         .success();
+    // compact needs the write lock for long: it refuses while a collector runs
+    env.cmd()
+        .args(["compact"])
+        .assert()
+        .code(75)
+        .stderr(predicate::str::contains(format!("pid {}", daemon.id())));
     signal(daemon.id(), "TERM");
     assert!(
         wait_exit(&mut daemon, Duration::from_secs(5))
