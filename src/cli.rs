@@ -69,6 +69,8 @@ pub enum Command {
     Sql(SqlArgs),
     /// Rewrite the archive with full pages (VACUUM); takes the collector's lock
     Compact,
+    /// Write a consistent copy of the archive to a file, safe while a collector writes
+    Backup(BackupArgs),
     /// Configuration helpers
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -172,6 +174,13 @@ pub struct ImportArgs {
     /// Do not pack the archive after an import that made up most of it
     #[arg(long)]
     pub no_compact: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The copy to write (replaced atomically if it exists; mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

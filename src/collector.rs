@@ -179,26 +179,57 @@ impl Collector {
 
     /// Polls every `interval` until shutdown. Returns the first storage error,
     /// which ends the daemon (nothing can be archived without the database).
+    /// Checkpoints every [`CHECKPOINT_EVERY`] and when it stops, so that a
+    /// copy of the .db file is never more than minutes behind.
     pub async fn run_daemon(&self, mut shutdown: Shutdown) -> Result<(), StoreError> {
         let mut ticker = tokio::time::interval(self.config.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
+        let mut checkpointed = Instant::now();
+        let result = loop {
             tokio::select! {
                 _ = ticker.tick() => {}
-                Ok(_) = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                Ok(_) = shutdown.wait_for(|stop| *stop) => break Ok(()),
             }
             let started = Instant::now();
             let mut report = self.run_pass(&shutdown).await;
             log_pass(&report, started.elapsed());
             if let Some(e) = report.take_store_error() {
-                return Err(e);
+                break Err(e);
             }
             if *shutdown.borrow() {
-                return Ok(());
+                break Ok(());
             }
+            if checkpointed.elapsed() >= CHECKPOINT_EVERY {
+                self.checkpoint().await;
+                checkpointed = Instant::now();
+            }
+        };
+        self.checkpoint().await;
+        result
+    }
+
+    /// Moves what the WAL holds into the database file (see
+    /// [`Store::checkpoint`]). A failure loses nothing (the WAL still holds
+    /// it), so it is logged, not returned.
+    pub async fn checkpoint(&self) {
+        let store = self.store.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            store.lock().unwrap_or_else(|p| p.into_inner()).checkpoint()
+        })
+        .await;
+        match done {
+            Ok(Ok(true)) => debug!("checkpoint: the database file holds the whole archive"),
+            Ok(Ok(false)) => {
+                debug!("checkpoint: a reader kept part of the WAL busy; the next one finishes it")
+            }
+            Ok(Err(e)) => warn!(error = %e, "checkpoint failed; the WAL still holds everything"),
+            Err(e) => warn!(error = %e, "checkpoint task failed"),
         }
     }
 }
+
+/// How often a daemon copies the WAL into the database file.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
 
 /// Logs a one-line summary of a pass.
 pub fn log_pass(report: &PassReport, took: Duration) {

@@ -344,6 +344,10 @@ fn write_batches(
             return;
         }
     }
+    // the import's last act: the .db file alone holds what it stored
+    if let Err(e) = store.checkpoint() {
+        tracing::warn!(error = %e, "checkpoint after the import failed; the WAL still holds everything");
+    }
 }
 
 /// Batches of parsed lines on their way to the writer thread.

@@ -62,6 +62,7 @@ pub fn run(ctx: &Ctx, args: CollectArgs) -> anyhow::Result<u8> {
             let started = Instant::now();
             let mut report = collector.run_pass(&shutdown).await;
             collector::log_pass(&report, started.elapsed());
+            collector.checkpoint().await;
             if let Some(e) = report.take_store_error() {
                 return Err(anyhow::Error::new(e).context("archive write failed"));
             }

@@ -1,6 +1,7 @@
 //! One module per subcommand, and what they share: finding the config, the
 //! database and the time zone.
 
+pub mod backup;
 pub mod collect;
 pub mod compact;
 pub mod config;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Import(args) => import::run(&ctx, args),
         Command::Sql(args) => sql::run(&ctx, args),
         Command::Compact => compact::run(&ctx),
+        Command::Backup(args) => backup::run(&ctx, args),
         Command::Config(cmd) => config::run(&ctx, cmd),
     }
 }

@@ -292,15 +292,10 @@ impl Store {
         }
         // FULL: a commit is on disk when it returns, even across power loss.
         self.conn.pragma_update(None, "synchronous", "FULL")?;
-        // Leave the WAL in place when a process ends instead of checkpointing
-        // and deleting it: a cron run would otherwise pay two extra fsyncs to
-        // checkpoint and two more to create the WAL again next time. SQLite
-        // checkpoints by itself once the WAL passes 1000 pages, and a WAL left
-        // larger than this by a big transaction is cut back after the next one.
-        self.conn.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-            true,
-        )?;
+        // A writer's last act is a checkpoint ([`Store::checkpoint`], and
+        // SQLite's own when the last connection closes): the archive is then
+        // whole in the .db file, which can be copied alone. Between
+        // checkpoints a commit costs one fsync of the WAL.
         self.conn
             .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -555,9 +550,36 @@ impl Store {
     pub fn compact(&mut self) -> Result<(u64, u64)> {
         let before = self.file_bytes()?;
         self.conn.execute_batch("VACUUM")?;
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.checkpoint()?;
         Ok((before, self.file_bytes()?))
+    }
+
+    /// Copies everything committed in the WAL into the database file and
+    /// empties the WAL, so that the .db file alone holds the archive.
+    /// Waits (up to the busy timeout) for readers that still use older
+    /// pages; returns whether the WAL could be emptied (`false`: a reader
+    /// kept it busy; what it could copy was copied and nothing is lost).
+    pub fn checkpoint(&self) -> Result<bool> {
+        let (busy, _log, _done): (i64, i64, i64) =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+        Ok(busy == 0)
+    }
+
+    /// Writes a consistent snapshot of the archive to a new file at `out`
+    /// (`VACUUM INTO`: packed pages, no WAL beside it), readable on its own
+    /// even while a collector writes. `out` must not exist.
+    pub fn snapshot_into(&self, out: &Path) -> Result<()> {
+        let target = out.to_str().ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "{}: the path is not valid UTF-8, which SQLite needs; choose another",
+                out.display()
+            ))
+        })?;
+        self.conn.execute("VACUUM INTO ?1", [target])?;
+        Ok(())
     }
 
     /// Runs SQLite's integrity check; `Ok(())` if the database is sound.
