@@ -109,10 +109,15 @@ fn backup_during_collection_is_a_consistent_archive_with_every_committed_point()
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // the first pass stored all three streams
     assert!(wait_until(Duration::from_secs(30), || {
         rusqlite::Connection::open(env.db())
-            .and_then(|c| c.query_row("SELECT count(*) FROM points", [], |r| r.get::<_, i64>(0)))
-            .is_ok_and(|n| n > 0)
+            .and_then(|c| {
+                c.query_row("SELECT count(DISTINCT stream_id) FROM series", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .is_ok_and(|n| n == 3)
     }));
     let before = count(&env);
     let out = env.path("backups/nightly.db");
