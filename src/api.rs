@@ -220,6 +220,29 @@ impl FetchError {
         }
     }
 
+    /// The same refusal with another hint (what to check); other errors
+    /// are returned unchanged.
+    pub fn with_hint(self, new_hint: String) -> FetchError {
+        match self {
+            FetchError::Rejected {
+                status,
+                code,
+                code_n,
+                message,
+                request_id,
+                ..
+            } => FetchError::Rejected {
+                status,
+                code,
+                code_n,
+                message,
+                hint: new_hint,
+                request_id,
+            },
+            other => other,
+        }
+    }
+
     pub fn request_id(&self) -> Option<&str> {
         match self {
             FetchError::Throttled { request_id, .. }
@@ -249,6 +272,9 @@ pub fn hint_for(code: &str) -> &'static str {
             "the access key may not read this AppId's RTC data: check app_id and the key's permissions"
         }
         "InvalidActionOrVersion" => "check api.endpoint: it does not serve this action",
+        "InvalidParameter.OutofTimeRange" => {
+            "the window reached beyond what the API serves: check this machine's clock (NTP)"
+        }
         "MissingParameter" | "InvalidParameter" => {
             "check app_id, room_id, user_ids and the indicator names in the config"
         }
@@ -271,6 +297,7 @@ const REJECT_CODES: &[&str] = &[
     "SignatureDoesNotMatch",
     "AccessDenied",
     "InvalidParameter",
+    "InvalidParameter.OutofTimeRange",
     "InvalidAuthorization",
 ];
 

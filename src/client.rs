@@ -41,6 +41,9 @@ pub struct ApiClient {
     region: String,
     creds: Credentials,
     limiters: [DefaultDirectRateLimiter; 2],
+    /// Waiters for each limiter, served first come, first served (the
+    /// limiter alone lets an unlucky waiter lose every race).
+    queues: [tokio::sync::Mutex<()>; 2],
     /// Requests sent, per action (for tests and metrics).
     sent: [AtomicU64; 2],
 }
@@ -133,6 +136,7 @@ impl ApiClient {
             region: api.region.clone(),
             creds,
             limiters,
+            queues: Default::default(),
             sent: [AtomicU64::new(0), AtomicU64::new(0)],
         })
     }
@@ -142,20 +146,37 @@ impl ApiClient {
         self.sent[source_index(source)].load(Ordering::Relaxed)
     }
 
-    /// Sends one request, after waiting for the action's rate limiter.
-    pub async fn fetch(&self, req: &QueryRequest) -> Attempt {
-        let idx = source_index(req.source);
-        let wait_start = Instant::now();
+    /// Waits until a request of `source` may leave: first come, first served
+    /// among this process's waiters, never faster than the API's rate.
+    /// Returns how long it waited. The caller sends right after (see
+    /// [`ApiClient::send_now`]), so a window planned after this returns is
+    /// planned at the moment its request leaves.
+    pub async fn permit(&self, source: Source) -> Duration {
+        let idx = source_index(source);
+        let started = Instant::now();
+        let _turn = self.queues[idx].lock().await;
         self.limiters[idx].until_ready().await;
-        let waited = wait_start.elapsed();
-        self.sent[idx].fetch_add(1, Ordering::Relaxed);
+        started.elapsed()
+    }
 
+    /// Sends one request now; call [`ApiClient::permit`] first.
+    pub async fn send_now(&self, req: &QueryRequest) -> Attempt {
+        self.sent[source_index(req.source)].fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let result = self.send(req).await;
         Attempt {
             result,
             latency: started.elapsed(),
+            waited: Duration::ZERO,
+        }
+    }
+
+    /// Waits for the action's rate limiter, then sends one request.
+    pub async fn fetch(&self, req: &QueryRequest) -> Attempt {
+        let waited = self.permit(req.source).await;
+        Attempt {
             waited,
+            ..self.send_now(req).await
         }
     }
 

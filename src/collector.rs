@@ -16,11 +16,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use crate::api::{FetchError, QueryRequest};
+use crate::api::{Answer, FetchError, QueryRequest};
 use crate::client::ApiClient;
 use crate::config::{Config, Target};
 use crate::metrics::Metrics;
 use crate::planner::{self, PlanParams, Window};
+use crate::retry::{self, Decision, GiveUp, RetryState};
 use crate::store::{Store, StoreError, StreamKey, WriteStats};
 use crate::{Source, timeutil};
 
@@ -286,25 +287,28 @@ impl StreamJob {
         }
     }
 
-    fn params(&self) -> PlanParams {
+    fn params(&self, extra_margin: i64) -> PlanParams {
         PlanParams {
-            overlap: self.config.overlap.as_secs() as i64,
-            margin: self.config.horizon_margin.as_secs() as i64,
+            overlap: secs(self.config.overlap),
+            margin: secs(self.config.horizon_margin).saturating_add(extra_margin),
             delay: self.source.delay_secs(),
         }
     }
 
-    /// Plans the window at `now`, first recording whatever slid out of reach.
+    /// Plans the window at this moment, first recording whatever slid out
+    /// of reach. Returns the window (if anything is due) and the seconds
+    /// recorded as lost.
     async fn plan(
         &self,
         key: &StreamKey,
         indicators: &Arc<Vec<String>>,
+        extra_margin: i64,
     ) -> Result<(Option<Window>, i64), StreamFailure> {
         let inds = indicators.clone();
         let k = key.clone();
         let progress = self.with_store(move |s| s.feed_progress(&k, &inds)).await?;
         let now = timeutil::now();
-        let plan = planner::plan(now, self.params(), &progress);
+        let plan = planner::plan(now, self.params(extra_margin), &progress);
         let mut lost_secs = 0;
         if !plan.lost.is_empty() {
             for l in &plan.lost {
@@ -327,6 +331,24 @@ impl StreamJob {
         Ok((plan.window, lost_secs))
     }
 
+    fn request(&self, key: &StreamKey, indicators: &[String], window: Window) -> QueryRequest {
+        QueryRequest {
+            source: self.source,
+            app_id: key.app_id.clone(),
+            room_id: key.room_id.clone(),
+            user_ids: key.user_ids.clone(),
+            product_type: self.target.product_type.map(|p| p.as_str().to_string()),
+            indicators: indicators.to_vec(),
+            start: window.start,
+            end: window.end,
+        }
+    }
+
+    /// Fetches the stream's due window and stores it, retrying what may
+    /// succeed. Each attempt waits for the action's turn first and plans its
+    /// window at the moment the request leaves, so however long the wait
+    /// (a pass with more requests than the rate allows in its interval), the
+    /// window never reaches beyond the horizon.
     async fn run(&self, shutdown: &mut Shutdown) -> Result<StreamSuccess, StreamFailure> {
         let key = self.target.stream_key(self.source);
         let indicators = Arc::new(self.target.indicators(self.source).to_vec());
@@ -339,116 +361,118 @@ impl StreamJob {
             .build();
         let mut attempts: u32 = 0;
         let mut lost_total = 0;
+        let mut retry = RetryState::default();
         loop {
             if *shutdown.borrow() {
                 return Err(StreamFailure::Cancelled);
             }
-            let (window, lost_secs) = self.plan(&key, &indicators).await?;
-            lost_total += lost_secs;
-            let Some(window) = window else {
+            // a first look, so that a stream with nothing due takes no turn
+            let (due, lost) = self.plan(&key, &indicators, retry.extra_margin).await?;
+            lost_total += lost;
+            if due.is_none() {
                 debug!("nothing due yet");
                 return Ok(StreamSuccess {
                     lost_secs: lost_total,
                     ..StreamSuccess::default()
                 });
-            };
-            let req = QueryRequest {
-                source: self.source,
-                app_id: key.app_id.clone(),
-                room_id: key.room_id.clone(),
-                user_ids: key.user_ids.clone(),
-                product_type: self.target.product_type.map(|p| p.as_str().to_string()),
-                indicators: indicators.to_vec(),
-                start: window.start,
-                end: window.end,
-            };
-            attempts += 1;
-            let attempt = tokio::select! {
-                a = self.client.fetch(&req) => a,
+            }
+            let waited = tokio::select! {
+                w = self.client.permit(self.source) => w,
                 Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
             };
-            let span_fields = (
-                timeutil::fmt_utc(window.start),
-                timeutil::fmt_utc(window.end),
-                attempt.latency.as_millis() as u64,
-            );
-            self.metrics.limiter_wait(self.source, attempt.waited);
-            match attempt.result {
+            self.metrics.limiter_wait(self.source, waited);
+            // the window, planned now that the request may leave
+            let (window, lost) = self.plan(&key, &indicators, retry.extra_margin).await?;
+            lost_total += lost;
+            let Some(window) = window else {
+                return Ok(StreamSuccess {
+                    lost_secs: lost_total,
+                    ..StreamSuccess::default()
+                });
+            };
+            let sent_at = timeutil::now();
+            let req = self.request(&key, &indicators, window);
+            attempts += 1;
+            let attempt = tokio::select! {
+                a = self.client.send_now(&req) => a,
+                Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
+            };
+            let log = AttemptLog {
+                action: self.source.action(),
+                window_start: timeutil::fmt_utc(window.start),
+                window_end: timeutil::fmt_utc(window.end),
+                latency_ms: attempt.latency.as_millis() as u64,
+                attempt: attempts,
+            };
+            let error = match attempt.result {
                 Ok(answer) => {
                     self.metrics.request(self.source, "ok", attempt.latency);
-                    let points = answer.points();
-                    let skipped = answer.skipped_total();
-                    for (reason, n) in &answer.skipped {
-                        warn!(reason = %reason, count = n, request_id = answer.request_id.as_deref().unwrap_or(""), "skipped points of an answer");
-                    }
-                    let inds = indicators.clone();
-                    let now = timeutil::now();
-                    let series_names: Vec<String> =
-                        answer.series.iter().map(|s| s.name.clone()).collect();
-                    let request_id = answer.request_id.clone().unwrap_or_default();
-                    let k = key.clone();
                     let written = self
-                        .with_store(move |s| {
-                            s.store_answer(&k, &inds, window, &answer, attempts, now)
-                        })
+                        .store_answer(&key, &indicators, window, answer, attempts, &log)
                         .await?;
-                    self.metrics.stored(self.source, written, skipped);
-                    self.metrics
-                        .success(&key, &series_names, window.done(), now);
-                    info!(
-                        action = self.source.action(),
-                        window_start = %span_fields.0,
-                        window_end = %span_fields.1,
-                        outcome = "ok",
-                        points,
-                        new = written.new,
-                        revised = written.revised,
-                        skipped,
-                        latency_ms = span_fields.2,
-                        request_id = %request_id,
-                        attempt = attempts,
-                        "fetched"
-                    );
                     return Ok(StreamSuccess {
                         window: Some(window),
-                        written,
-                        skipped,
+                        written: written.0,
+                        skipped: written.1,
                         attempts,
                         lost_secs: lost_total,
                     });
                 }
-                Err(error) => {
-                    self.metrics
-                        .request(self.source, error.kind(), attempt.latency);
-                    let next = backoff.next().unwrap_or(Duration::from_secs(15));
-                    let wait = error.retry_after().map_or(next, |ra| ra.max(next));
-                    let retry = error.is_retryable() && Instant::now() + wait < self.deadline;
-                    let request_id = error.request_id().unwrap_or("").to_string();
-                    if retry {
-                        warn!(
-                            action = self.source.action(),
-                            window_start = %span_fields.0,
-                            window_end = %span_fields.1,
-                            outcome = error.kind(),
-                            latency_ms = span_fields.2,
-                            request_id = %request_id,
-                            attempt = attempts,
-                            retry_in_ms = wait.as_millis() as u64,
-                            error = %error,
-                            "request failed, retrying"
-                        );
-                        self.metrics.retry(self.source);
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait) => continue,
-                            Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
-                        }
-                    }
-                    error!(
-                        action = self.source.action(),
-                        window_start = %span_fields.0,
-                        window_end = %span_fields.1,
+                Err(error) => error,
+            };
+            self.metrics
+                .request(self.source, error.kind(), attempt.latency);
+            let next = backoff.next().unwrap_or(Duration::from_secs(15));
+            let time_left = self.deadline.saturating_duration_since(Instant::now());
+            let lookback = sent_at - window.start;
+            let request_id = error.request_id().unwrap_or("").to_string();
+            match retry::decide(&error, lookback, next, time_left, retry) {
+                Decision::Retry { wait, state } => {
+                    let horizon = state.horizon_refusals > retry.horizon_refusals;
+                    warn!(
+                        action = log.action,
+                        window_start = %log.window_start,
+                        window_end = %log.window_end,
                         outcome = error.kind(),
-                        latency_ms = span_fields.2,
+                        latency_ms = log.latency_ms,
+                        request_id = %request_id,
+                        attempt = attempts,
+                        retry_in_ms = wait.as_millis() as u64,
+                        error = %error,
+                        "{}",
+                        if horizon {
+                            "the window was refused, perhaps for reaching beyond the API's 60-minute \
+                             horizon (a clock off, a slow network): planning it again with more margin"
+                        } else {
+                            "request failed, retrying"
+                        }
+                    );
+                    retry = state;
+                    self.metrics.retry(self.source);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
+                    }
+                }
+                Decision::GiveUp(GiveUp::Cancelled) => return Err(StreamFailure::Cancelled),
+                Decision::GiveUp(_) => {
+                    let error = if retry.horizon_refusals > 0 {
+                        error.with_hint(format!(
+                            "the API refused the window {} times although it started only {} s \
+                             before the request left; check app_id, room_id, user_ids and the \
+                             indicator names, and this machine's clock (NTP)",
+                            retry.horizon_refusals + 1,
+                            lookback
+                        ))
+                    } else {
+                        error
+                    };
+                    error!(
+                        action = log.action,
+                        window_start = %log.window_start,
+                        window_end = %log.window_end,
+                        outcome = error.kind(),
+                        latency_ms = log.latency_ms,
                         request_id = %request_id,
                         attempt = attempts,
                         error = %error,
@@ -465,4 +489,62 @@ impl StreamJob {
             }
         }
     }
+
+    /// Stores an answer and logs it; returns what was written and the
+    /// points skipped.
+    async fn store_answer(
+        &self,
+        key: &StreamKey,
+        indicators: &Arc<Vec<String>>,
+        window: Window,
+        answer: Answer,
+        attempts: u32,
+        log: &AttemptLog,
+    ) -> Result<(WriteStats, u64), StreamFailure> {
+        let points = answer.points();
+        let skipped = answer.skipped_total();
+        let request_id = answer.request_id.clone().unwrap_or_default();
+        for (reason, n) in &answer.skipped {
+            warn!(reason = %reason, count = n, request_id = %request_id, "skipped points of an answer");
+        }
+        let series_names: Vec<String> = answer.series.iter().map(|s| s.name.clone()).collect();
+        let inds = indicators.clone();
+        let now = timeutil::now();
+        let k = key.clone();
+        let written = self
+            .with_store(move |s| s.store_answer(&k, &inds, window, &answer, attempts, now))
+            .await?;
+        self.metrics.stored(self.source, written, skipped);
+        self.metrics.success(key, &series_names, window.done(), now);
+        info!(
+            action = log.action,
+            window_start = %log.window_start,
+            window_end = %log.window_end,
+            outcome = "ok",
+            points,
+            new = written.new,
+            revised = written.revised,
+            skipped,
+            latency_ms = log.latency_ms,
+            request_id = %request_id,
+            attempt = log.attempt,
+            "fetched"
+        );
+        Ok((written, skipped))
+    }
+}
+
+/// The fields every log line of an attempt carries.
+struct AttemptLog {
+    action: &'static str,
+    window_start: String,
+    window_end: String,
+    latency_ms: u64,
+    attempt: u32,
+}
+
+/// A configured duration in whole seconds (the config bounds them far below
+/// `i64::MAX`; saturate rather than wrap regardless).
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }

@@ -21,6 +21,7 @@ pub mod output;
 pub mod planner;
 pub mod query;
 pub mod report;
+pub mod retry;
 pub mod sign;
 pub mod simulator;
 pub mod store;

@@ -59,12 +59,16 @@ pub struct Plan {
     pub lost: Vec<Lost>,
 }
 
-/// The oldest bucket we may ask for at `now`.
+/// The oldest bucket we may ask for at `now`. `now` is whole seconds,
+/// rounded down: the real instant may be up to a second later, and the API
+/// refuses a `StartTime` even a fraction of a second beyond its horizon, so
+/// the horizon is taken from `now + 1`.
 pub fn horizon_start(now: i64, margin: i64) -> i64 {
-    bucket_ceil(now - HORIZON_SECS + margin)
+    bucket_ceil(now + 1 - HORIZON_SECS + margin)
 }
 
 /// The newest bucket whose data is complete at `now`: it ended `delay` ago.
+/// (`now` rounded down keeps this safe: the real instant is no earlier.)
 pub fn last_complete_bucket(now: i64, delay: i64) -> i64 {
     bucket_floor(now - delay) - BUCKET_SECS
 }
@@ -132,9 +136,10 @@ mod tests {
     fn first_run_backfills_the_whole_horizon() {
         let p = plan(NOW, quality(), &[None, None]);
         let w = p.window.unwrap();
-        // now − 60 min + 60 s margin, rounded up to a bucket
+        // now − 60 min + 60 s margin (+ 1 s for the fraction of a second
+        // `now` may hide), rounded up to a bucket
         assert_eq!(w.start, 1_795_431_690);
-        assert_eq!(w.start, bucket_ceil(NOW - 3600 + 60));
+        assert_eq!(w.start, bucket_ceil(NOW + 1 - 3600 + 60));
         // 12:00:10 − 60 s = 11:59:10 → the bucket 11:58:30–11:59:00 is the last complete
         assert_eq!(w.end, 1_795_435_110);
         assert!(p.lost.is_empty());
@@ -255,7 +260,8 @@ mod tests {
                 .collect();
             let p = plan(now, params, &feeds);
             if let Some(w) = p.window {
-                assert!(w.start >= now - HORIZON_SECS + params.margin, "{w:?}");
+                // inside the horizon even a second after `now`
+                assert!(w.start > now - HORIZON_SECS + params.margin, "{w:?}");
                 assert!(w.end - w.start <= HORIZON_SECS, "{w:?}");
                 assert!(w.end + BUCKET_SECS <= now - params.delay, "{w:?}");
                 assert_eq!(w.start % 30, 0);

@@ -80,7 +80,8 @@ pub struct SimStats {
     pub rate_limited: u64,
     /// The most requests of one action seen within any one second.
     pub max_in_one_second: BTreeMap<String, u64>,
-    /// Requests whose StartTime was older than 60 minutes.
+    /// Requests whose StartTime was older than 60 minutes, by even a
+    /// millisecond, when they arrived (the gateway is that strict).
     pub horizon_violations: u64,
     /// Requests spanning more than 60 minutes.
     pub span_violations: u64,
@@ -88,8 +89,9 @@ pub struct SimStats {
     pub beyond_delay: u64,
     pub auth_failures: u64,
     pub bad_requests: u64,
-    /// The oldest StartTime asked for, as seconds before the request.
-    pub max_lookback_secs: i64,
+    /// The oldest StartTime asked for, as seconds (to the millisecond)
+    /// before the request arrived.
+    pub max_lookback_secs: f64,
 }
 
 struct Inner {
@@ -390,12 +392,14 @@ struct Request {
     answered: Vec<String>,
 }
 
+/// Checks a request's body at `now_ms` (Unix milliseconds) as the API does.
 fn parse_request(
     source: Source,
     body: &[u8],
-    now: i64,
+    now_ms: i64,
     stats: &mut SimStats,
 ) -> Result<Request, ApiError> {
+    let now = now_ms.div_euclid(1000);
     let invalid = |m: String| ApiError::new(400, "InvalidParameter", 100004, m);
     let doc: Value =
         serde_json::from_slice(body).map_err(|e| invalid(format!("the body is not JSON: {e}")))?;
@@ -426,12 +430,13 @@ fn parse_request(
     if indicators.is_empty() {
         return Err(missing("Indicator"));
     }
-    stats.max_lookback_secs = stats.max_lookback_secs.max(now - start);
-    if start < now - HORIZON_SECS {
+    let lookback_ms = now_ms - start * 1000;
+    stats.max_lookback_secs = stats.max_lookback_secs.max(lookback_ms as f64 / 1000.0);
+    if lookback_ms > HORIZON_SECS * 1000 {
         stats.horizon_violations += 1;
         return Err(invalid(format!(
-            "StartTime is {} s before now; at most 3600 s are allowed",
-            now - start
+            "StartTime is {:.3} s before now; at most 3600 s are allowed",
+            lookback_ms as f64 / 1000.0
         )));
     }
     if end < start {
@@ -643,8 +648,8 @@ async fn handle(
             &region,
         );
     }
-    let now = Utc::now().timestamp();
-    let req = match state.stats(|s| parse_request(source, &body, now, s)) {
+    let now_ms = Utc::now().timestamp_millis();
+    let req = match state.stats(|s| parse_request(source, &body, now_ms, s)) {
         Ok(r) => r,
         Err(e) => {
             state.stats(|s| s.bad_requests += 1);

@@ -217,3 +217,36 @@ async fn bursts_over_the_rate_limit_get_429() {
     assert_eq!(stats.max_in_one_second["ListRealTimeOperationData"], 4);
     handle.stop().await;
 }
+
+#[test]
+fn horizon_bug_a_start_a_millisecond_beyond_the_horizon_is_refused() {
+    // the gateway refuses a StartTime even a fraction of a second older than
+    // 60 minutes; the simulator used to compare whole seconds and let a
+    // request up to 999 ms beyond the horizon through
+    let start = 1_795_435_200; // 2026-11-23T12:00:00Z
+    let body = |start: i64| {
+        serde_json::to_vec(&json!({
+            "AppId": "app1",
+            "StartTime": timeutil::fmt_api(start),
+            "EndTime": timeutil::fmt_api(start + 600),
+            "Indicator": ["online_user_count"],
+        }))
+        .unwrap()
+    };
+    let at = |now_ms: i64| {
+        let mut stats = SimStats::default();
+        let ok = parse_request(Source::Operation, &body(start), now_ms, &mut stats).is_ok();
+        (ok, stats)
+    };
+    let horizon_ms = (start + 3600) * 1000;
+    let (ok, stats) = at(horizon_ms);
+    assert!(ok, "exactly 60 minutes back is inside: {stats:?}");
+    assert_eq!(stats.max_lookback_secs, 3600.0);
+    let (ok, stats) = at(horizon_ms + 1);
+    assert!(!ok, "a millisecond beyond is refused");
+    assert_eq!(stats.horizon_violations, 1);
+    assert_eq!(stats.max_lookback_secs, 3600.001);
+    let (ok, stats) = at(horizon_ms + 999);
+    assert!(!ok);
+    assert_eq!(stats.horizon_violations, 1);
+}

@@ -58,7 +58,7 @@ impl Sim {
         for (action, n) in &s.max_in_one_second {
             assert!(*n <= 2, "{n} requests of {action} within one second");
         }
-        assert!(s.max_lookback_secs <= 3600, "{s:?}");
+        assert!(s.max_lookback_secs <= 3600.0, "{s:?}");
     }
 }
 
