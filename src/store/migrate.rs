@@ -12,11 +12,18 @@ use super::StoreError;
 pub const APPLICATION_ID: i64 = 0x5254_4341;
 
 /// Every migration, in order: (version, file name, SQL).
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "0001_initial.sql",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "0001_initial.sql",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "0002_failure_streaks.sql",
+        include_str!("../../migrations/0002_failure_streaks.sql"),
+    ),
+];
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {

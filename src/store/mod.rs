@@ -20,7 +20,7 @@ use thiserror::Error;
 pub use migrate::{APPLICATION_ID, MIGRATIONS, Migrated, latest_version};
 
 use crate::api::Answer;
-use crate::planner::{Lost, Window};
+use crate::planner::{FailureStreak, GapCause, Lost, Window, split_lost};
 use crate::{BUCKET_SECS, Source};
 
 /// Bucket numbers count 30-second buckets from this instant (2026-01-01T00:00:00Z).
@@ -355,44 +355,49 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let stream = stream_id_in(&tx, key)?;
-        let (last_error, last_error_at): (Option<String>, Option<i64>) = tx.query_row(
-            "SELECT last_error, last_error_at FROM streams WHERE id = ?1",
-            [stream],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (last_error, last_error_at, failing_since): (Option<String>, Option<i64>, Option<i64>) =
+            tx.query_row(
+                "SELECT last_error, last_error_at, failing_since FROM streams WHERE id = ?1",
+                [stream],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+        let streak = last_error_at.map(|last| FailureStreak {
+            since: failing_since.unwrap_or(last),
+            last,
+        });
         for l in lost {
             let indicator = &indicators[l.feed];
-            let (cause, detail) = match (last_error.as_deref(), last_error_at) {
-                (Some(err), Some(at)) if at >= l.start => (
-                    "fetch_failed",
-                    format!(
+            for (start, end, cause) in split_lost(l.start, l.end, streak, key.source.delay_secs()) {
+                let detail = match cause {
+                    GapCause::FetchFailed => format!(
                         "requests kept failing until the interval slid out of the API's \
-                         60-minute reach; last error: {err}"
+                         60-minute reach; last error: {}",
+                        last_error.as_deref().unwrap_or("unknown")
                     ),
-                ),
-                _ => (
-                    "not_collected",
-                    "no collector pass fetched the interval before it slid out of the API's \
-                     60-minute reach (collector not running, or the indicator not configured)"
+                    GapCause::NotCollected => "no collector pass fetched the interval before it \
+                         slid out of the API's 60-minute reach (collector not running, or the \
+                         indicator not configured)"
                         .to_string(),
-                ),
-            };
-            // A loss that continues the previous one for the same cause (the API
-            // stayed down, pass after pass) extends it: one row per lost interval.
-            let extended = tx.execute(
-                "UPDATE gap_log SET end_ts = ?4, detail = ?6, recorded_at = ?7
-                 WHERE stream_id = ?1 AND indicator = ?2 AND end_ts = ?3 AND cause = ?5",
-                params![stream, indicator, l.start, l.end, cause, detail, now],
-            )?;
-            if extended == 0 {
-                tx.execute(
-                    "INSERT INTO gap_log (stream_id, indicator, start_ts, end_ts, cause, detail, recorded_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (stream_id, indicator, start_ts) DO UPDATE SET
-                       end_ts = max(end_ts, excluded.end_ts), cause = excluded.cause,
-                       detail = excluded.detail, recorded_at = excluded.recorded_at",
-                    params![stream, indicator, l.start, l.end, cause, detail, now],
+                };
+                let cause = cause.as_str();
+                // A loss that continues the previous one for the same cause (the
+                // API stayed down, pass after pass) extends it: one row per lost
+                // interval.
+                let extended = tx.execute(
+                    "UPDATE gap_log SET end_ts = ?4, detail = ?6, recorded_at = ?7
+                     WHERE stream_id = ?1 AND indicator = ?2 AND end_ts = ?3 AND cause = ?5",
+                    params![stream, indicator, start, end, cause, detail, now],
                 )?;
+                if extended == 0 {
+                    tx.execute(
+                        "INSERT INTO gap_log (stream_id, indicator, start_ts, end_ts, cause, detail, recorded_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         ON CONFLICT (stream_id, indicator, start_ts) DO UPDATE SET
+                           end_ts = max(end_ts, excluded.end_ts), cause = excluded.cause,
+                           detail = excluded.detail, recorded_at = excluded.recorded_at",
+                        params![stream, indicator, start, end, cause, detail, now],
+                    )?;
+                }
             }
             tx.execute(
                 "UPDATE feeds SET done_ts = max(done_ts, ?3) WHERE stream_id = ?1 AND indicator = ?2",
@@ -440,7 +445,7 @@ impl Store {
         }
         tx.execute(
             "UPDATE streams SET last_attempt_at = ?2, last_success_at = ?2,
-                 last_error = NULL, last_error_at = NULL WHERE id = ?1",
+                 last_error = NULL, last_error_at = NULL, failing_since = NULL WHERE id = ?1",
             params![stream, now],
         )?;
         bump_stats(
@@ -472,7 +477,8 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let stream = stream_id_in(&tx, key)?;
         tx.execute(
-            "UPDATE streams SET last_attempt_at = ?2, last_error = ?3, last_error_at = ?2 WHERE id = ?1",
+            "UPDATE streams SET last_attempt_at = ?2, last_error = ?3, last_error_at = ?2,
+                 failing_since = coalesce(failing_since, ?2) WHERE id = ?1",
             params![stream, now, error],
         )?;
         bump_stats(

@@ -328,18 +328,26 @@ fn lost_intervals_become_gaps_and_move_progress() {
     assert_eq!(gaps[1].4, "not_collected");
     assert_eq!(gaps[1].5, "2026-11-23T12:02:00Z");
 
-    // a failure after the progress point makes the next loss a fetch failure
-    store
-        .record_failure(&stream, 3, "server error: HTTP 503", T0 + 7300)
-        .unwrap();
-    let lost = [Lost {
+    // the API goes down: a pass every minute fails, and what slides out of
+    // reach meanwhile is one growing fetch_failed gap
+    let lost_at = |now: i64, start: i64| Lost {
         feed: 0,
-        start: T0 + 7200,
-        end: T0 + 9000,
-    }];
-    store
-        .record_lost(&stream, &inds, &lost, T0 + 12_000)
-        .unwrap();
+        start,
+        end: crate::planner::horizon_start(now, 60),
+    };
+    let mut done = T0 + 7200;
+    let mut now = T0 + 7300;
+    while now <= T0 + 12_100 {
+        store
+            .record_failure(&stream, 3, "server error: HTTP 503", now)
+            .unwrap();
+        let l = lost_at(now, done);
+        if l.end > l.start {
+            store.record_lost(&stream, &inds, &[l], now).unwrap();
+            done = l.end;
+        }
+        now += 60;
+    }
     let (cause, detail): (String, String) = store
         .conn()
         .query_row(
@@ -350,32 +358,32 @@ fn lost_intervals_become_gaps_and_move_progress() {
         .unwrap();
     assert_eq!(cause, "fetch_failed");
     assert!(detail.contains("HTTP 503"), "{detail}");
-
-    // the outage goes on, pass after pass: the same gap grows
-    for i in 1..=5 {
-        store
-            .record_failure(&stream, 1, "server error: HTTP 503", T0 + 9000 + i * 60)
-            .unwrap();
-        let lost = [Lost {
-            feed: 0,
-            start: T0 + 9000 + (i - 1) * 60,
-            end: T0 + 9000 + i * 60,
-        }];
-        store
-            .record_lost(&stream, &inds, &lost, T0 + 12_000 + i * 60)
-            .unwrap();
-    }
-    let rows: Vec<(i64, i64)> = store
+    // then the collector is stopped for five hours: what slid out of reach
+    // while nothing ran is not blamed on the failures
+    let restart = T0 + 12_100 + 5 * 3600;
+    let l = lost_at(restart, done);
+    store.record_lost(&stream, &inds, &[l], restart).unwrap();
+    let rows: Vec<(i64, i64, String)> = store
         .conn()
         .prepare(
-            "SELECT start_ts, end_ts FROM gaps WHERE indicator = 'stall_rate' ORDER BY start_ts",
+            "SELECT start_ts, end_ts, cause FROM gaps WHERE indicator = 'stall_rate' ORDER BY start_ts",
         )
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(rows, [(T0 + 120, T0 + 7200), (T0 + 7200, T0 + 9300)]);
+    // the last failure, at T0 + 12 100, asked for every bucket due by then:
+    // those ending a minute (the data delay) before it
+    let last_due = T0 + 12_030;
+    assert_eq!(
+        rows,
+        [
+            (T0 + 120, T0 + 7200, "not_collected".into()),
+            (T0 + 7200, last_due, "fetch_failed".into()),
+            (last_due, l.end, "not_collected".into()),
+        ]
+    );
 }
 
 #[test]
