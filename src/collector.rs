@@ -236,6 +236,19 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
 pub fn log_pass(report: &PassReport, took: Duration) {
     let w = report.written();
     let failed = report.failures().count();
+    // a failed fetch was logged with its request; an archive that could not
+    // be written was not: say why here
+    for (key, failure) in report.failures() {
+        if let StreamFailure::Store(e) = failure {
+            let why = if e.is_busy() {
+                "the archive was busy: another process held its write lock (a long import, \
+                 compact, or an SQLite client writing); the window is planned again next pass"
+            } else {
+                "the archive could not be written"
+            };
+            warn!(stream = %key, error = %e, "{why}");
+        }
+    }
     let msg = "pass finished";
     if failed > 0 {
         warn!(

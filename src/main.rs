@@ -1,6 +1,7 @@
 //! The `rtc-archiver` binary: parse the command line, run, print the error
 //! once, exit with a documented code.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -15,8 +16,13 @@ fn init_logging(format: LogFormat, command: &Command) {
         _ => "warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // colour for people at a terminal only: never into a cron log or the
+    // journal, and never against NO_COLOR (https://no-color.org)
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -543,3 +543,37 @@ fn storage_errors_exit_74_with_the_path() {
     );
     assert_eq!(sim.stats().requests, 0);
 }
+
+#[test]
+fn busy_archive_a_stream_failing_on_the_write_lock_is_logged_with_its_reason() {
+    let sim = Sim::start(SimConfig::default());
+    let env = Env::new();
+    env.write_config(&sim.endpoint, TARGETS);
+    env.cmd().args(["collect", "--once"]).assert().success();
+    // another process holds the write lock for longer than the collector's
+    // busy timeout (10 s)
+    let holder = env.conn();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut child = env
+        .std_cmd()
+        .arg("collect")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(13));
+    holder.execute_batch("ROLLBACK").unwrap();
+    signal(child.id(), "TERM");
+    wait_exit(&mut child, Duration::from_secs(10)).expect("the collector stops");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    // plain text into a pipe: no colour codes around the fields
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    assert!(stderr.contains(" failed="), "{stderr}");
+    assert!(stderr.contains("the archive was busy"), "{stderr}");
+    assert!(stderr.contains("database is locked"), "{stderr}");
+}
