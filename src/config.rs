@@ -384,6 +384,8 @@ impl Config {
         }
 
         let mut targets: Vec<Target> = Vec::new();
+        let mut streams: std::collections::HashMap<StreamKey, usize> =
+            std::collections::HashMap::new();
         let mut unknown = Vec::new();
         for (i, t) in raw.target.into_iter().enumerate() {
             let key = |k: &str| format!("target[{}].{k}", i + 1);
@@ -481,21 +483,21 @@ impl Config {
                 operation,
                 product_type: t.product_type,
             };
-            for (j, other) in targets.iter().enumerate() {
-                for source in Source::ALL {
-                    if !target.indicators(source).is_empty()
-                        && !other.indicators(source).is_empty()
-                        && target.stream_key(source) == other.stream_key(source)
-                    {
-                        return Err(c.err(
-                            format!("target[{}]", i + 1),
-                            format!(
-                                "asks for the same {source} data as target[{}] (same app_id, room_id and user_ids): \
-                                 merge their indicator lists into one target",
-                                j + 1
-                            ),
-                        ));
-                    }
+            // one lookup per stream, not a scan of the targets before it:
+            // configurations with thousands of targets exist
+            for source in Source::ALL {
+                if target.indicators(source).is_empty() {
+                    continue;
+                }
+                if let Some(j) = streams.insert(target.stream_key(source), i) {
+                    return Err(c.err(
+                        format!("target[{}]", i + 1),
+                        format!(
+                            "asks for the same {source} data as target[{}] (same app_id, room_id and user_ids): \
+                             merge their indicator lists into one target",
+                            j + 1
+                        ),
+                    ));
                 }
             }
             targets.push(target);

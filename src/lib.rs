@@ -6,6 +6,7 @@
 //! schema in `migrations/`) → the `samples` view, [`query`] and the reports.
 
 pub mod api;
+pub mod budget;
 pub mod catalog;
 pub mod cli;
 pub mod client;

@@ -47,3 +47,25 @@ fn horizon_bug_a_pass_longer_than_the_margin_never_asks_beyond_the_horizon() {
         .unwrap();
     assert_eq!(streams, 64);
 }
+
+#[test]
+fn ten_thousand_targets_are_not_accepted_silently() {
+    // a pass of 10,000 requests takes 92 minutes at the API's rate: gaps are
+    // certain, and both `config check` and the collector say so with the numbers
+    let env = Env::new();
+    let targets: String = (0..10_000)
+        .map(|i| {
+            format!("[[target]]\napp_id = \"a\"\nroom_id = \"r{i}\"\nquality = [\"stall_rate\"]\n")
+        })
+        .collect();
+    std::fs::write(env.path("rtc-archiver.toml"), targets).unwrap();
+    env.cmd()
+        .args(["config", "check"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "warning: 10000 targets ask for ListRealTimeQuality",
+        ))
+        .stdout(predicates::str::contains("1h 31m 40s"))
+        .stdout(predicates::str::contains("at most 6272 targets fit"));
+}

@@ -27,6 +27,12 @@ pub fn run(ctx: &Ctx, args: CollectArgs) -> anyhow::Result<u8> {
         }
         .into());
     }
+    for warning in crate::budget::demand(&config)
+        .iter()
+        .filter_map(crate::budget::Demand::warning)
+    {
+        warn!("{warning}");
+    }
     for name in &config.unknown_indicators {
         warn!(indicator = %name, "indicator not in the built-in catalog; the API decides whether it exists");
     }

@@ -42,6 +42,19 @@ pub fn run(ctx: &Ctx, cmd: ConfigCommand) -> anyhow::Result<u8> {
                     t.operation
                 )?;
             }
+            for d in crate::budget::demand(&c) {
+                match d.warning() {
+                    Some(w) => writeln!(out, "warning: {w}")?,
+                    None => writeln!(
+                        out,
+                        "{}: {} requests per pass, {} at the API's rate; fits (up to {} targets)",
+                        d.source.action(),
+                        d.requests,
+                        crate::timeutil::fmt_duration_secs(d.pass.as_secs() as i64),
+                        d.capacity()
+                    )?,
+                }
+            }
             for u in &c.unknown_indicators {
                 writeln!(
                     out,
