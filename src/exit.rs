@@ -61,11 +61,28 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
 }
 
 /// Whether the error is a closed stdout (`query ... | head`): not a failure.
+/// The writers in between (CSV, JSON) wrap the I/O error in their own, and
+/// `?` may wrap theirs in an `io::Error` again.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            .is_some_and(io_broken_pipe)
+            || c.downcast_ref::<csv::Error>().is_some_and(csv_broken_pipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                .is_some_and(|k| k == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+fn io_broken_pipe(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<csv::Error>())
+            .is_some_and(csv_broken_pipe)
+}
+
+fn csv_broken_pipe(e: &csv::Error) -> bool {
+    matches!(e.kind(), csv::ErrorKind::Io(io) if io_broken_pipe(io))
 }
 
 pub fn exit_code(code: u8) -> ExitCode {

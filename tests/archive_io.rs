@@ -296,3 +296,74 @@ fn broken_lines_are_reported_with_their_numbers() {
         .code(2)
         .stderr(predicate::str::contains("missing.jsonl"));
 }
+
+#[test]
+fn broken_pipe_every_format_piped_into_head_exits_0() {
+    // `query --format csv | head -1` exited 1 with "Broken pipe": the CSV
+    // writer wraps the I/O error, and `?` wrapped that in another
+    let env = Env::new();
+    let lines: String = (0..20_000)
+        .map(|i| {
+            format!(
+                "{{\"app_id\":\"a\",\"source\":\"operation\",\"indicator\":\"online_user_count\",\"ts\":{},\"value\":{i}}}\n",
+                1_795_435_200 - i * 30
+            )
+        })
+        .collect();
+    std::fs::write(env.path("in.jsonl"), lines).unwrap();
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    env.cmd()
+        .args(["import", "--db", db, "in.jsonl"])
+        .assert()
+        .success();
+    let runs: Vec<Vec<&str>> = ["csv", "json", "jsonl", "table"]
+        .iter()
+        .map(|f| {
+            vec![
+                "query",
+                "--db",
+                db,
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2027-01-01",
+                "--format",
+                f,
+            ]
+        })
+        .chain([
+            vec!["export", "--db", db, "--format", "csv"],
+            vec!["export", "--db", db],
+            vec![
+                "sql",
+                "--db",
+                db,
+                "SELECT * FROM samples",
+                "--format",
+                "csv",
+            ],
+        ])
+        .collect();
+    for args in runs {
+        let mut child = env
+            .std_cmd()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // read one line, then close the pipe as `head -1` does
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
