@@ -94,6 +94,7 @@ pub enum SkipReason {
     OffGrid,
     MissingValue,
     BadValue,
+    OutsideRange,
     OutsideWindow,
     Duplicate,
     BadIndicator,
@@ -107,6 +108,7 @@ impl SkipReason {
             SkipReason::OffGrid => "time is not on the 30-second grid",
             SkipReason::MissingValue => "missing value",
             SkipReason::BadValue => "value is not a number",
+            SkipReason::OutsideRange => "time outside 2000–2100",
             SkipReason::OutsideWindow => "outside the requested window",
             SkipReason::Duplicate => "duplicate bucket in one answer",
             SkipReason::BadIndicator => "indicator without a Name or a Data list",
@@ -492,6 +494,9 @@ fn parse_point(item: &Value, window: (i64, i64)) -> Result<(i64, f64), SkipReaso
         .as_str()
         .and_then(timeutil::parse_rfc3339)
         .ok_or(SkipReason::BadTime)?;
+    if !timeutil::in_data_range(ts) {
+        return Err(SkipReason::OutsideRange);
+    }
     if ts.rem_euclid(BUCKET_SECS) != 0 {
         return Err(SkipReason::OffGrid);
     }
@@ -669,6 +674,26 @@ mod tests {
         assert_eq!(count(SkipReason::OutsideWindow), 1);
         assert_eq!(count(SkipReason::Duplicate), 1);
         assert_eq!(count(SkipReason::BadIndicator), 2);
+    }
+
+    #[test]
+    fn points_outside_2000_2100_are_skipped_as_time_outside_the_range() {
+        let body = r#"{"Result": {"Indicators": [{"Name": "x", "Data": [
+            {"TimeStamp": "2026-11-23T12:00:00Z", "Value": 1},
+            {"TimeStamp": "1999-12-31T23:59:30Z", "Value": 2},
+            {"TimeStamp": "2100-01-01T00:00:00Z", "Value": 3},
+            {"TimeStamp": "9999-12-31T23:59:30Z", "Value": 4}
+        ]}]}}"#;
+        // even a window that would let them through
+        let a = parse_answer(&ok(body), (i64::MIN, i64::MAX)).unwrap();
+        assert_eq!(a.series[0].points, [(T0, 1.0)]);
+        assert_eq!(a.skipped.get(&SkipReason::OutsideRange), Some(&3));
+        assert_eq!(SkipReason::OutsideRange.as_str(), "time outside 2000–2100");
+        assert!(
+            SkipReason::OutsideRange
+                .as_str()
+                .contains(timeutil::DATA_RANGE)
+        );
     }
 
     #[test]

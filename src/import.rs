@@ -151,6 +151,9 @@ fn build<'a>(
         (Some(ts), _) | (None, Some(ts)) => ts,
         (None, None) => return Err("ts and time are both missing".into()),
     };
+    if !timeutil::in_data_range(ts) {
+        return Err(timeutil::outside_data_range(ts));
+    }
     if ts.rem_euclid(BUCKET_SECS) != 0 {
         return Err(format!("ts {ts} is not on the 30-second grid"));
     }
@@ -698,6 +701,32 @@ mod tests {
             let e = parse_json_line(line).unwrap_err();
             assert!(e.contains(want), "{line}: {e}");
         }
+    }
+
+    #[test]
+    fn extreme_timestamps_are_refused_not_wrapped() {
+        let no_time = LINE.replace(",\"time\":\"2026-11-23T12:00:00Z\"", "");
+        for ts in [
+            "-9223372036854775800",
+            "9223372036854775800",
+            "0",
+            "946684770",
+            "4102444800",
+        ] {
+            let e = parse_json_line(&no_time.replace("1795435200", ts)).unwrap_err();
+            assert!(e.starts_with("time outside 2000–2100"), "{ts}: {e}");
+        }
+        let no_ts = LINE.replace("\"ts\":1795435200,", "");
+        for time in [
+            "1999-12-31T23:59:30Z",
+            "2100-01-01T00:00:00Z",
+            "9999-12-31T23:59:30+08:00",
+        ] {
+            let e = parse_json_line(&no_ts.replace("2026-11-23T12:00:00Z", time)).unwrap_err();
+            assert!(e.starts_with("time outside 2000–2100"), "{time}: {e}");
+        }
+        assert!(parse_json_line(&no_time.replace("1795435200", "946684800")).is_ok());
+        assert!(parse_json_line(&no_time.replace("1795435200", "4102444770")).is_ok());
     }
 
     #[test]

@@ -44,7 +44,9 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
                     "--day: invalid date {day:?}: use YYYY-MM-DD, such as 2026-11-22"
                 ))
             })?;
-            PeriodSpec::Day(date)
+            PeriodSpec::Day(
+                timeutil::check_date_arg(date).map_err(|e| UsageError(format!("--day: {e}")))?,
+            )
         }
         (None, Some(from), Some(to)) => {
             let (from, to) = time_range(Some(from), Some(to), (0, 0), tz, "report")?;
