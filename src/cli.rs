@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::output::Format;
 use crate::query::{Agg, Fill};
 use crate::simulator::Fault;
-use crate::timeutil;
+use crate::timeutil::{self, DurationRange};
 
 /// Keeps a permanent, SQL-queryable history of Volcengine RTC real-time data.
 ///
@@ -200,9 +200,24 @@ pub struct CollectArgs {
     pub metrics_listen: Option<SocketAddr>,
 }
 
-/// Parses a duration such as `5m` for clap.
-pub fn parse_duration_arg(s: &str) -> Result<Duration, String> {
-    timeutil::parse_duration(s)
+/// `status --max-lag`: up to the archive's whole time range.
+pub const MAX_LAG_RANGE: DurationRange = DurationRange::new(
+    Duration::ZERO,
+    Duration::from_secs(timeutil::DATA_SPAN_SECS),
+);
+/// `simulate --slow`: a slow answer, not a hung one.
+pub const SLOW_RANGE: DurationRange = DurationRange::new(Duration::ZERO, Duration::from_secs(3600));
+
+fn parse_step(s: &str) -> Result<Duration, String> {
+    timeutil::parse_duration_in(s, crate::query::STEP_RANGE)
+}
+
+fn parse_max_lag(s: &str) -> Result<Duration, String> {
+    timeutil::parse_duration_in(s, MAX_LAG_RANGE)
+}
+
+fn parse_slow(s: &str) -> Result<Duration, String> {
+    timeutil::parse_duration_in(s, SLOW_RANGE)
 }
 
 #[derive(Debug, Args)]
@@ -226,7 +241,7 @@ pub struct QueryArgs {
     #[arg(long, default_value = "now", allow_hyphen_values = true)]
     pub to: String,
     /// Aggregate into steps of this length (5m, 1h, 1d); days follow --tz
-    #[arg(long, value_parser = parse_duration_arg)]
+    #[arg(long, value_parser = parse_step)]
     pub step: Option<Duration>,
     /// Aggregation per step
     #[arg(long, value_enum, default_value_t = Agg::Avg, requires = "step")]
@@ -269,7 +284,7 @@ pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     pub format: StatusFormat,
     /// Exit 1 if any series lags more than this behind now (for monitoring)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_max_lag)]
     pub max_lag: Option<Duration>,
 }
 
@@ -313,7 +328,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// How long a `slow` answer takes
-    #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
+    #[arg(long, default_value = "30s", value_parser = parse_slow)]
     pub slow: Duration,
     /// Seconds a value stays provisional before its final value
     #[arg(long, default_value_t = 120)]

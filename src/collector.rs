@@ -257,8 +257,8 @@ impl StreamJob {
 
     fn params(&self) -> PlanParams {
         PlanParams {
-            overlap: self.config.overlap.as_secs() as i64,
-            margin: self.config.horizon_margin.as_secs() as i64,
+            overlap: timeutil::secs_i64(self.config.overlap),
+            margin: timeutil::secs_i64(self.config.horizon_margin),
             delay: self.source.delay_secs(),
         }
     }

@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::catalog;
 use crate::store::StreamKey;
-use crate::timeutil;
+use crate::timeutil::{self, DurationRange};
 use crate::{HORIZON_SECS, Source};
 
 /// The config file used when `--config` is not given.
@@ -20,6 +20,25 @@ pub const DEFAULT_CONFIG: &str = "rtc-archiver.toml";
 pub const DEFAULT_DATABASE: &str = "rtc-archive.db";
 /// A commented example configuration (`rtc-archiver config example`).
 pub const EXAMPLE: &str = include_str!("../rtc-archiver.example.toml");
+
+/// `interval`: a poll at least every second, and often enough that nothing
+/// slides out of the API's 60-minute reach between two polls.
+pub const INTERVAL_RANGE: DurationRange = DurationRange::new(
+    Duration::from_secs(1),
+    Duration::from_secs(HORIZON_SECS.unsigned_abs() - 600),
+);
+/// `overlap`: re-read at most what the API still has.
+pub const OVERLAP_RANGE: DurationRange = DurationRange::new(
+    Duration::ZERO,
+    Duration::from_secs(HORIZON_SECS.unsigned_abs() - 300),
+);
+/// `horizon_margin`: at most half the API's reach.
+pub const HORIZON_MARGIN_RANGE: DurationRange =
+    DurationRange::new(Duration::ZERO, Duration::from_secs(1800));
+/// `api.timeout` and `api.connect_timeout`: a request waited for longer
+/// than this holds up the whole pass.
+pub const TIMEOUT_RANGE: DurationRange =
+    DurationRange::new(Duration::from_millis(1), Duration::from_secs(600));
 
 /// A configuration problem: which file, which key, what is wrong, what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,16 +263,23 @@ impl Checker<'_> {
         }
     }
 
+    /// A duration key: parsed, checked against its range, the key named in
+    /// any error, with `hint` saying what to choose.
     fn duration(
         &self,
         key: &str,
         value: Option<&str>,
         default: Duration,
+        range: DurationRange,
+        hint: &str,
     ) -> Result<Duration, ConfigError> {
-        match value {
-            None => Ok(default),
-            Some(v) => timeutil::parse_duration(v).map_err(|e| self.err(key, e)),
-        }
+        let Some(v) = value else {
+            return Ok(default);
+        };
+        let d = timeutil::parse_duration(v).map_err(|e| self.err(key, e))?;
+        range
+            .check(d)
+            .map_err(|e| self.err(key, format!("{e}, not {v:?}: {hint}")))
     }
 }
 
@@ -303,32 +329,28 @@ impl Config {
             .database
             .map(|p| base.join(p))
             .unwrap_or_else(|| base.join(DEFAULT_DATABASE));
-        let interval = c.duration("interval", raw.interval.as_deref(), defaults.interval)?;
-        if interval < Duration::from_secs(1) || interval.as_secs() as i64 > HORIZON_SECS - 600 {
-            return Err(c.err(
-                "interval",
-                "must be between 1s and 50m: the API forgets data after 60 minutes, so polls \
-                 further apart lose data (60s is a good choice)",
-            ));
-        }
-        let overlap = c.duration("overlap", raw.overlap.as_deref(), defaults.overlap)?;
-        if overlap.as_secs() as i64 > HORIZON_SECS - 300 {
-            return Err(c.err(
-                "overlap",
-                "must be at most 55m, inside the API's 60-minute reach (10m is a good choice)",
-            ));
-        }
+        let interval = c.duration(
+            "interval",
+            raw.interval.as_deref(),
+            defaults.interval,
+            INTERVAL_RANGE,
+            "the API forgets data after 60 minutes, so polls further apart lose data \
+             (60s is a good choice)",
+        )?;
+        let overlap = c.duration(
+            "overlap",
+            raw.overlap.as_deref(),
+            defaults.overlap,
+            OVERLAP_RANGE,
+            "it must stay inside the API's 60-minute reach (10m is a good choice)",
+        )?;
         let horizon_margin = c.duration(
             "horizon_margin",
             raw.horizon_margin.as_deref(),
             defaults.horizon_margin,
+            HORIZON_MARGIN_RANGE,
+            "the default, 60s, suits a synchronised clock",
         )?;
-        if horizon_margin.as_secs() as i64 > 1800 {
-            return Err(c.err(
-                "horizon_margin",
-                "must be at most 30m (the default, 60s, suits a synchronised clock)",
-            ));
-        }
         if let Some(tz) = &raw.timezone {
             timeutil::parse_zone(tz).map_err(|e| c.err("timezone", e))?;
         }
@@ -372,15 +394,20 @@ impl Config {
                 }
                 api.region = region;
             }
-            api.timeout = c.duration("api.timeout", raw_api.timeout.as_deref(), api.timeout)?;
+            api.timeout = c.duration(
+                "api.timeout",
+                raw_api.timeout.as_deref(),
+                api.timeout,
+                TIMEOUT_RANGE,
+                "e.g. \"20s\"",
+            )?;
             api.connect_timeout = c.duration(
                 "api.connect_timeout",
                 raw_api.connect_timeout.as_deref(),
                 api.connect_timeout,
+                TIMEOUT_RANGE,
+                "e.g. \"5s\"",
             )?;
-            if api.timeout.is_zero() || api.connect_timeout.is_zero() {
-                return Err(c.err("api.timeout", "must be more than zero (e.g. \"20s\")"));
-            }
         }
 
         let mut targets: Vec<Target> = Vec::new();
@@ -632,6 +659,60 @@ quality  = ["stall_rate"]
         assert!(e.contains("api.timeout"), "{e}");
         let e = err("interval = \"2h\"\n");
         assert!(e.contains("interval: must be between"), "{e}");
+    }
+
+    #[test]
+    fn durations_near_2_pow_64_seconds_are_refused_naming_the_key() {
+        // `as_secs() as i64` made these negative, and so "in range"
+        for (text, want) in [
+            (
+                "horizon_margin = \"18446744073709550000s\"\n",
+                "test.toml: horizon_margin: must be at most 30m, not \"18446744073709550000s\"",
+            ),
+            (
+                "interval = \"18446744073709551615s\"\n",
+                "test.toml: interval: must be between 1s and 50m",
+            ),
+            (
+                "overlap = \"9223372036854775808s\"\n",
+                "test.toml: overlap: must be at most 55m",
+            ),
+            (
+                "[api]\ntimeout = \"18446744073709551615s\"\n",
+                "test.toml: api.timeout: must be more than zero and at most 10m",
+            ),
+            (
+                "[api]\nconnect_timeout = \"9223372036854775808s\"\n",
+                "test.toml: api.connect_timeout: must be more than zero and at most 10m",
+            ),
+        ] {
+            let e = err(text);
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        // the ends of each range are in it
+        let c = parse(
+            "interval = \"50m\"\noverlap = \"55m\"\nhorizon_margin = \"30m\"\n\
+             [api]\ntimeout = \"10m\"\nconnect_timeout = \"1ms\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.interval, Duration::from_secs(3000));
+        assert_eq!(c.horizon_margin, Duration::from_secs(1800));
+        assert!(parse("interval = \"1s\"\noverlap = \"0s\"\n").is_ok());
+        assert!(err("interval = \"999ms\"\n").contains("interval: must be between 1s and 50m"));
+    }
+
+    #[test]
+    fn a_zero_connect_timeout_is_reported_as_api_connect_timeout() {
+        let e = err("[api]\nconnect_timeout = \"0s\"\n");
+        assert!(
+            e.contains("test.toml: api.connect_timeout: must be more than zero"),
+            "{e}"
+        );
+        let e = err("[api]\ntimeout = \"0s\"\n");
+        assert!(
+            e.contains("test.toml: api.timeout: must be more than zero"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -2,12 +2,15 @@
 //! a time zone's days, computed by streaming through the points (or the
 //! hourly/daily rollups when they give the same answer faster).
 
+use std::time::Duration;
+
 use chrono_tz::Tz;
 use clap::ValueEnum;
 
+use crate::BUCKET_SECS;
 use crate::store::StoreError;
 use crate::store::read::{self, Rollup, SeriesInfo};
-use crate::timeutil;
+use crate::timeutil::{self, DurationRange};
 
 /// How to aggregate the points of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,6 +58,14 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     let frac = rank - lo as f64;
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * frac)
 }
+
+/// `--step`: at least one bucket, at most the archive's whole time range,
+/// in whole seconds.
+pub const STEP_RANGE: DurationRange = DurationRange::new(
+    Duration::from_secs(BUCKET_SECS.unsigned_abs()),
+    Duration::from_secs(timeutil::DATA_SPAN_SECS),
+)
+.whole_seconds();
 
 /// Step boundaries over `[from, to)`: `grid[i]..grid[i+1]` is one step.
 /// Steps that divide a day start at the zone's midnight; whole-day steps

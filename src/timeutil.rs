@@ -193,6 +193,71 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
+/// The durations a config key or a flag accepts, both ends inclusive.
+/// Checked on `Duration`s, never on casts: `18446744073709551615s` is as
+/// out of range as it looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationRange {
+    pub min: Duration,
+    pub max: Duration,
+    /// Only whole seconds (what the archive's arithmetic uses).
+    pub whole_seconds: bool,
+}
+
+impl DurationRange {
+    /// From `min` to `max`, fractions of a second allowed.
+    pub const fn new(min: Duration, max: Duration) -> DurationRange {
+        DurationRange {
+            min,
+            max,
+            whole_seconds: false,
+        }
+    }
+
+    /// The same range, in whole seconds only.
+    pub const fn whole_seconds(self) -> DurationRange {
+        DurationRange {
+            whole_seconds: true,
+            ..self
+        }
+    }
+
+    /// `between 1s and 50m`, `more than zero and at most 10m`, `at most 55m`.
+    pub fn describe(&self) -> String {
+        let max = humantime::format_duration(self.max);
+        if self.min.is_zero() {
+            format!("at most {max}")
+        } else if self.min < Duration::from_secs(1) {
+            format!("more than zero and at most {max}")
+        } else {
+            format!("between {} and {max}", humantime::format_duration(self.min))
+        }
+    }
+
+    /// Whether `d` is in range; `Err` says what is wrong with it.
+    pub fn check(&self, d: Duration) -> Result<Duration, String> {
+        if d < self.min || d > self.max {
+            return Err(format!("must be {}", self.describe()));
+        }
+        if self.whole_seconds && d.subsec_nanos() != 0 {
+            return Err(format!("must be whole seconds, {}", self.describe()));
+        }
+        Ok(d)
+    }
+}
+
+/// Whole seconds of a duration as the archive counts time (saturating, never
+/// wrapping: a range-checked duration is far below the limit anyway).
+pub fn secs_i64(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Parses a duration and checks it against its range: the one way every
+/// config key and flag taking a duration reads it.
+pub fn parse_duration_in(s: &str, range: DurationRange) -> Result<Duration, String> {
+    range.check(parse_duration(s)?)
+}
+
 /// The machine's time zone, or UTC when it cannot be told.
 pub fn local_zone() -> Tz {
     iana_time_zone::get_timezone()
@@ -433,6 +498,43 @@ mod tests {
         assert!(in_data_range(DATA_FROM) && !in_data_range(DATA_FROM - 1));
         assert!(in_data_range(DATA_TO - 1) && !in_data_range(DATA_TO));
         assert!(outside_data_range(i64::MIN).starts_with("time outside 2000–2100 (@"));
+    }
+
+    #[test]
+    fn duration_ranges_compare_durations_not_wrapped_casts() {
+        let r = DurationRange::new(Duration::from_secs(1), Duration::from_secs(3000));
+        for huge in [
+            "18446744073709551615s",
+            "9223372036854775808s",
+            "99999999999d",
+        ] {
+            let e = parse_duration_in(huge, r).unwrap_err();
+            assert_eq!(e, "must be between 1s and 50m", "{huge}");
+        }
+        assert_eq!(parse_duration_in("50m", r), Ok(Duration::from_secs(3000)));
+        assert_eq!(parse_duration_in("1s", r), Ok(Duration::from_secs(1)));
+        assert!(
+            parse_duration_in("sixty", r)
+                .unwrap_err()
+                .contains("invalid duration")
+        );
+        let whole =
+            DurationRange::new(Duration::from_secs(30), Duration::from_secs(60)).whole_seconds();
+        assert_eq!(
+            parse_duration_in("30s 500ms", whole).unwrap_err(),
+            "must be whole seconds, between 30s and 1m"
+        );
+        let positive = DurationRange::new(Duration::from_millis(1), Duration::from_secs(600));
+        assert_eq!(
+            parse_duration_in("0s", positive).unwrap_err(),
+            "must be more than zero and at most 10m"
+        );
+        let up_to = DurationRange::new(Duration::ZERO, Duration::from_secs(1800));
+        assert_eq!(
+            parse_duration_in("31m", up_to).unwrap_err(),
+            "must be at most 30m"
+        );
+        assert_eq!(secs_i64(Duration::MAX), i64::MAX);
     }
 
     #[test]

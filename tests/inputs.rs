@@ -149,3 +149,88 @@ fn time_arguments_that_panicked_or_wrapped_are_usage_errors() {
             .stderr(predicate::str::contains("outside the archive's time range"));
     }
 }
+
+#[test]
+fn durations_near_2_pow_64_seconds_fail_config_check_naming_the_key() {
+    let env = Env::new();
+    let target = "[[target]]\napp_id = \"a\"\nquality = [\"stall_rate\"]\n";
+    for (line, want) in [
+        (
+            "horizon_margin = \"18446744073709550000s\"\n",
+            "horizon_margin: must be at most 30m",
+        ),
+        (
+            "interval = \"18446744073709551615s\"\n",
+            "interval: must be between 1s and 50m",
+        ),
+        (
+            "overlap = \"9223372036854775808s\"\n",
+            "overlap: must be at most 55m",
+        ),
+        (
+            "[api]\nconnect_timeout = \"0s\"\n",
+            "api.connect_timeout: must be more than zero",
+        ),
+    ] {
+        let path = env.path("c.toml");
+        std::fs::write(&path, format!("{line}{target}")).unwrap();
+        env.cmd()
+            .args(["config", "check", "--config"])
+            .arg(&path)
+            .assert()
+            .code(2)
+            .stdout(predicate::str::contains("ok").not())
+            .stderr(predicate::str::contains(format!("c.toml: {want}")));
+    }
+}
+
+#[test]
+fn duration_flags_are_range_checked_naming_the_flag() {
+    let env = Env::new();
+    import(&env, "in.jsonl", line(&T0.to_string(), "1").as_bytes(), &[]).success();
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    for (args, flag, want) in [
+        (
+            &["query", "--step", "99999999999d"][..],
+            "--step",
+            "between 30s and 100years",
+        ),
+        (
+            &["query", "--step", "10s"][..],
+            "--step",
+            "between 30s and 100years",
+        ),
+        (
+            &["query", "--step", "90s 500ms"][..],
+            "--step",
+            "whole seconds",
+        ),
+        (
+            &["status", "--max-lag", "18446744073709551615s"][..],
+            "--max-lag",
+            "at most 100years",
+        ),
+        // (were it accepted, the bad --fault-script would stop it before listening)
+        (
+            &[
+                "simulate",
+                "--slow",
+                "99999999999d",
+                "--fault-script",
+                "bogus",
+            ][..],
+            "--slow",
+            "at most 1h",
+        ),
+    ] {
+        env.cmd()
+            .args(args)
+            .args(["--db", db])
+            .assert()
+            .code(2)
+            .stderr(no_panic())
+            .stderr(predicate::str::contains(flag))
+            .stderr(predicate::str::contains(want));
+    }
+}

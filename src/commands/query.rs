@@ -4,25 +4,18 @@ use std::io::{self, BufWriter};
 
 use super::{Ctx, time_range, zone};
 use crate::cli::QueryArgs;
-use crate::exit::{self, UsageError};
+use crate::exit;
 use crate::output::{Format, SampleWriter};
 use crate::query::{Aggregation, aggregate_series};
 use crate::store::read::{self, SeriesFilter};
+use crate::timeutil;
 
 pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
     let (store, config) = ctx.open_read()?;
     let tz = zone(args.tz.as_deref(), config.as_ref())?;
     let (from, to) = time_range(Some(&args.from), Some(&args.to), (0, 0), tz, "show")?;
-    let step = match args.step {
-        Some(d) if d.as_secs() < 30 || d.subsec_nanos() != 0 => {
-            return Err(UsageError(
-                "--step must be whole seconds, at least 30s (one bucket)".into(),
-            )
-            .into());
-        }
-        Some(d) => Some(d.as_secs() as i64),
-        None => None,
-    };
+    // range-checked by its parser: whole seconds, 30s to 100 years
+    let step = args.step.map(timeutil::secs_i64);
     let filter = SeriesFilter {
         indicators: args.indicator,
         apps: args.app,
