@@ -112,7 +112,7 @@ pub struct ReportArgs {
     #[arg(long, short = 'i', value_name = "NAME")]
     pub indicator: Vec<String>,
     /// Regression threshold, overriding config `report.threshold` (percentage points for rates)
-    #[arg(long)]
+    #[arg(long, value_parser = parse_threshold)]
     pub threshold: Option<f64>,
 }
 
@@ -163,8 +163,8 @@ pub struct ImportArgs {
     /// Stop at the first bad line (nothing of its batch is stored)
     #[arg(long)]
     pub strict: bool,
-    /// Lines per transaction
-    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Lines per transaction (1 to 1000000)
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=crate::import::MAX_BATCH))]
     pub batch: u64,
     /// Never show a progress bar
     #[arg(long)]
@@ -207,6 +207,20 @@ pub const MAX_LAG_RANGE: DurationRange = DurationRange::new(
 );
 /// `simulate --slow`: a slow answer, not a hung one.
 pub const SLOW_RANGE: DurationRange = DurationRange::new(Duration::ZERO, Duration::from_secs(3600));
+
+fn parse_threshold(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    crate::config::check_threshold(v)
+}
+
+fn parse_fault_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a share: use a number from 0 to 1"))
+    }
+}
 
 fn parse_step(s: &str) -> Result<Duration, String> {
     timeutil::parse_duration_in(s, crate::query::STEP_RANGE)
@@ -316,7 +330,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "cn-north-1")]
     pub region: String,
     /// Share of requests (0–1) that get a random fault
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fault_rate)]
     pub fault_rate: f64,
     /// Which faults the random ones pick from, comma-separated [default: all recoverable ones]
     #[arg(long, value_delimiter = ',')]
@@ -330,11 +344,11 @@ pub struct SimulateArgs {
     /// How long a `slow` answer takes
     #[arg(long, default_value = "30s", value_parser = parse_slow)]
     pub slow: Duration,
-    /// Seconds a value stays provisional before its final value
-    #[arg(long, default_value_t = 120)]
+    /// Seconds a value stays provisional before its final value (0 to 3600)
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(i64).range(0..=crate::HORIZON_SECS))]
     pub revision_secs: i64,
-    /// Buckets without data, per thousand
-    #[arg(long, default_value_t = 20)]
+    /// Buckets without data, per thousand (0 to 1000)
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub missing_per_mille: u64,
 }
 

@@ -200,6 +200,18 @@ impl ReportConfig {
     }
 }
 
+/// A regression threshold (config `report.threshold`, `report --threshold`):
+/// a finite number, at least zero.
+pub fn check_threshold(v: f64) -> Result<f64, String> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} is not a threshold: use a number >= 0 (0.2 = 0.2 percentage points for rates)"
+        ))
+    }
+}
+
 /// `*` matches any run of characters, `?` any one; everything else itself.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     fn go(p: &[char], t: &[char]) -> bool {
@@ -530,13 +542,7 @@ impl Config {
 
         let mut report = ReportConfig::default();
         if let Some(raw_report) = raw.report {
-            let check = |key: String, v: f64| {
-                if v.is_finite() && v >= 0.0 {
-                    Ok(v)
-                } else {
-                    Err(c.err(key, format!("{v} is not a threshold: use a number >= 0 (0.2 = 0.2 percentage points for rates)")))
-                }
-            };
+            let check = |key: String, v: f64| check_threshold(v).map_err(|e| c.err(key, e));
             if let Some(t) = raw_report.threshold {
                 report.threshold = check("report.threshold".into(), t)?;
             }

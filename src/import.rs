@@ -19,6 +19,10 @@ use thiserror::Error;
 use crate::store::{Store, StoreError, StreamKey, WriteStats, bucket_of, encode_value};
 use crate::{BUCKET_SECS, Source, timeutil};
 
+/// The most lines `--batch` may put in one transaction: several batches are
+/// in memory at once (one being parsed, two queued, one being written).
+pub const MAX_BATCH: u64 = 1_000_000;
+
 /// The input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputFormat {

@@ -234,3 +234,142 @@ fn duration_flags_are_range_checked_naming_the_flag() {
             .stderr(predicate::str::contains(want));
     }
 }
+
+#[test]
+fn a_filled_step_query_over_a_century_is_refused_with_its_row_count() {
+    let env = Env::new();
+    import(&env, "in.jsonl", line(&T0.to_string(), "1").as_bytes(), &[]).success();
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    // was: 2.3 GB of steps allocated, then an abort
+    env.cmd()
+        .args([
+            "query",
+            "--db",
+            db,
+            "--indicator",
+            "*",
+            "--from",
+            "2000-01-01",
+        ])
+        .args([
+            "--to",
+            "2099-12-31",
+            "--tz",
+            "UTC",
+            "--step",
+            "30s",
+            "--fill",
+            "zero",
+        ])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(no_panic())
+        .stderr(predicate::str::contains(
+            "--step 30s from 2000-01-01T00:00:00Z to 2100-01-01T00:00:00Z with --fill zero \
+             makes 105192000 rows per series, more than the 10000000",
+        ))
+        .stderr(predicate::str::contains(
+            "narrow --from/--to or widen --step",
+        ));
+    // without --fill only the steps holding data print: streamed, no limit needed
+    env.cmd()
+        .args([
+            "query",
+            "--db",
+            db,
+            "--indicator",
+            "*",
+            "--from",
+            "2000-01-01",
+        ])
+        .args(["--to", "2099-12-31", "--step", "30s", "--format", "jsonl"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(r#""ts":1795435200"#).count(1));
+    // a filled query within the bound runs
+    env.cmd()
+        .args([
+            "query",
+            "--db",
+            db,
+            "--from",
+            "2026-11-23",
+            "--to",
+            "2026-11-23",
+        ])
+        .args([
+            "--tz", "UTC", "--step", "1h", "--fill", "zero", "--format", "csv",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::function(|s: &str| s.lines().count() == 25));
+}
+
+#[test]
+fn numeric_flags_out_of_range_are_usage_errors() {
+    let env = Env::new();
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    let file = env.path("in.jsonl");
+    std::fs::write(&file, line(&T0.to_string(), "1")).unwrap();
+    let file = file.to_str().unwrap();
+    for (args, want) in [
+        // overflowed the batch's capacity
+        (
+            &["import", file, "--batch", "18446744073709551615"][..],
+            "--batch",
+        ),
+        (&["import", file, "--batch", "1000001"][..], "--batch"),
+        (&["import", file, "--batch", "0"][..], "--batch"),
+        // the simulator's knobs; a bad --fault-script stops it before listening
+        (
+            &[
+                "simulate",
+                "--missing-per-mille",
+                "1001",
+                "--fault-script",
+                "bogus",
+            ][..],
+            "--missing-per-mille",
+        ),
+        (
+            &["simulate", "--revision-secs=-1", "--fault-script", "bogus"][..],
+            "--revision-secs",
+        ),
+        (
+            &[
+                "simulate",
+                "--revision-secs",
+                "9223372036854775807",
+                "--fault-script",
+                "bogus",
+            ][..],
+            "--revision-secs",
+        ),
+        (
+            &["simulate", "--fault-rate", "1.5", "--fault-script", "bogus"][..],
+            "--fault-rate",
+        ),
+        (
+            &["simulate", "--fault-rate", "NaN", "--fault-script", "bogus"][..],
+            "--fault-rate",
+        ),
+        (&["report", "--threshold", "NaN"][..], "--threshold"),
+        (&["report", "--threshold=-0.1"][..], "--threshold"),
+    ] {
+        env.cmd()
+            .args(args)
+            .args(["--db", db])
+            .assert()
+            .code(2)
+            .stderr(no_panic())
+            .stderr(predicate::str::contains(want));
+    }
+    env.cmd()
+        .args(["import", file, "--batch", "1000000", "--db", db])
+        .assert()
+        .success();
+}

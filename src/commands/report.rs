@@ -60,12 +60,7 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         .map(|c| c.report.clone())
         .unwrap_or_else(ReportConfig::default);
     if let Some(t) = args.threshold {
-        if !t.is_finite() || t < 0.0 {
-            return Err(UsageError(format!(
-                "--threshold {t}: use a number >= 0 (0.2 = 0.2 percentage points for rates)"
-            ))
-            .into());
-        }
+        // checked by its parser: finite, at least zero
         thresholds.threshold = t;
     }
     let format = infer_format(args.format, args.out.as_deref());
