@@ -257,7 +257,18 @@ impl CsvColumns {
 
     /// Parses one CSV record.
     pub fn parse<'a>(&self, r: &'a csv::StringRecord) -> Result<Sample<'a>, String> {
-        let get = |c: Option<usize>| c.and_then(|i| r.get(i)).map(Cow::Borrowed);
+        // the last field of a CRLF line ends with the `\r`
+        let last = r.len().saturating_sub(1);
+        let field = |i: usize| {
+            r.get(i).map(|f| {
+                if i == last {
+                    f.strip_suffix('\r').unwrap_or(f)
+                } else {
+                    f
+                }
+            })
+        };
+        let get = |c: Option<usize>| c.and_then(field).map(Cow::Borrowed);
         let ts = match get(self.ts).filter(|s| !s.is_empty()) {
             Some(s) => Some(
                 s.trim()
@@ -507,138 +518,319 @@ impl Batcher {
     }
 }
 
+/// The longest line read: a samples line is a few hundred bytes, and a
+/// line without an end must not fill the memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// What a UTF-8 file may start with (and Windows tools like to write).
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Why reading stopped before the end of the input.
+enum Stop {
+    /// A bad line, with --strict.
+    Strict,
+    /// The archive could not be written.
+    Store(StoreError),
+    /// The input could not be read from this line on.
+    Input { line: u64, error: String },
+}
+
+/// An import under way: the lines' outcomes, batched to the writer.
+struct Session<P: FnMut(u64), B: FnMut(&BadLine)> {
+    pipeline: Pipeline,
+    batcher: Batcher,
+    report: ImportReport,
+    strict: bool,
+    on_progress: P,
+    on_bad: B,
+}
+
+impl<P: FnMut(u64), B: FnMut(&BadLine)> Session<P, B> {
+    /// One line's outcome; `bytes` read so far, for the progress.
+    fn line(
+        &mut self,
+        line: u64,
+        sample: Result<Sample<'_>, String>,
+        bytes: u64,
+    ) -> Result<(), Stop> {
+        self.report.lines = line;
+        match sample {
+            Ok(s) => {
+                self.batcher.add(s);
+                self.report.imported += 1;
+            }
+            Err(reason) => {
+                self.report.bad += 1;
+                (self.on_bad)(&BadLine { line, reason });
+                if self.strict {
+                    return Err(Stop::Strict);
+                }
+            }
+        }
+        if self.batcher.full() {
+            if let Some(b) = self.batcher.take() {
+                self.pipeline.send(b).map_err(Stop::Store)?;
+            }
+            (self.on_progress)(bytes);
+        }
+        Ok(())
+    }
+}
+
+/// Reads one line into `buf` (with its `\n`), at most [`MAX_LINE_BYTES`] of
+/// it: the rest of a longer line is skipped. Returns the bytes consumed (0
+/// at the end of the input) and whether the line was cut.
+fn read_line_bounded(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<(u64, bool)> {
+    buf.clear();
+    let limit = MAX_LINE_BYTES as u64 + 1;
+    let mut n = std::io::Read::take(&mut *input, limit).read_until(b'\n', buf)? as u64;
+    if n < limit || buf.last() == Some(&b'\n') {
+        return Ok((n, false));
+    }
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        let (used, end) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        input.consume(used);
+        n += used as u64;
+        if end {
+            break;
+        }
+    }
+    Ok((n, true))
+}
+
+/// Why a line that is not UTF-8 text is refused.
+fn not_utf8(e: std::str::Utf8Error) -> String {
+    format!(
+        "not UTF-8 text (an invalid byte at byte {} of the line): convert the file to UTF-8",
+        e.valid_up_to() + 1
+    )
+}
+
+/// Why a line longer than [`MAX_LINE_BYTES`] is refused.
+fn too_long() -> String {
+    format!("longer than {MAX_LINE_BYTES} bytes: not a line of the samples format")
+}
+
+fn read_jsonl<P: FnMut(u64), B: FnMut(&BadLine)>(
+    session: &mut Session<P, B>,
+    mut input: impl BufRead,
+) -> (u64, Result<(), Stop>) {
+    let mut buf = Vec::with_capacity(1024);
+    let mut bytes: u64 = 0;
+    let mut line: u64 = 0;
+    loop {
+        let (n, cut) = match read_line_bounded(&mut input, &mut buf) {
+            Ok(r) => r,
+            Err(e) => {
+                let error = format!("cannot read it: {e}");
+                return (
+                    bytes,
+                    Err(Stop::Input {
+                        line: line + 1,
+                        error,
+                    }),
+                );
+            }
+        };
+        if n == 0 {
+            return (bytes, Ok(()));
+        }
+        bytes += n;
+        line += 1;
+        let mut raw = buf.as_slice();
+        if line == 1 {
+            raw = raw.strip_prefix(BOM).unwrap_or(raw);
+        }
+        while let Some(rest) = raw.strip_suffix(b"\n").or_else(|| raw.strip_suffix(b"\r")) {
+            raw = rest;
+        }
+        let sample = if cut {
+            Err(too_long())
+        } else {
+            match std::str::from_utf8(raw) {
+                Ok(text) if text.trim().is_empty() => {
+                    session.report.lines = line;
+                    continue;
+                }
+                Ok(text) => parse_json_line(text),
+                Err(e) => Err(not_utf8(e)),
+            }
+        };
+        if let Err(stop) = session.line(line, sample, bytes) {
+            return (bytes, Err(stop));
+        }
+    }
+}
+
+/// A reader that fails once a line (the bytes between two `\n`) grows past
+/// [`MAX_LINE_BYTES`]: the CSV parser would otherwise hold it whole.
+struct LineLimit<R> {
+    inner: R,
+    run: usize,
+}
+
+impl<R: std::io::Read> std::io::Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
+        let too_long = || std::io::Error::new(std::io::ErrorKind::InvalidData, too_long());
+        match chunk.iter().position(|&b| b == b'\n') {
+            None => self.run += n,
+            Some(first) => {
+                if self.run + first > MAX_LINE_BYTES {
+                    return Err(too_long());
+                }
+                // lines inside a chunk are shorter than it: look only at
+                // its ends, unless it is longer than a line may be
+                let last = chunk.iter().rposition(|&b| b == b'\n').unwrap_or(first);
+                if n > MAX_LINE_BYTES
+                    && chunk[first..=last]
+                        .split(|&b| b == b'\n')
+                        .any(|l| l.len() > MAX_LINE_BYTES)
+                {
+                    return Err(too_long());
+                }
+                self.run = n - last - 1;
+            }
+        }
+        if self.run > MAX_LINE_BYTES {
+            return Err(too_long());
+        }
+        Ok(n)
+    }
+}
+
+fn read_csv<P: FnMut(u64), B: FnMut(&BadLine)>(
+    session: &mut Session<P, B>,
+    input: impl BufRead,
+) -> anyhow::Result<(u64, Result<(), Stop>)> {
+    // The csv reader strips a UTF-8 BOM from the header itself. Records end
+    // at `\n` only: with CRLF as terminator it numbers every line after
+    // the header one too low (the `\n` of a `\r\n` counts towards the next
+    // record); the `\r` is taken off the last field instead.
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(LineLimit {
+            inner: input,
+            run: 0,
+        });
+    let header = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            let reason = match e.kind() {
+                csv::ErrorKind::Utf8 { .. } => {
+                    "is not UTF-8 text: convert the file to UTF-8".into()
+                }
+                _ => format!("cannot be read ({e})"),
+            };
+            return Err(crate::exit::UsageError(format!("line 1: the CSV header {reason}")).into());
+        }
+    };
+    let columns = CsvColumns::from_header(&header).map_err(crate::exit::UsageError)?;
+    session.report.lines = 1;
+    let mut record = csv::StringRecord::new();
+    loop {
+        let fallback = session.report.lines + 1;
+        let (line, sample) = match reader.read_record(&mut record) {
+            Ok(false) => break,
+            // a blank CRLF line
+            Ok(true) if record.len() == 1 && &record[0] == "\r" => continue,
+            Ok(true) => {
+                let line = record.position().map_or(fallback, |p| p.line());
+                (line, columns.parse(&record))
+            }
+            Err(e) => {
+                let line = e.position().map_or(fallback, |p| p.line());
+                match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => (
+                        line,
+                        Err(format!("not UTF-8 text: convert the file to UTF-8 ({e})")),
+                    ),
+                    // the parser cannot resume inside a line it could not read
+                    csv::ErrorKind::Io(io) => {
+                        let error = io.to_string();
+                        return Ok((reader.position().byte(), Err(Stop::Input { line, error })));
+                    }
+                    _ => (line, Err(format!("not a CSV record ({e})"))),
+                }
+            }
+        };
+        if let Err(stop) = session.line(line, sample, reader.position().byte()) {
+            return Ok((reader.position().byte(), Err(stop)));
+        }
+    }
+    Ok((reader.position().byte(), Ok(())))
+}
+
 /// Imports lines from `input` into `store`. `on_progress(bytes_read)` is
 /// called after each batch; `on_bad` for each rejected line.
 pub fn import(
     store: Store,
-    mut input: impl BufRead,
+    input: impl BufRead,
     options: ImportOptions,
-    mut on_progress: impl FnMut(u64),
-    mut on_bad: impl FnMut(&BadLine),
+    on_progress: impl FnMut(u64),
+    on_bad: impl FnMut(&BadLine),
 ) -> anyhow::Result<ImportReport> {
-    let mut pipeline = Pipeline::start(store)?;
-    let mut batcher = Batcher::new(options.batch);
-    let mut report = ImportReport::default();
-    let mut bytes: u64 = 0;
-
-    // One line's outcome; `false` stops the import (--strict).
-    let mut step = |batcher: &mut Batcher,
-                    line: u64,
-                    sample: Result<Sample<'_>, String>,
-                    report: &mut ImportReport|
-     -> bool {
-        match sample {
-            Ok(s) => {
-                batcher.add(s);
-                report.imported += 1;
-                true
-            }
-            Err(reason) => {
-                report.bad += 1;
-                on_bad(&BadLine { line, reason });
-                !options.strict
-            }
-        }
+    let mut session = Session {
+        pipeline: Pipeline::start(store)?,
+        batcher: Batcher::new(options.batch),
+        report: ImportReport::default(),
+        strict: options.strict,
+        on_progress,
+        on_bad,
     };
-    let mut failure: Option<StoreError> = None;
-    match options.format {
-        InputFormat::Jsonl => {
-            let mut line = String::new();
-            loop {
-                line.clear();
-                let n = input.read_line(&mut line)?;
-                if n == 0 {
-                    break;
-                }
-                bytes += n as u64;
-                report.lines += 1;
-                let text = line.trim_end_matches(['\n', '\r']);
-                if text.trim().is_empty() {
-                    continue;
-                }
-                if !step(
-                    &mut batcher,
-                    report.lines,
-                    parse_json_line(text),
-                    &mut report,
-                ) {
-                    report.stopped = true;
-                    break;
-                }
-                if batcher.full() {
-                    if let Some(b) = batcher.take()
-                        && let Err(e) = pipeline.send(b)
-                    {
-                        failure = Some(e);
-                        break;
-                    }
-                    on_progress(bytes);
-                }
-            }
-        }
-        InputFormat::Csv => {
-            let mut reader = csv::ReaderBuilder::new()
-                .flexible(true)
-                .has_headers(true)
-                .from_reader(input);
-            let header = reader
-                .headers()
-                .map_err(|e| anyhow::anyhow!("cannot read the CSV header: {e}"))?
-                .clone();
-            let columns = CsvColumns::from_header(&header).map_err(crate::exit::UsageError)?;
-            report.lines = 1;
-            let mut record = csv::StringRecord::new();
-            loop {
-                let fallback = report.lines + 1;
-                let sample = match reader.read_record(&mut record) {
-                    Ok(false) => break,
-                    Ok(true) => {
-                        report.lines = record.position().map_or(fallback, |p| p.line());
-                        columns.parse(&record)
-                    }
-                    Err(e) => {
-                        report.lines = e.position().map_or(fallback, |p| p.line());
-                        Err(format!("not a CSV record ({e})"))
-                    }
-                };
-                if !step(&mut batcher, report.lines, sample, &mut report) {
-                    report.stopped = true;
-                    break;
-                }
-                if batcher.full() {
-                    if let Some(b) = batcher.take()
-                        && let Err(e) = pipeline.send(b)
-                    {
-                        failure = Some(e);
-                        break;
-                    }
-                    on_progress(reader.position().byte());
-                }
-            }
-            bytes = reader.position().byte();
-        }
-    }
-    // --strict: the batch holding the bad line is not stored
-    if !report.stopped
-        && failure.is_none()
+    let (bytes, read) = match options.format {
+        InputFormat::Jsonl => read_jsonl(&mut session, input),
+        InputFormat::Csv => read_csv(&mut session, input)?,
+    };
+    let Session {
+        pipeline,
+        mut batcher,
+        mut report,
+        mut on_progress,
+        ..
+    } = session;
+    let mut pipeline = pipeline;
+    let mut stop = read.err();
+    // the lines read so far are stored, except the batch holding the bad
+    // line that stopped a --strict import
+    if !matches!(stop, Some(Stop::Strict | Stop::Store(_)))
         && let Some(b) = batcher.take()
         && let Err(e) = pipeline.send(b)
     {
-        failure = Some(e);
+        stop = Some(Stop::Store(e));
     }
+    report.stopped = matches!(stop, Some(Stop::Strict));
     let finished = pipeline.finish();
     on_progress(bytes);
-    match (failure, finished) {
-        (None, Ok(written)) => {
+    match (stop, finished) {
+        (None | Some(Stop::Strict), Ok(written)) => {
             report.written = written;
             report.series = batcher.index.len();
             Ok(report)
         }
-        (Some(e), _) | (None, Err(e)) => Err(anyhow::Error::new(e).context(format!(
+        (Some(Stop::Store(e)), _) | (_, Err(e)) => Err(anyhow::Error::new(e).context(format!(
             "the archive could not be written (after line {}); the batches before were committed: \
              fix the problem and run the same import again to finish it",
             report.lines
         ))),
+        (Some(Stop::Input { line, error }), Ok(_)) => Err(anyhow::anyhow!(
+            "line {line}: {error}; the lines before it were committed: fix the input and run \
+             the same import again to finish it"
+        )),
     }
 }
 
@@ -759,24 +951,179 @@ mod tests {
         strict: bool,
         batch: usize,
     ) -> (tempfile::TempDir, Store, ImportReport, Vec<BadLine>) {
+        let (dir, store, report, bad) =
+            run_bytes(text.as_bytes(), InputFormat::Jsonl, strict, batch);
+        (dir, store, report.unwrap(), bad)
+    }
+
+    /// Imports `input` into a new archive: the archive reopened, the outcome, the bad lines.
+    fn run_bytes(
+        input: &[u8],
+        format: InputFormat,
+        strict: bool,
+        batch: usize,
+    ) -> (
+        tempfile::TempDir,
+        Store,
+        anyhow::Result<ImportReport>,
+        Vec<BadLine>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
         let store = Store::open(&path, crate::store::OpenMode::Create).unwrap();
         let mut bad = Vec::new();
         let report = import(
             store,
-            text.as_bytes(),
+            input,
             ImportOptions {
-                format: InputFormat::Jsonl,
+                format,
                 strict,
                 batch,
             },
             |_| {},
             |b| bad.push(b.clone()),
-        )
-        .unwrap();
+        );
         let store = Store::open(&path, crate::store::OpenMode::Existing).unwrap();
         (dir, store, report, bad)
+    }
+
+    fn count(store: &Store) -> i64 {
+        store
+            .conn()
+            .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_jsonl_line_is_a_bad_line_not_an_aborted_import() {
+        let text = lines(4);
+        let mut input = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            if i == 1 {
+                // one bad byte inside a string, as a Latin-1 editor writes "ü"
+                let mut bytes = l.replace("app1", "app?").into_bytes();
+                let at = bytes.iter().position(|&b| b == b'?').unwrap();
+                bytes[at] = 0xFC;
+                input.extend_from_slice(&bytes);
+            } else {
+                input.extend_from_slice(l.as_bytes());
+            }
+            input.push(b'\n');
+        }
+        let (_dir, store, report, bad) = run_bytes(&input, InputFormat::Jsonl, false, 2);
+        let report = report.unwrap();
+        assert_eq!((report.imported, report.bad, report.lines), (3, 1, 4));
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 2);
+        assert!(bad[0].reason.starts_with("not UTF-8 text"), "{:?}", bad[0]);
+        assert_eq!(count(&store), 3);
+        // --strict stops there; the batch before it is stored
+        let (_dir, store, report, _) = run_bytes(&input, InputFormat::Jsonl, true, 1);
+        assert!(report.unwrap().stopped);
+        assert_eq!(count(&store), 1);
+    }
+
+    #[test]
+    fn a_utf8_bom_at_the_start_of_a_file_is_accepted() {
+        let mut input = b"\xEF\xBB\xBF".to_vec();
+        input.extend_from_slice(lines(2).as_bytes());
+        let (_dir, store, report, bad) = run_bytes(&input, InputFormat::Jsonl, false, 10);
+        assert_eq!(report.unwrap().imported, 2, "{bad:?}");
+        assert_eq!(count(&store), 2);
+        // CRLF line ends too
+        let crlf = lines(2).replace('\n', "\r\n");
+        let (_dir, _, report, bad) = run_bytes(crlf.as_bytes(), InputFormat::Jsonl, false, 10);
+        assert_eq!(report.unwrap().imported, 2, "{bad:?}");
+
+        let csv = "\u{feff}app_id,source,indicator,ts,value\r\napp1,operation,online_user_count,1795435200,3\r\n";
+        let (_dir, store, report, bad) = run_bytes(csv.as_bytes(), InputFormat::Csv, false, 10);
+        assert_eq!(report.unwrap().imported, 1, "{bad:?}");
+        assert_eq!(count(&store), 1);
+    }
+
+    #[test]
+    fn invalid_utf8_in_csv_is_a_bad_line_and_in_its_header_a_usage_error() {
+        let mut input = b"app_id,source,indicator,ts,value\n".to_vec();
+        input.extend_from_slice(b"app1,operation,online_user_count,1795435200,3\n");
+        input.extend_from_slice(b"app\xFC,operation,online_user_count,1795435230,3\n");
+        input.extend_from_slice(b"app1,operation,online_user_count,1795435260,3\n");
+        let (_dir, store, report, bad) = run_bytes(&input, InputFormat::Csv, false, 10);
+        assert_eq!(report.unwrap().imported, 2);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 3);
+        assert!(bad[0].reason.starts_with("not UTF-8 text"), "{:?}", bad[0]);
+        assert_eq!(count(&store), 2);
+
+        let header = b"app_id,sou\xFFrce,indicator,ts,value\napp1,operation,x,1795435200,3\n";
+        let (_dir, store, report, _) = run_bytes(header, InputFormat::Csv, false, 10);
+        let e = report.unwrap_err();
+        assert!(e.is::<crate::exit::UsageError>(), "{e:#}");
+        assert!(
+            e.to_string()
+                .contains("line 1: the CSV header is not UTF-8"),
+            "{e:#}"
+        );
+        assert_eq!(count(&store), 0);
+    }
+
+    #[test]
+    fn csv_line_numbers_are_right_with_crlf_line_ends() {
+        // the csv crate numbered every CRLF line after the header one too low
+        let text = "app_id,source,indicator,ts,value,unit\r\n\
+                    app1,operation,x,1795435200,1,%\r\n\
+                    \r\n\
+                    app1,operation,x,1795435230,x,%\r\n\
+                    app1,operation,x,1795435260,1,\"%\"\r\n";
+        let (_dir, store, report, bad) = run_bytes(text.as_bytes(), InputFormat::Csv, false, 10);
+        assert_eq!(report.unwrap().imported, 2, "{bad:?}");
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 4, "{bad:?}");
+        assert_eq!(bad[0].reason, "value \"x\" is not a number");
+        // the last field lost its \r
+        let units: Vec<String> = store
+            .conn()
+            .prepare("SELECT DISTINCT unit FROM samples")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(units, ["%"]);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_mebibyte_is_refused_without_holding_it() {
+        let good = lines(2);
+        let huge = format!("{{\"app_id\":\"{}\"}}", "a".repeat(3 * MAX_LINE_BYTES));
+        let text = format!(
+            "{}\n{huge}\n{}\n",
+            good.lines().next().unwrap(),
+            good.lines().nth(1).unwrap()
+        );
+        let (_dir, store, report, bad) = run_bytes(text.as_bytes(), InputFormat::Jsonl, false, 10);
+        assert_eq!(report.unwrap().imported, 2);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 2);
+        assert!(
+            bad[0].reason.starts_with("longer than 1048576 bytes"),
+            "{:?}",
+            bad[0]
+        );
+        assert_eq!(count(&store), 2);
+        // without a line end at all
+        let (_dir, _, report, bad) = run_bytes(huge.as_bytes(), InputFormat::Jsonl, false, 10);
+        assert_eq!((report.unwrap().bad, bad[0].line), (1, 1));
+
+        // CSV cannot resume inside such a line: the import stops there,
+        // naming it, with what came before committed
+        let csv = format!(
+            "app_id,source,indicator,ts,value\napp1,operation,x,1795435200,3\n{}\napp1,operation,x,1795435260,3\n",
+            "a".repeat(3 * MAX_LINE_BYTES)
+        );
+        let (_dir, store, report, _) = run_bytes(csv.as_bytes(), InputFormat::Csv, false, 10);
+        let e = format!("{:#}", report.unwrap_err());
+        assert!(e.contains("line 3: longer than 1048576 bytes"), "{e}");
+        assert_eq!(count(&store), 1);
     }
 
     fn lines(n: i64) -> String {

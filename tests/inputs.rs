@@ -373,3 +373,56 @@ fn numeric_flags_out_of_range_are_usage_errors() {
         .assert()
         .success();
 }
+
+#[test]
+fn one_invalid_utf8_byte_in_jsonl_is_a_bad_line_with_its_file_and_number() {
+    let env = Env::new();
+    let mut text = b"\xEF\xBB\xBF".to_vec(); // a BOM, as Windows tools write
+    text.extend_from_slice(line(&T0.to_string(), "1").as_bytes());
+    text.extend_from_slice(b"\n");
+    text.extend_from_slice(
+        &line(&(T0 + 30).to_string(), "2")
+            .replace("app1", "app\u{1}")
+            .into_bytes(),
+    );
+    let at = text.iter().position(|&b| b == 1).unwrap();
+    text[at] = 0xFF;
+    text.extend_from_slice(b"\n");
+    text.extend_from_slice(line(&(T0 + 60).to_string(), "3").as_bytes());
+    import(&env, "in.jsonl", &text, &[])
+        .code(1)
+        .stderr(no_panic())
+        .stderr(predicate::str::contains("in.jsonl:2: not UTF-8 text"))
+        .stderr(predicate::str::contains("3 lines, 2 points of 1 series"));
+    assert_eq!(stored(&env).len(), 2);
+    // --strict stops there, with what came before stored
+    let env = Env::new();
+    import(&env, "in.jsonl", &text, &["--strict", "--batch", "1"])
+        .code(1)
+        .stderr(predicate::str::contains("in.jsonl:2: not UTF-8 text"))
+        .stderr(predicate::str::contains("stopped at the first"));
+    assert_eq!(stored(&env).len(), 1);
+}
+
+#[test]
+fn csv_with_a_bom_header_and_a_bad_byte_imports_the_rest() {
+    let env = Env::new();
+    let mut text = b"\xEF\xBB\xBFapp_id,source,indicator,ts,value\r\n".to_vec();
+    text.extend_from_slice(b"app1,operation,online_user_count,1795435200,1\r\n");
+    text.extend_from_slice(b"app\xFF,operation,online_user_count,1795435230,2\r\n");
+    text.extend_from_slice(b"app1,operation,online_user_count,1795435260,3\r\n");
+    import(&env, "in.csv", &text, &[])
+        .code(1)
+        .stderr(no_panic())
+        .stderr(predicate::str::contains("in.csv:3: not UTF-8 text"))
+        .stderr(predicate::str::contains("2 points of 1 series"));
+    assert_eq!(stored(&env).len(), 2);
+    // a header that is not text: nothing can be read, a usage error
+    let env = Env::new();
+    import(&env, "in.csv", b"app_id,\xFFsource\n", &[])
+        .code(2)
+        .stderr(predicate::str::contains("in.csv"))
+        .stderr(predicate::str::contains(
+            "line 1: the CSV header is not UTF-8",
+        ));
+}
