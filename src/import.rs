@@ -8,7 +8,7 @@
 //! resumed by running it again.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 use std::sync::mpsc;
 
@@ -372,6 +372,11 @@ struct Pipeline {
     sent: u64,
     received: u64,
     written: WriteStats,
+    /// The last input line of each batch sent and not yet acknowledged.
+    in_flight: VecDeque<u64>,
+    /// Every input line up to this one is committed (or was a bad line):
+    /// the last line of the last batch the writer acknowledged.
+    committed_through: u64,
 }
 
 impl Pipeline {
@@ -389,6 +394,8 @@ impl Pipeline {
             sent: 0,
             received: 0,
             written: WriteStats::default(),
+            in_flight: VecDeque::new(),
+            committed_through: 0,
         })
     }
 
@@ -404,6 +411,9 @@ impl Pipeline {
                 Some(Ok(w)) => {
                     self.written += w;
                     self.received += 1;
+                    if let Some(line) = self.in_flight.pop_front() {
+                        self.committed_through = line;
+                    }
                 }
                 Some(Err(e)) => return Err(e),
                 None if wait => {
@@ -417,7 +427,8 @@ impl Pipeline {
         Ok(())
     }
 
-    fn send(&mut self, batch: Batch) -> Result<(), StoreError> {
+    /// Sends a batch whose last input line is `last_line`.
+    fn send(&mut self, batch: Batch, last_line: u64) -> Result<(), StoreError> {
         self.collect(false)?;
         let sent = self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
         if !sent {
@@ -428,10 +439,12 @@ impl Pipeline {
             ));
         }
         self.sent += 1;
+        self.in_flight.push_back(last_line);
         Ok(())
     }
 
-    fn finish(mut self) -> Result<WriteStats, StoreError> {
+    /// Waits for the writer to store (or fail) every batch sent.
+    fn finish(&mut self) -> Result<WriteStats, StoreError> {
         self.tx = None;
         let result = self.collect(true);
         if let Some(w) = self.writer.take() {
@@ -569,7 +582,7 @@ impl<P: FnMut(u64), B: FnMut(&BadLine)> Session<P, B> {
         }
         if self.batcher.full() {
             if let Some(b) = self.batcher.take() {
-                self.pipeline.send(b).map_err(Stop::Store)?;
+                self.pipeline.send(b, line).map_err(Stop::Store)?;
             }
             (self.on_progress)(bytes);
         }
@@ -797,25 +810,36 @@ pub fn import(
         InputFormat::Csv => read_csv(&mut session, input)?,
     };
     let Session {
-        pipeline,
+        mut pipeline,
         mut batcher,
         mut report,
         mut on_progress,
         ..
     } = session;
-    let mut pipeline = pipeline;
     let mut stop = read.err();
     // the lines read so far are stored, except the batch holding the bad
     // line that stopped a --strict import
     if !matches!(stop, Some(Stop::Strict | Stop::Store(_)))
         && let Some(b) = batcher.take()
-        && let Err(e) = pipeline.send(b)
+        && let Err(e) = pipeline.send(b, report.lines)
     {
         stop = Some(Stop::Store(e));
     }
     report.stopped = matches!(stop, Some(Stop::Strict));
     let finished = pipeline.finish();
     on_progress(bytes);
+    // what is on disk for sure: the batches the writer acknowledged
+    let committed = match pipeline.committed_through {
+        0 => "nothing is committed".to_string(),
+        n => format!("lines 1 to {n} are committed, nothing after line {n} is"),
+    };
+    let resume = match pipeline.committed_through {
+        0 => "run the same import again".to_string(),
+        n => format!(
+            "run the same import again (the committed lines are left alone), or import what \
+             follows line {n}"
+        ),
+    };
     match (stop, finished) {
         (None | Some(Stop::Strict), Ok(written)) => {
             report.written = written;
@@ -823,13 +847,11 @@ pub fn import(
             Ok(report)
         }
         (Some(Stop::Store(e)), _) | (_, Err(e)) => Err(anyhow::Error::new(e).context(format!(
-            "the archive could not be written (after line {}); the batches before were committed: \
-             fix the problem and run the same import again to finish it",
-            report.lines
+            "the archive could not be written; {committed}: fix the problem (for a full disk, \
+             free space) and {resume}"
         ))),
         (Some(Stop::Input { line, error }), Ok(_)) => Err(anyhow::anyhow!(
-            "line {line}: {error}; the lines before it were committed: fix the input and run \
-             the same import again to finish it"
+            "line {line}: {error}; {committed}: fix the input and {resume}"
         )),
     }
 }
@@ -1156,6 +1178,59 @@ mod tests {
             .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 10);
+    }
+
+    #[test]
+    fn a_disk_full_import_says_which_lines_were_committed() {
+        // the message used to give the parser's position ("after line
+        // 300000"), a batch or two ahead of what the writer had committed
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full.db");
+        let store = Store::open(&path, crate::store::OpenMode::Create).unwrap();
+        let pages: i64 = store
+            .conn()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        // SQLITE_FULL once the file may not grow: a full disk, a few batches in
+        store
+            .conn()
+            .pragma_update(None, "max_page_count", pages + 12)
+            .unwrap();
+        let text = lines(40_000);
+        let e = import(
+            store,
+            text.as_bytes(),
+            ImportOptions {
+                format: InputFormat::Jsonl,
+                strict: false,
+                batch: 1000,
+            },
+            |_| {},
+            |_| {},
+        )
+        .unwrap_err();
+        let store = Store::open(&path, crate::store::OpenMode::Existing).unwrap();
+        let stored = count(&store);
+        assert!(
+            stored > 0 && stored < 40_000 && stored % 1000 == 0,
+            "{stored}"
+        );
+        let message = format!("{e:#}");
+        assert!(
+            message.starts_with(&format!(
+                "the archive could not be written; lines 1 to {stored} are committed, \
+                 nothing after line {stored} is: fix the problem (for a full disk, free space) \
+                 and run the same import again (the committed lines are left alone), or import \
+                 what follows line {stored}: "
+            )),
+            "{message}"
+        );
+        assert!(
+            e.chain().any(|c| c
+                .downcast_ref::<StoreError>()
+                .is_some_and(StoreError::is_io)),
+            "a storage error (exit 74): {message}"
+        );
     }
 
     #[test]
