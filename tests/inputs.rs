@@ -426,3 +426,49 @@ fn csv_with_a_bom_header_and_a_bad_byte_imports_the_rest() {
             "line 1: the CSV header is not UTF-8",
         ));
 }
+
+#[test]
+fn negative_zero_keeps_its_sign_through_import_export_and_import() {
+    let env = Env::new();
+    let text = [
+        line(&T0.to_string(), "-0.0"),
+        line(&(T0 + 30).to_string(), "-0"),
+        line(&(T0 + 60).to_string(), "0"),
+    ]
+    .join("\n");
+    import(&env, "in.jsonl", text.as_bytes(), &[]).success();
+    let bits =
+        |env: &Env| -> Vec<u64> { stored(env).iter().map(|(_, _, v)| v.to_bits()).collect() };
+    let want = vec![(-0.0f64).to_bits(), (-0.0f64).to_bits(), 0.0f64.to_bits()];
+    assert_eq!(bits(&env), want, "in the samples view");
+    let db = env.db();
+    for (format, file) in [("jsonl", "out.jsonl"), ("csv", "out.csv")] {
+        let out = env.path(file);
+        env.cmd()
+            .args([
+                "export",
+                "--db",
+                db.to_str().unwrap(),
+                "--format",
+                format,
+                "--out",
+            ])
+            .arg(&out)
+            .assert()
+            .success();
+        let text = std::fs::read_to_string(&out).unwrap();
+        let negative = match format {
+            "jsonl" => r#""value":-0.0}"#,
+            _ => ",-0\n",
+        };
+        assert_eq!(text.matches(negative).count(), 2, "{text}");
+        let copy = Env::new();
+        let copy_db = copy.db();
+        copy.cmd()
+            .args(["import", "--db", copy_db.to_str().unwrap()])
+            .arg(&out)
+            .assert()
+            .success();
+        assert_eq!(bits(&copy), want, "{format} round trip");
+    }
+}

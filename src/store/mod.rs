@@ -172,10 +172,11 @@ impl std::ops::AddAssign for WriteStats {
     }
 }
 
-/// A value as stored: hundredths when exact, else the value itself.
+/// A value as stored: hundredths when they read back bit for bit, else the
+/// value itself. (`-0.0` is a REAL: INTEGER 0 reads back as `0.0`.)
 pub fn encode_value(v: f64) -> SqlValue {
     let h = (v * 100.0).round();
-    if h.abs() < 9.0e15 && h / 100.0 == v {
+    if h.abs() < 9.0e15 && ((h as i64) as f64 / 100.0).to_bits() == v.to_bits() {
         SqlValue::Integer(h as i64)
     } else {
         SqlValue::Real(v)

@@ -89,6 +89,7 @@ fn values_round_trip_exactly() {
         assert_eq!(back.to_bits(), v.to_bits(), "{v} stored as {stored:?}");
     }
     assert_eq!(encode_value(98.68), SqlValue::Integer(9868));
+    assert_eq!(encode_value(0.0), SqlValue::Integer(0));
     assert_eq!(encode_value(3212.0), SqlValue::Integer(321200));
     assert!(matches!(encode_value(0.1 + 0.2), SqlValue::Real(_)));
 }
@@ -587,4 +588,44 @@ fn a_point_outside_the_range_fails_a_full_read_instead_of_vanishing() {
     })
     .unwrap();
     assert_eq!(seen, [T0]);
+}
+
+#[test]
+fn negative_zero_keeps_its_sign_through_the_store_and_the_samples_view() {
+    // hundredths have no -0: it was stored as INTEGER 0 and read back as 0
+    let stored = encode_value(-0.0);
+    assert_eq!(stored, SqlValue::Real(-0.0));
+    let back = decode_value((&stored).into());
+    assert_eq!(back.to_bits(), (-0.0f64).to_bits());
+
+    let mut store = Store::in_memory().unwrap();
+    let id = store.series_id(&key(), "x", None).unwrap();
+    let mut rows = vec![
+        (id, bucket_of(T0), encode_value(-0.0)),
+        (id, bucket_of(T0 + 30), encode_value(0.0)),
+    ];
+    assert_eq!(store.upsert_points(&mut rows).unwrap().new, 2);
+    let view: Vec<u64> = store
+        .conn()
+        .prepare("SELECT value FROM samples ORDER BY ts")
+        .unwrap()
+        .query_map([], |r| r.get::<_, f64>(0))
+        .unwrap()
+        .map(|v| v.unwrap().to_bits())
+        .collect();
+    assert_eq!(view, [(-0.0f64).to_bits(), 0.0f64.to_bits()]);
+    let mut read_back = Vec::new();
+    read::for_each_point::<StoreError>(store.conn(), id, T0, T0 + 60, |_, v| {
+        read_back.push(v.to_bits());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(read_back, view);
+    // 0 replacing -0 (and back) is a revision, not "unchanged"
+    let mut rows = vec![(id, bucket_of(T0), encode_value(0.0))];
+    assert_eq!(store.upsert_points(&mut rows).unwrap().revised, 1);
+    let mut rows = vec![(id, bucket_of(T0), encode_value(-0.0))];
+    assert_eq!(store.upsert_points(&mut rows).unwrap().revised, 1);
+    let mut rows = vec![(id, bucket_of(T0), encode_value(-0.0))];
+    assert_eq!(store.upsert_points(&mut rows).unwrap().unchanged, 1);
 }
