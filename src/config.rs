@@ -295,6 +295,34 @@ impl Checker<'_> {
     }
 }
 
+/// Text with the user and password of every URL in it (`scheme://user:pw@host`)
+/// replaced by `***`, for messages: a config line may hold credentials
+/// that must never be echoed. Everything from `://` to the last `@` of the
+/// URL goes (a password may hold a `/`; a path with an `@` loses more
+/// than it needs to, which is harmless in a message).
+pub fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '"' | '\'' | '`') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let url = &tail[..end];
+        match url.rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&url[at..]);
+            }
+            None => out.push_str(url),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -329,9 +357,10 @@ impl Config {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
             file: file.to_string(),
             key: None,
+            // the error quotes the line, which may hold an endpoint's password
             message: format!(
                 "{}; see `rtc-archiver config example` for every key",
-                e.to_string().trim_end()
+                redact_userinfo(e.to_string().trim_end())
             ),
         })?;
         let c = Checker { file };
@@ -369,13 +398,25 @@ impl Config {
 
         let mut api = ApiConfig::default();
         if let Some(raw_api) = raw.api {
-            if let Some(endpoint) = raw_api.endpoint {
-                let url = Url::parse(&endpoint).map_err(|e| {
+            if let Some(raw_endpoint) = raw_api.endpoint {
+                // messages show it without any user or password
+                let endpoint = redact_userinfo(&raw_endpoint);
+                let url = Url::parse(&raw_endpoint).map_err(|e| {
                     c.err(
                         "api.endpoint",
                         format!("{endpoint:?} is not a URL ({e}): use e.g. \"https://rtc.volcengineapi.com\""),
                     )
                 })?;
+                if !url.username().is_empty() || url.password().is_some() {
+                    return Err(c.err(
+                        "api.endpoint",
+                        format!(
+                            "{endpoint:?} holds a user or password: remove it (requests are \
+                             signed with the access key from VOLC_ACCESSKEY/VOLC_SECRETKEY or \
+                             ~/.volc/credentials, never with credentials in the URL)"
+                        ),
+                    ));
+                }
                 match url.scheme() {
                     "https" => {}
                     "http" if is_loopback(&url) || raw_api.allow_http == Some(true) => {}
@@ -784,6 +825,40 @@ quality  = ["stall_rate"]
                 .unwrap();
         assert_eq!(c.unknown_indicators, ["brand_new_rate (target[1].quality)"]);
         assert_eq!(c.targets[0].quality, ["stall_rate", "brand_new_rate"]);
+    }
+
+    #[test]
+    fn an_endpoint_with_credentials_is_refused_without_echoing_them() {
+        for endpoint in [
+            "https://user:s3cret-pw@rtc.example.com",
+            "http://user:s3cret-pw@rtc.example.com",
+            "https://:s3cret-pw@rtc.example.com/",
+            "https://s3cret-pw@rtc.example.com",
+            "http://user:s3cret-pw@127.0.0.1:8080",
+            // not even a URL: still not echoed
+            "https://user:s3cret-pw@rtc example.com",
+            "https://user:s3cret/pw@rtc.example.com",
+        ] {
+            let e = err(&format!("[api]\nendpoint = \"{endpoint}\"\n"));
+            assert!(
+                e.starts_with("test.toml: api.endpoint: "),
+                "{endpoint}: {e}"
+            );
+            assert!(!e.contains("s3cret"), "{endpoint}: {e}");
+        }
+        let e = err("[api]\nendpoint = \"https://user:s3cret-pw@rtc.example.com\"\n");
+        assert!(
+            e.contains("\"https://***@rtc.example.com\" holds a user or password"),
+            "{e}"
+        );
+        // a TOML error quoting the line hides it too
+        let e = err("[api]\nendpoint = \"https://user:s3cret-pw@rtc.example.com\" x\n");
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(e.contains("https://***@rtc.example.com"), "{e}");
+        assert_eq!(
+            redact_userinfo("a http://u:p@h/x and 'https://h2/p@q' ftp://x"),
+            "a http://***@h/x and 'https://***@q' ftp://x"
+        );
     }
 
     #[test]

@@ -472,3 +472,33 @@ fn negative_zero_keeps_its_sign_through_import_export_and_import() {
         assert_eq!(bits(&copy), want, "{format} round trip");
     }
 }
+
+#[test]
+fn an_endpoint_with_credentials_is_refused_and_never_echoed() {
+    let env = Env::new();
+    for endpoint in [
+        "\"http://user:s3cret-pw@127.0.0.1:8080\"",
+        "\"https://user:s3cret-pw@rtc.example.com\"",
+        // unquoted: a TOML error that quotes the line
+        "https://user:s3cret-pw@rtc.example.com",
+    ] {
+        let path = env.path("c.toml");
+        std::fs::write(
+            &path,
+            format!("[api]\nendpoint = {endpoint}\n[[target]]\napp_id = \"a\"\nquality = [\"stall_rate\"]\n"),
+        )
+        .unwrap();
+        for cmd in [&["config", "check"][..], &["collect", "--once"][..]] {
+            env.cmd()
+                .args(cmd)
+                .arg("--config")
+                .arg(&path)
+                .assert()
+                .code(2)
+                .stdout(predicate::str::contains("s3cret").not())
+                .stderr(predicate::str::contains("s3cret").not())
+                .stderr(predicate::str::contains("c.toml"))
+                .stderr(predicate::str::contains("***@"));
+        }
+    }
+}
