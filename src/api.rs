@@ -111,7 +111,9 @@ impl SkipReason {
             SkipReason::OutsideRange => "time outside 2000–2100",
             SkipReason::OutsideWindow => "outside the requested window",
             SkipReason::Duplicate => "duplicate bucket in one answer",
-            SkipReason::BadIndicator => "indicator without a Name or a Data list",
+            SkipReason::BadIndicator => {
+                "indicator without a Name or a Data list, or with a control character in its Name or Unit"
+            }
         }
     }
 }
@@ -438,7 +440,12 @@ pub fn parse_answer(http: &HttpAnswer<'_>, window: (i64, i64)) -> Result<Answer,
     let mut by_name: BTreeMap<String, (Option<String>, BTreeMap<i64, f64>)> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for indicator in indicators {
-        let name = str_field(indicator, "Name").filter(|n| !n.trim().is_empty());
+        let unit = str_field(indicator, "Unit").filter(|u| !u.is_empty());
+        let name = str_field(indicator, "Name").filter(|n| {
+            !n.trim().is_empty()
+                && crate::control_char(n).is_none()
+                && unit.is_none_or(|u| crate::control_char(u).is_none())
+        });
         let data = match indicator.get("Data") {
             None | Some(Value::Null) => Some(&[][..]),
             Some(Value::Array(items)) => Some(items.as_slice()),
@@ -452,9 +459,7 @@ pub fn parse_answer(http: &HttpAnswer<'_>, window: (i64, i64)) -> Result<Answer,
             *answer.skipped.entry(SkipReason::BadIndicator).or_default() += lost as u64;
             continue;
         };
-        let unit = str_field(indicator, "Unit")
-            .filter(|u| !u.is_empty())
-            .map(str::to_string);
+        let unit = unit.map(str::to_string);
         let entry = by_name.entry(name.to_string()).or_insert_with(|| {
             order.push(name.to_string());
             (None, BTreeMap::new())
@@ -694,6 +699,20 @@ mod tests {
                 .as_str()
                 .contains(timeutil::DATA_RANGE)
         );
+    }
+
+    #[test]
+    fn names_and_units_with_control_characters_are_bad_indicators() {
+        let body = r#"{"Result": {"Indicators": [
+            {"Name": "ok_rate", "Data": [{"TimeStamp": "2026-11-23T12:00:00Z", "Value": 1}]},
+            {"Name": "evil\u001b[2J", "Data": [{"TimeStamp": "2026-11-23T12:00:00Z", "Value": 1}]},
+            {"Name": "nul\u0000", "Data": []},
+            {"Name": "unit", "Unit": "%\r", "Data": [{"TimeStamp": "2026-11-23T12:00:00Z", "Value": 1}]}
+        ]}}"#;
+        let a = parse_answer(&ok(body), WIDE).unwrap();
+        let names: Vec<_> = a.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["ok_rate"]);
+        assert_eq!(a.skipped.get(&SkipReason::BadIndicator), Some(&3));
     }
 
     #[test]

@@ -488,6 +488,17 @@ impl Config {
             if t.app_id.trim().is_empty() {
                 return Err(c.err(key("app_id"), "is empty: set it to your RTC AppId"));
             }
+            let control = |k: &str, text: &str| match crate::control_char(text) {
+                Some(ch) => Err(c.err(
+                    key(k),
+                    format!(
+                        "{text:?} holds a control character ({}): remove it",
+                        ch.escape_unicode()
+                    ),
+                )),
+                None => Ok(()),
+            };
+            control("app_id", &t.app_id)?;
             let room_id = match t.room_id {
                 Some(r) if r.trim().is_empty() => {
                     return Err(c.err(
@@ -497,6 +508,9 @@ impl Config {
                 }
                 r => r,
             };
+            if let Some(r) = &room_id {
+                control("room_id", r)?;
+            }
             let mut user_ids = t.user_ids.unwrap_or_default();
             if !user_ids.is_empty() && room_id.is_none() {
                 return Err(c.err(
@@ -511,6 +525,7 @@ impl Config {
                         format!("{u:?} is not a valid UserId (empty, or contains a comma)"),
                     ));
                 }
+                control("user_ids", u)?;
             }
             user_ids.sort();
             user_ids.dedup();
@@ -817,6 +832,22 @@ quality  = ["stall_rate"]
         let e =
             err("[[target]]\napp_id = \"a\"\nquality = [\"stall_rate\"]\nproduct_type = \"ios\"\n");
         assert!(e.contains("product_type") || e.contains("ios"), "{e}");
+    }
+
+    #[test]
+    fn control_characters_in_target_ids_are_refused() {
+        let e = err("[[target]]\napp_id = \"a\\u001b[2J\"\nquality = [\"stall_rate\"]\n");
+        assert!(
+            e.contains("target[1].app_id: ") && e.contains("control character (\\u{1b})"),
+            "{e}"
+        );
+        let e =
+            err("[[target]]\napp_id = \"a\"\nroom_id = \"r\\u0000\"\nquality = [\"stall_rate\"]\n");
+        assert!(e.contains("target[1].room_id: "), "{e}");
+        let e = err(
+            "[[target]]\napp_id = \"a\"\nroom_id = \"r\"\nuser_ids = [\"u\\r\"]\nquality = [\"stall_rate\"]\n",
+        );
+        assert!(e.contains("target[1].user_ids: "), "{e}");
     }
 
     #[test]

@@ -137,6 +137,21 @@ fn build<'a>(
     if source == Source::Operation && room_id.is_some() {
         return Err("operation data has no room_id".into());
     }
+    let unit = non_empty(unit);
+    for (field, text) in [
+        ("app_id", Some(&app_id)),
+        ("room_id", room_id.as_ref()),
+        ("user_ids", user_ids.as_ref()),
+        ("indicator", Some(&indicator)),
+        ("unit", unit.as_ref()),
+    ] {
+        if let Some(c) = text.and_then(|t| crate::control_char(t)) {
+            return Err(format!(
+                "{field} holds a control character ({}), which no identity may hold",
+                c.escape_unicode()
+            ));
+        }
+    }
     let from_time = match time.as_deref() {
         Some(t) => Some(
             timeutil::parse_utc_z(t)
@@ -171,7 +186,7 @@ fn build<'a>(
         user_ids,
         source,
         indicator,
-        unit: non_empty(unit),
+        unit,
         ts,
         value,
     })
@@ -945,6 +960,48 @@ mod tests {
         }
         assert!(parse_json_line(&no_time.replace("1795435200", "946684800")).is_ok());
         assert!(parse_json_line(&no_time.replace("1795435200", "4102444770")).is_ok());
+    }
+
+    #[test]
+    fn control_characters_in_identities_are_bad_lines() {
+        for (from, to, field) in [
+            (
+                "\"app1\"",
+                "\"app\\u0000\"",
+                "app_id holds a control character (\\u{0})",
+            ),
+            (
+                "\"room-1\"",
+                "\"room\\u001b[2J\"",
+                "room_id holds a control character (\\u{1b})",
+            ),
+            (
+                "\"u1,u2\"",
+                "\"u1,u\\r2\"",
+                "user_ids holds a control character (\\u{d})",
+            ),
+            (
+                "\"audio_stall_rate\"",
+                "\"stall\\nrate\"",
+                "indicator holds",
+            ),
+            ("\"%\"", "\"%\\t\"", "unit holds"),
+        ] {
+            let e = parse_json_line(&LINE.replace(from, to)).unwrap_err();
+            assert!(e.starts_with(field), "{to}: {e}");
+        }
+        // CSV: a NUL byte, and a CR inside a quoted field
+        let csv = "app_id,source,indicator,ts,value\n\
+                   a\0b,operation,x,1795435200,1\n\
+                   \"a\rb\",operation,x,1795435230,1\n\
+                   ab,operation,x,1795435260,1\n";
+        let (_dir, _, report, bad) = run_bytes(csv.as_bytes(), InputFormat::Csv, false, 10);
+        assert_eq!(report.unwrap().imported, 1);
+        assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), [2, 3]);
+        assert!(
+            bad.iter()
+                .all(|b| b.reason.starts_with("app_id holds a control character"))
+        );
     }
 
     #[test]

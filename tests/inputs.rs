@@ -502,3 +502,21 @@ fn an_endpoint_with_credentials_is_refused_and_never_echoed() {
         }
     }
 }
+
+#[test]
+fn control_characters_in_identities_are_bad_lines_never_stored() {
+    let env = Env::new();
+    let text = "app_id,source,indicator,ts,value\n\
+                app\0,operation,online_user_count,1795435200,1\n\
+                app1,operation,\"online\x1b[2J\",1795435200,1\n\
+                app1,operation,online_user_count,1795435230,2\n";
+    import(&env, "in.csv", text.as_bytes(), &[])
+        .code(1)
+        .stderr(predicate::str::contains(
+            "in.csv:2: app_id holds a control character (\\u{0})",
+        ))
+        .stderr(predicate::str::contains(
+            "in.csv:3: indicator holds a control character (\\u{1b})",
+        ));
+    assert_eq!(stored(&env).len(), 1);
+}
