@@ -197,6 +197,9 @@ pub fn parse_json_line(line: &str) -> Result<Sample<'_>, String> {
     let l: JsonLine<'_> = serde_json::from_str(line)
         .map_err(|e| format!("not a JSON object of the samples format ({e})"))?;
     let ts = match l.ts {
+        Some(n) if n.is_u64() && n.as_i64().is_none() => {
+            return Err(format!("time outside {} (ts {n})", timeutil::DATA_RANGE));
+        }
         Some(n) => Some(
             n.as_i64()
                 .ok_or_else(|| format!("ts {n} is not a whole number of seconds"))?,
@@ -285,11 +288,12 @@ impl CsvColumns {
         };
         let get = |c: Option<usize>| c.and_then(field).map(Cow::Borrowed);
         let ts = match get(self.ts).filter(|s| !s.is_empty()) {
-            Some(s) => Some(
-                s.trim()
-                    .parse::<i64>()
-                    .map_err(|_| format!("ts {s:?} is not a whole number of seconds"))?,
-            ),
+            Some(s) => Some(s.trim().parse::<i64>().map_err(|e| match e.kind() {
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                    format!("time outside {} (ts {s})", timeutil::DATA_RANGE)
+                }
+                _ => format!("ts {s:?} is not a whole number of seconds"),
+            })?),
             None => None,
         };
         let value = match get(self.value).filter(|s| !s.is_empty()) {
@@ -957,6 +961,21 @@ mod tests {
         ] {
             let e = parse_json_line(&no_ts.replace("2026-11-23T12:00:00Z", time)).unwrap_err();
             assert!(e.starts_with("time outside 2000–2100"), "{time}: {e}");
+        }
+        // beyond i64 either way: out of range too, not "not a whole number"
+        for ts in ["18446744073709551615", "9223372036854775808"] {
+            let e = parse_json_line(&no_time.replace("1795435200", ts)).unwrap_err();
+            assert!(e.starts_with("time outside 2000–2100 (ts "), "{ts}: {e}");
+        }
+        let csv = format!(
+            "app_id,source,indicator,ts,value\na,quality,x,{},1\na,quality,x,-99999999999999999999,1\n",
+            u64::MAX
+        );
+        let mut r = csv::Reader::from_reader(csv.as_bytes());
+        let cols = CsvColumns::from_header(r.headers().unwrap()).unwrap();
+        for rec in r.records() {
+            let e = cols.parse(&rec.unwrap()).unwrap_err();
+            assert!(e.starts_with("time outside 2000–2100 (ts "), "{e}");
         }
         assert!(parse_json_line(&no_time.replace("1795435200", "946684800")).is_ok());
         assert!(parse_json_line(&no_time.replace("1795435200", "4102444770")).is_ok());
