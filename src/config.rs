@@ -18,6 +18,9 @@ use crate::{HORIZON_SECS, Source};
 pub const DEFAULT_CONFIG: &str = "rtc-archiver.toml";
 /// The database used when the config does not name one.
 pub const DEFAULT_DATABASE: &str = "rtc-archive.db";
+/// The largest config file read (thousands of targets are a few hundred
+/// kilobytes); `--config /dev/zero` must not fill the memory.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 /// A commented example configuration (`rtc-archiver config example`).
 pub const EXAMPLE: &str = include_str!("../rtc-archiver.example.toml");
 
@@ -353,14 +356,27 @@ fn is_loopback(url: &Url) -> bool {
 impl Config {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        use std::io::Read as _;
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let problem = |message: String| ConfigError {
             file: file.clone(),
             key: None,
-            message: format!(
-                "cannot read it ({e}); pass --config FILE, or --db FILE for commands that only read the archive"
-            ),
-        })?;
+            message,
+        };
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
+            .map_err(|e| {
+                problem(format!(
+                    "cannot read it ({e}); pass --config FILE, or --db FILE for commands that only read the archive"
+                ))
+            })?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(problem(format!(
+                "is larger than {} MiB, which no configuration is: pass the right --config FILE",
+                MAX_CONFIG_BYTES >> 20
+            )));
+        }
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         let config = Config::parse(&text, &file, base)?;
         crate::credentials::warn_if_readable_by_others(path);
@@ -848,6 +864,24 @@ quality  = ["stall_rate"]
             "[[target]]\napp_id = \"a\"\nroom_id = \"r\"\nuser_ids = [\"u\\r\"]\nquality = [\"stall_rate\"]\n",
         );
         assert!(e.contains("target[1].user_ids: "), "{e}");
+    }
+
+    #[test]
+    fn a_config_file_without_end_is_refused_without_reading_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.toml");
+        let line = "# a comment, repeated\n";
+        let n = (MAX_CONFIG_BYTES as usize) / line.len() + 2;
+        std::fs::write(&path, line.repeat(n)).unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("huge.toml: is larger than 4 MiB"), "{e}");
+        #[cfg(unix)]
+        {
+            let e = Config::load(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("/dev/zero: "), "{e}");
+        }
     }
 
     #[test]
