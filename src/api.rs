@@ -94,6 +94,7 @@ pub enum SkipReason {
     OffGrid,
     MissingValue,
     BadValue,
+    OutsideRange,
     OutsideWindow,
     Duplicate,
     BadIndicator,
@@ -107,9 +108,12 @@ impl SkipReason {
             SkipReason::OffGrid => "time is not on the 30-second grid",
             SkipReason::MissingValue => "missing value",
             SkipReason::BadValue => "value is not a number",
+            SkipReason::OutsideRange => "time outside 2000–2100",
             SkipReason::OutsideWindow => "outside the requested window",
             SkipReason::Duplicate => "duplicate bucket in one answer",
-            SkipReason::BadIndicator => "indicator without a Name or a Data list",
+            SkipReason::BadIndicator => {
+                "indicator without a Name or a Data list, or with a control character in its Name or Unit"
+            }
         }
     }
 }
@@ -463,7 +467,12 @@ pub fn parse_answer(http: &HttpAnswer<'_>, window: (i64, i64)) -> Result<Answer,
     let mut by_name: BTreeMap<String, (Option<String>, BTreeMap<i64, f64>)> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for indicator in indicators {
-        let name = str_field(indicator, "Name").filter(|n| !n.trim().is_empty());
+        let unit = str_field(indicator, "Unit").filter(|u| !u.is_empty());
+        let name = str_field(indicator, "Name").filter(|n| {
+            !n.trim().is_empty()
+                && crate::control_char(n).is_none()
+                && unit.is_none_or(|u| crate::control_char(u).is_none())
+        });
         let data = match indicator.get("Data") {
             None | Some(Value::Null) => Some(&[][..]),
             Some(Value::Array(items)) => Some(items.as_slice()),
@@ -477,9 +486,7 @@ pub fn parse_answer(http: &HttpAnswer<'_>, window: (i64, i64)) -> Result<Answer,
             *answer.skipped.entry(SkipReason::BadIndicator).or_default() += lost as u64;
             continue;
         };
-        let unit = str_field(indicator, "Unit")
-            .filter(|u| !u.is_empty())
-            .map(str::to_string);
+        let unit = unit.map(str::to_string);
         let entry = by_name.entry(name.to_string()).or_insert_with(|| {
             order.push(name.to_string());
             (None, BTreeMap::new())
@@ -519,6 +526,9 @@ fn parse_point(item: &Value, window: (i64, i64)) -> Result<(i64, f64), SkipReaso
         .as_str()
         .and_then(timeutil::parse_rfc3339)
         .ok_or(SkipReason::BadTime)?;
+    if !timeutil::in_data_range(ts) {
+        return Err(SkipReason::OutsideRange);
+    }
     if ts.rem_euclid(BUCKET_SECS) != 0 {
         return Err(SkipReason::OffGrid);
     }
@@ -696,6 +706,40 @@ mod tests {
         assert_eq!(count(SkipReason::OutsideWindow), 1);
         assert_eq!(count(SkipReason::Duplicate), 1);
         assert_eq!(count(SkipReason::BadIndicator), 2);
+    }
+
+    #[test]
+    fn points_outside_2000_2100_are_skipped_as_time_outside_the_range() {
+        let body = r#"{"Result": {"Indicators": [{"Name": "x", "Data": [
+            {"TimeStamp": "2026-11-23T12:00:00Z", "Value": 1},
+            {"TimeStamp": "1999-12-31T23:59:30Z", "Value": 2},
+            {"TimeStamp": "2100-01-01T00:00:00Z", "Value": 3},
+            {"TimeStamp": "9999-12-31T23:59:30Z", "Value": 4}
+        ]}]}}"#;
+        // even a window that would let them through
+        let a = parse_answer(&ok(body), (i64::MIN, i64::MAX)).unwrap();
+        assert_eq!(a.series[0].points, [(T0, 1.0)]);
+        assert_eq!(a.skipped.get(&SkipReason::OutsideRange), Some(&3));
+        assert_eq!(SkipReason::OutsideRange.as_str(), "time outside 2000–2100");
+        assert!(
+            SkipReason::OutsideRange
+                .as_str()
+                .contains(timeutil::DATA_RANGE)
+        );
+    }
+
+    #[test]
+    fn names_and_units_with_control_characters_are_bad_indicators() {
+        let body = r#"{"Result": {"Indicators": [
+            {"Name": "ok_rate", "Data": [{"TimeStamp": "2026-11-23T12:00:00Z", "Value": 1}]},
+            {"Name": "evil\u001b[2J", "Data": [{"TimeStamp": "2026-11-23T12:00:00Z", "Value": 1}]},
+            {"Name": "nul\u0000", "Data": []},
+            {"Name": "unit", "Unit": "%\r", "Data": [{"TimeStamp": "2026-11-23T12:00:00Z", "Value": 1}]}
+        ]}}"#;
+        let a = parse_answer(&ok(body), WIDE).unwrap();
+        let names: Vec<_> = a.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["ok_rate"]);
+        assert_eq!(a.skipped.get(&SkipReason::BadIndicator), Some(&3));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::output::Format;
 use crate::query::{Agg, Fill};
 use crate::simulator::Fault;
-use crate::timeutil;
+use crate::timeutil::{self, DurationRange};
 
 /// Keeps a permanent, SQL-queryable history of Volcengine RTC real-time data.
 ///
@@ -114,7 +114,7 @@ pub struct ReportArgs {
     #[arg(long, short = 'i', value_name = "NAME")]
     pub indicator: Vec<String>,
     /// Regression threshold, overriding config `report.threshold` (percentage points for rates)
-    #[arg(long)]
+    #[arg(long, value_parser = parse_threshold)]
     pub threshold: Option<f64>,
 }
 
@@ -165,8 +165,8 @@ pub struct ImportArgs {
     /// Stop at the first bad line (nothing of its batch is stored)
     #[arg(long)]
     pub strict: bool,
-    /// Lines per transaction
-    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Lines per transaction (1 to 1000000)
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=crate::import::MAX_BATCH))]
     pub batch: u64,
     /// Never show a progress bar
     #[arg(long)]
@@ -209,9 +209,38 @@ pub struct CollectArgs {
     pub metrics_listen: Option<SocketAddr>,
 }
 
-/// Parses a duration such as `5m` for clap.
-pub fn parse_duration_arg(s: &str) -> Result<Duration, String> {
-    timeutil::parse_duration(s)
+/// `status --max-lag`: up to the archive's whole time range.
+pub const MAX_LAG_RANGE: DurationRange = DurationRange::new(
+    Duration::ZERO,
+    Duration::from_secs(timeutil::DATA_SPAN_SECS),
+);
+/// `simulate --slow`: a slow answer, not a hung one.
+pub const SLOW_RANGE: DurationRange = DurationRange::new(Duration::ZERO, Duration::from_secs(3600));
+
+fn parse_threshold(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    crate::config::check_threshold(v)
+}
+
+fn parse_fault_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a share: use a number from 0 to 1"))
+    }
+}
+
+fn parse_step(s: &str) -> Result<Duration, String> {
+    timeutil::parse_duration_in(s, crate::query::STEP_RANGE)
+}
+
+fn parse_max_lag(s: &str) -> Result<Duration, String> {
+    timeutil::parse_duration_in(s, MAX_LAG_RANGE)
+}
+
+fn parse_slow(s: &str) -> Result<Duration, String> {
+    timeutil::parse_duration_in(s, SLOW_RANGE)
 }
 
 #[derive(Debug, Args)]
@@ -235,7 +264,7 @@ pub struct QueryArgs {
     #[arg(long, default_value = "now", allow_hyphen_values = true)]
     pub to: String,
     /// Aggregate into steps of this length (5m, 1h, 1d); days follow --tz
-    #[arg(long, value_parser = parse_duration_arg)]
+    #[arg(long, value_parser = parse_step)]
     pub step: Option<Duration>,
     /// Aggregation per step
     #[arg(long, value_enum, default_value_t = Agg::Avg, requires = "step")]
@@ -278,7 +307,7 @@ pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     pub format: StatusFormat,
     /// Exit 1 if any series lags more than this behind now (for monitoring)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_max_lag)]
     pub max_lag: Option<Duration>,
 }
 
@@ -310,7 +339,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "cn-north-1")]
     pub region: String,
     /// Share of requests (0–1) that get a random fault
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fault_rate)]
     pub fault_rate: f64,
     /// Which faults the random ones pick from, comma-separated [default: all recoverable ones]
     #[arg(long, value_delimiter = ',')]
@@ -322,13 +351,13 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// How long a `slow` answer takes
-    #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
+    #[arg(long, default_value = "30s", value_parser = parse_slow)]
     pub slow: Duration,
-    /// Seconds a value stays provisional before its final value
-    #[arg(long, default_value_t = 120)]
+    /// Seconds a value stays provisional before its final value (0 to 3600)
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(i64).range(0..=crate::HORIZON_SECS))]
     pub revision_secs: i64,
-    /// Buckets without data, per thousand
-    #[arg(long, default_value_t = 20)]
+    /// Buckets without data, per thousand (0 to 1000)
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub missing_per_mille: u64,
 }
 

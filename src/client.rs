@@ -23,6 +23,11 @@ pub const REQUEST_SPACING: Duration = Duration::from_millis(550);
 /// Longest `Retry-After` we honour.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// The largest answer read: an hour of 30-second buckets for a target's
+/// indicators is tens of kilobytes; a body without an end must not fill
+/// the memory before the timeout ends it.
+pub const MAX_ANSWER_BYTES: usize = 32 << 20;
+
 /// One attempt's outcome and timing.
 #[derive(Debug)]
 pub struct Attempt {
@@ -106,6 +111,32 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     let secs: u64 = value.trim().parse().ok()?;
     Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
+/// A response's body, at most [`MAX_ANSWER_BYTES`] of it: a longer one is
+/// a bad answer (retryable, like any body that does not parse).
+async fn read_body(mut response: reqwest::Response, status: u16) -> Result<Vec<u8>, FetchError> {
+    let too_large = || FetchError::BadAnswer {
+        status,
+        reason: format!(
+            "the answer is larger than {} MiB, which no answer of this API is",
+            MAX_ANSWER_BYTES >> 20
+        ),
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 impl ApiClient {
@@ -211,7 +242,7 @@ impl ApiClient {
         let response = builder.send().await.map_err(|e| transport_error(&e))?;
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
+        let bytes = read_body(response, status).await?;
         api::parse_answer(
             &HttpAnswer {
                 status,
@@ -292,6 +323,44 @@ mod tests {
         });
         let e = transport_error_of(&format!("https://{addr}")).await;
         assert!(e.contains("could not connect"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_off_as_a_bad_answer() {
+        // a server that streams a body without end (chunked, no length)
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = vec![0u8; 64 << 10];
+                    let _ = s.read(&mut buf).await;
+                    let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                    if s.write_all(head).await.is_err() {
+                        return;
+                    }
+                    let mut chunk = format!("{:x}\r\n", buf.len()).into_bytes();
+                    chunk.extend(std::iter::repeat_n(b' ', buf.len()));
+                    chunk.extend_from_slice(b"\r\n");
+                    while s.write_all(&chunk).await.is_ok() {}
+                });
+            }
+        });
+        let api = ApiConfig {
+            endpoint: Url::parse(&format!("http://{addr}")).unwrap(),
+            timeout: Duration::from_secs(60),
+            ..ApiConfig::default()
+        };
+        let client = ApiClient::new(&api, Credentials::new("ak", "sk", None, "test")).unwrap();
+        let a = client.fetch(&request(Source::Operation)).await;
+        match a.result {
+            Err(e @ FetchError::BadAnswer { .. }) => {
+                assert!(e.to_string().contains("larger than 32 MiB"), "{e}");
+                assert!(e.is_retryable());
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -302,8 +302,8 @@ impl StreamJob {
 
     fn params(&self, extra_margin: i64) -> PlanParams {
         PlanParams {
-            overlap: secs(self.config.overlap),
-            margin: secs(self.config.horizon_margin).saturating_add(extra_margin),
+            overlap: timeutil::secs_i64(self.config.overlap),
+            margin: timeutil::secs_i64(self.config.horizon_margin).saturating_add(extra_margin),
             delay: self.source.delay_secs(),
         }
     }
@@ -554,10 +554,4 @@ struct AttemptLog {
     window_end: String,
     latency_ms: u64,
     attempt: u32,
-}
-
-/// A configured duration in whole seconds (the config bounds them far below
-/// `i64::MAX`; saturate rather than wrap regardless).
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }

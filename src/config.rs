@@ -11,15 +11,37 @@ use url::Url;
 
 use crate::catalog;
 use crate::store::StreamKey;
-use crate::timeutil;
+use crate::timeutil::{self, DurationRange};
 use crate::{HORIZON_SECS, Source};
 
 /// The config file used when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "rtc-archiver.toml";
 /// The database used when the config does not name one.
 pub const DEFAULT_DATABASE: &str = "rtc-archive.db";
+/// The largest config file read (thousands of targets are a few hundred
+/// kilobytes); `--config /dev/zero` must not fill the memory.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 /// A commented example configuration (`rtc-archiver config example`).
 pub const EXAMPLE: &str = include_str!("../rtc-archiver.example.toml");
+
+/// `interval`: a poll at least every second, and often enough that nothing
+/// slides out of the API's 60-minute reach between two polls.
+pub const INTERVAL_RANGE: DurationRange = DurationRange::new(
+    Duration::from_secs(1),
+    Duration::from_secs(HORIZON_SECS.unsigned_abs() - 600),
+);
+/// `overlap`: re-read at most what the API still has.
+pub const OVERLAP_RANGE: DurationRange = DurationRange::new(
+    Duration::ZERO,
+    Duration::from_secs(HORIZON_SECS.unsigned_abs() - 300),
+);
+/// `horizon_margin`: at most half the API's reach.
+pub const HORIZON_MARGIN_RANGE: DurationRange =
+    DurationRange::new(Duration::ZERO, Duration::from_secs(1800));
+/// `api.timeout` and `api.connect_timeout`: a request waited for longer
+/// than this holds up the whole pass.
+pub const TIMEOUT_RANGE: DurationRange =
+    DurationRange::new(Duration::from_millis(1), Duration::from_secs(600));
 
 /// A configuration problem: which file, which key, what is wrong, what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,20 +203,50 @@ impl ReportConfig {
     }
 }
 
-/// `*` matches any run of characters, `?` any one; everything else itself.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
+/// A regression threshold (config `report.threshold`, `report --threshold`):
+/// a finite number, at least zero.
+pub fn check_threshold(v: f64) -> Result<f64, String> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} is not a threshold: use a number >= 0 (0.2 = 0.2 percentage points for rates)"
+        ))
     }
+}
+
+/// `*` matches any run of characters, `?` any one; everything else itself.
+/// Greedy with one backtrack point (the last `*`): linear in practice and
+/// never worse than pattern × text, however many stars the pattern has.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
-    go(&p, &t)
+    let (mut pi, mut ti) = (0, 0);
+    // after the last `*` seen: where the pattern resumes, and the text
+    // position the star's match ends at so far
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                pi += 1;
+                star = Some((pi, ti));
+            }
+            Some(&c) if c == '?' || c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                // let the star take one more character
+                Some((resume, taken)) => {
+                    pi = resume;
+                    ti = taken + 1;
+                    star = Some((resume, taken + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// A checked configuration.
@@ -244,17 +296,52 @@ impl Checker<'_> {
         }
     }
 
+    /// A duration key: parsed, checked against its range, the key named in
+    /// any error, with `hint` saying what to choose.
     fn duration(
         &self,
         key: &str,
         value: Option<&str>,
         default: Duration,
+        range: DurationRange,
+        hint: &str,
     ) -> Result<Duration, ConfigError> {
-        match value {
-            None => Ok(default),
-            Some(v) => timeutil::parse_duration(v).map_err(|e| self.err(key, e)),
-        }
+        let Some(v) = value else {
+            return Ok(default);
+        };
+        let d = timeutil::parse_duration(v).map_err(|e| self.err(key, e))?;
+        range
+            .check(d)
+            .map_err(|e| self.err(key, format!("{e}, not {v:?}: {hint}")))
     }
+}
+
+/// Text with the user and password of every URL in it (`scheme://user:pw@host`)
+/// replaced by `***`, for messages: a config line may hold credentials
+/// that must never be echoed. Everything from `://` to the last `@` of the
+/// URL goes (a password may hold a `/`; a path with an `@` loses more
+/// than it needs to, which is harmless in a message).
+pub fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '"' | '\'' | '`') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let url = &tail[..end];
+        match url.rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&url[at..]);
+            }
+            None => out.push_str(url),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -269,14 +356,27 @@ fn is_loopback(url: &Url) -> bool {
 impl Config {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        use std::io::Read as _;
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let problem = |message: String| ConfigError {
             file: file.clone(),
             key: None,
-            message: format!(
-                "cannot read it ({e}); pass --config FILE, or --db FILE for commands that only read the archive"
-            ),
-        })?;
+            message,
+        };
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
+            .map_err(|e| {
+                problem(format!(
+                    "cannot read it ({e}); pass --config FILE, or --db FILE for commands that only read the archive"
+                ))
+            })?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(problem(format!(
+                "is larger than {} MiB, which no configuration is: pass the right --config FILE",
+                MAX_CONFIG_BYTES >> 20
+            )));
+        }
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         let config = Config::parse(&text, &file, base)?;
         crate::credentials::warn_if_readable_by_others(path);
@@ -291,9 +391,10 @@ impl Config {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
             file: file.to_string(),
             key: None,
+            // the error quotes the line, which may hold an endpoint's password
             message: format!(
                 "{}; see `rtc-archiver config example` for every key",
-                e.to_string().trim_end()
+                redact_userinfo(e.to_string().trim_end())
             ),
         })?;
         let c = Checker { file };
@@ -303,45 +404,53 @@ impl Config {
             .database
             .map(|p| base.join(p))
             .unwrap_or_else(|| base.join(DEFAULT_DATABASE));
-        let interval = c.duration("interval", raw.interval.as_deref(), defaults.interval)?;
-        if interval < Duration::from_secs(1) || interval.as_secs() as i64 > HORIZON_SECS - 600 {
-            return Err(c.err(
-                "interval",
-                "must be between 1s and 50m: the API forgets data after 60 minutes, so polls \
-                 further apart lose data (60s is a good choice)",
-            ));
-        }
-        let overlap = c.duration("overlap", raw.overlap.as_deref(), defaults.overlap)?;
-        if overlap.as_secs() as i64 > HORIZON_SECS - 300 {
-            return Err(c.err(
-                "overlap",
-                "must be at most 55m, inside the API's 60-minute reach (10m is a good choice)",
-            ));
-        }
+        let interval = c.duration(
+            "interval",
+            raw.interval.as_deref(),
+            defaults.interval,
+            INTERVAL_RANGE,
+            "the API forgets data after 60 minutes, so polls further apart lose data \
+             (60s is a good choice)",
+        )?;
+        let overlap = c.duration(
+            "overlap",
+            raw.overlap.as_deref(),
+            defaults.overlap,
+            OVERLAP_RANGE,
+            "it must stay inside the API's 60-minute reach (10m is a good choice)",
+        )?;
         let horizon_margin = c.duration(
             "horizon_margin",
             raw.horizon_margin.as_deref(),
             defaults.horizon_margin,
+            HORIZON_MARGIN_RANGE,
+            "the default, 60s, suits a synchronised clock",
         )?;
-        if horizon_margin.as_secs() as i64 > 1800 {
-            return Err(c.err(
-                "horizon_margin",
-                "must be at most 30m (the default, 60s, suits a synchronised clock)",
-            ));
-        }
         if let Some(tz) = &raw.timezone {
             timeutil::parse_zone(tz).map_err(|e| c.err("timezone", e))?;
         }
 
         let mut api = ApiConfig::default();
         if let Some(raw_api) = raw.api {
-            if let Some(endpoint) = raw_api.endpoint {
-                let url = Url::parse(&endpoint).map_err(|e| {
+            if let Some(raw_endpoint) = raw_api.endpoint {
+                // messages show it without any user or password
+                let endpoint = redact_userinfo(&raw_endpoint);
+                let url = Url::parse(&raw_endpoint).map_err(|e| {
                     c.err(
                         "api.endpoint",
                         format!("{endpoint:?} is not a URL ({e}): use e.g. \"https://rtc.volcengineapi.com\""),
                     )
                 })?;
+                if !url.username().is_empty() || url.password().is_some() {
+                    return Err(c.err(
+                        "api.endpoint",
+                        format!(
+                            "{endpoint:?} holds a user or password: remove it (requests are \
+                             signed with the access key from VOLC_ACCESSKEY/VOLC_SECRETKEY or \
+                             ~/.volc/credentials, never with credentials in the URL)"
+                        ),
+                    ));
+                }
                 match url.scheme() {
                     "https" => {}
                     "http" if is_loopback(&url) || raw_api.allow_http == Some(true) => {}
@@ -372,15 +481,20 @@ impl Config {
                 }
                 api.region = region;
             }
-            api.timeout = c.duration("api.timeout", raw_api.timeout.as_deref(), api.timeout)?;
+            api.timeout = c.duration(
+                "api.timeout",
+                raw_api.timeout.as_deref(),
+                api.timeout,
+                TIMEOUT_RANGE,
+                "e.g. \"20s\"",
+            )?;
             api.connect_timeout = c.duration(
                 "api.connect_timeout",
                 raw_api.connect_timeout.as_deref(),
                 api.connect_timeout,
+                TIMEOUT_RANGE,
+                "e.g. \"5s\"",
             )?;
-            if api.timeout.is_zero() || api.connect_timeout.is_zero() {
-                return Err(c.err("api.timeout", "must be more than zero (e.g. \"20s\")"));
-            }
         }
 
         let mut targets: Vec<Target> = Vec::new();
@@ -392,6 +506,17 @@ impl Config {
             if t.app_id.trim().is_empty() {
                 return Err(c.err(key("app_id"), "is empty: set it to your RTC AppId"));
             }
+            let control = |k: &str, text: &str| match crate::control_char(text) {
+                Some(ch) => Err(c.err(
+                    key(k),
+                    format!(
+                        "{text:?} holds a control character ({}): remove it",
+                        ch.escape_unicode()
+                    ),
+                )),
+                None => Ok(()),
+            };
+            control("app_id", &t.app_id)?;
             let room_id = match t.room_id {
                 Some(r) if r.trim().is_empty() => {
                     return Err(c.err(
@@ -401,6 +526,9 @@ impl Config {
                 }
                 r => r,
             };
+            if let Some(r) = &room_id {
+                control("room_id", r)?;
+            }
             let mut user_ids = t.user_ids.unwrap_or_default();
             if !user_ids.is_empty() && room_id.is_none() {
                 return Err(c.err(
@@ -415,6 +543,7 @@ impl Config {
                         format!("{u:?} is not a valid UserId (empty, or contains a comma)"),
                     ));
                 }
+                control("user_ids", u)?;
             }
             user_ids.sort();
             user_ids.dedup();
@@ -505,13 +634,7 @@ impl Config {
 
         let mut report = ReportConfig::default();
         if let Some(raw_report) = raw.report {
-            let check = |key: String, v: f64| {
-                if v.is_finite() && v >= 0.0 {
-                    Ok(v)
-                } else {
-                    Err(c.err(key, format!("{v} is not a threshold: use a number >= 0 (0.2 = 0.2 percentage points for rates)")))
-                }
-            };
+            let check = |key: String, v: f64| check_threshold(v).map_err(|e| c.err(key, e));
             if let Some(t) = raw_report.threshold {
                 report.threshold = check("report.threshold".into(), t)?;
             }
@@ -637,6 +760,60 @@ quality  = ["stall_rate"]
     }
 
     #[test]
+    fn durations_near_2_pow_64_seconds_are_refused_naming_the_key() {
+        // `as_secs() as i64` made these negative, and so "in range"
+        for (text, want) in [
+            (
+                "horizon_margin = \"18446744073709550000s\"\n",
+                "test.toml: horizon_margin: must be at most 30m, not \"18446744073709550000s\"",
+            ),
+            (
+                "interval = \"18446744073709551615s\"\n",
+                "test.toml: interval: must be between 1s and 50m",
+            ),
+            (
+                "overlap = \"9223372036854775808s\"\n",
+                "test.toml: overlap: must be at most 55m",
+            ),
+            (
+                "[api]\ntimeout = \"18446744073709551615s\"\n",
+                "test.toml: api.timeout: must be more than zero and at most 10m",
+            ),
+            (
+                "[api]\nconnect_timeout = \"9223372036854775808s\"\n",
+                "test.toml: api.connect_timeout: must be more than zero and at most 10m",
+            ),
+        ] {
+            let e = err(text);
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        // the ends of each range are in it
+        let c = parse(
+            "interval = \"50m\"\noverlap = \"55m\"\nhorizon_margin = \"30m\"\n\
+             [api]\ntimeout = \"10m\"\nconnect_timeout = \"1ms\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.interval, Duration::from_secs(3000));
+        assert_eq!(c.horizon_margin, Duration::from_secs(1800));
+        assert!(parse("interval = \"1s\"\noverlap = \"0s\"\n").is_ok());
+        assert!(err("interval = \"999ms\"\n").contains("interval: must be between 1s and 50m"));
+    }
+
+    #[test]
+    fn a_zero_connect_timeout_is_reported_as_api_connect_timeout() {
+        let e = err("[api]\nconnect_timeout = \"0s\"\n");
+        assert!(
+            e.contains("test.toml: api.connect_timeout: must be more than zero"),
+            "{e}"
+        );
+        let e = err("[api]\ntimeout = \"0s\"\n");
+        assert!(
+            e.contains("test.toml: api.timeout: must be more than zero"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn target_rules() {
         let e = err("[[target]]\napp_id = \"a\"\nuser_ids = [\"u\"]\nquality = [\"stall_rate\"]\n");
         assert!(e.contains("target[1].user_ids: needs room_id"), "{e}");
@@ -676,6 +853,40 @@ quality  = ["stall_rate"]
     }
 
     #[test]
+    fn control_characters_in_target_ids_are_refused() {
+        let e = err("[[target]]\napp_id = \"a\\u001b[2J\"\nquality = [\"stall_rate\"]\n");
+        assert!(
+            e.contains("target[1].app_id: ") && e.contains("control character (\\u{1b})"),
+            "{e}"
+        );
+        let e =
+            err("[[target]]\napp_id = \"a\"\nroom_id = \"r\\u0000\"\nquality = [\"stall_rate\"]\n");
+        assert!(e.contains("target[1].room_id: "), "{e}");
+        let e = err(
+            "[[target]]\napp_id = \"a\"\nroom_id = \"r\"\nuser_ids = [\"u\\r\"]\nquality = [\"stall_rate\"]\n",
+        );
+        assert!(e.contains("target[1].user_ids: "), "{e}");
+    }
+
+    #[test]
+    fn a_config_file_without_end_is_refused_without_reading_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.toml");
+        let line = "# a comment, repeated\n";
+        let n = (MAX_CONFIG_BYTES as usize) / line.len() + 2;
+        std::fs::write(&path, line.repeat(n)).unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("huge.toml: is larger than 4 MiB"), "{e}");
+        #[cfg(unix)]
+        {
+            let e = Config::load(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("/dev/zero: "), "{e}");
+        }
+    }
+
+    #[test]
     fn report_thresholds() {
         let c = parse(
             "[report]\nthreshold = 0.5\n[report.thresholds]\n\"*stall_rate\" = 0.3\n\"5s_*\" = 1\n",
@@ -693,12 +904,85 @@ quality  = ["stall_rate"]
     }
 
     #[test]
+    fn a_glob_with_many_stars_matches_in_linear_time() {
+        // the recursive matcher took minutes (exponential) for this one
+        let pattern = format!("{}b", "*".repeat(40));
+        let started = std::time::Instant::now();
+        assert!(!glob_match(&pattern, &"a".repeat(200)));
+        assert!(glob_match(&pattern, &format!("{}b", "a".repeat(200))));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // the same answers as the obvious recursive definition
+        fn slow(p: &[char], t: &[char]) -> bool {
+            match (p.first(), t.first()) {
+                (None, None) => true,
+                (Some('*'), _) => slow(&p[1..], t) || (!t.is_empty() && slow(p, &t[1..])),
+                (Some('?'), Some(_)) => slow(&p[1..], &t[1..]),
+                (Some(a), Some(b)) if a == b => slow(&p[1..], &t[1..]),
+                _ => false,
+            }
+        }
+        let alphabet = ['a', 'b', '*', '?'];
+        let mut x: u32 = 7;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for _ in 0..20_000 {
+            let mut word = |n: u32, alphabet: &[char]| -> String {
+                (0..next() % n)
+                    .map(|_| alphabet[(next() as usize) % alphabet.len()])
+                    .collect()
+            };
+            let p = word(7, &alphabet);
+            let t = word(7, &alphabet[..2]);
+            let (pc, tc): (Vec<char>, Vec<char>) = (p.chars().collect(), t.chars().collect());
+            assert_eq!(glob_match(&p, &t), slow(&pc, &tc), "{p:?} {t:?}");
+        }
+    }
+
+    #[test]
     fn unknown_indicators_are_warnings() {
         let c =
             parse("[[target]]\napp_id = \"a\"\nquality = [\"stall_rate\", \"brand_new_rate\"]\n")
                 .unwrap();
         assert_eq!(c.unknown_indicators, ["brand_new_rate (target[1].quality)"]);
         assert_eq!(c.targets[0].quality, ["stall_rate", "brand_new_rate"]);
+    }
+
+    #[test]
+    fn an_endpoint_with_credentials_is_refused_without_echoing_them() {
+        for endpoint in [
+            "https://user:s3cret-pw@rtc.example.com",
+            "http://user:s3cret-pw@rtc.example.com",
+            "https://:s3cret-pw@rtc.example.com/",
+            "https://s3cret-pw@rtc.example.com",
+            "http://user:s3cret-pw@127.0.0.1:8080",
+            // not even a URL: still not echoed
+            "https://user:s3cret-pw@rtc example.com",
+            "https://user:s3cret/pw@rtc.example.com",
+        ] {
+            let e = err(&format!("[api]\nendpoint = \"{endpoint}\"\n"));
+            assert!(
+                e.starts_with("test.toml: api.endpoint: "),
+                "{endpoint}: {e}"
+            );
+            assert!(!e.contains("s3cret"), "{endpoint}: {e}");
+        }
+        let e = err("[api]\nendpoint = \"https://user:s3cret-pw@rtc.example.com\"\n");
+        assert!(
+            e.contains("\"https://***@rtc.example.com\" holds a user or password"),
+            "{e}"
+        );
+        // a TOML error quoting the line hides it too
+        let e = err("[api]\nendpoint = \"https://user:s3cret-pw@rtc.example.com\" x\n");
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(e.contains("https://***@rtc.example.com"), "{e}");
+        assert_eq!(
+            redact_userinfo("a http://u:p@h/x and 'https://h2/p@q' ftp://x"),
+            "a http://***@h/x and 'https://***@q' ftp://x"
+        );
     }
 
     #[test]

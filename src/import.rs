@@ -8,7 +8,7 @@
 //! resumed by running it again.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 use std::sync::mpsc;
 
@@ -18,6 +18,10 @@ use thiserror::Error;
 
 use crate::store::{Store, StoreError, StreamKey, WriteStats, bucket_of, encode_value};
 use crate::{BUCKET_SECS, Source, timeutil};
+
+/// The most lines `--batch` may put in one transaction: several batches are
+/// in memory at once (one being parsed, two queued, one being written).
+pub const MAX_BATCH: u64 = 1_000_000;
 
 /// The input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +137,21 @@ fn build<'a>(
     if source == Source::Operation && room_id.is_some() {
         return Err("operation data has no room_id".into());
     }
+    let unit = non_empty(unit);
+    for (field, text) in [
+        ("app_id", Some(&app_id)),
+        ("room_id", room_id.as_ref()),
+        ("user_ids", user_ids.as_ref()),
+        ("indicator", Some(&indicator)),
+        ("unit", unit.as_ref()),
+    ] {
+        if let Some(c) = text.and_then(|t| crate::control_char(t)) {
+            return Err(format!(
+                "{field} holds a control character ({}), which no identity may hold",
+                c.escape_unicode()
+            ));
+        }
+    }
     let from_time = match time.as_deref() {
         Some(t) => Some(
             timeutil::parse_utc_z(t)
@@ -151,6 +170,9 @@ fn build<'a>(
         (Some(ts), _) | (None, Some(ts)) => ts,
         (None, None) => return Err("ts and time are both missing".into()),
     };
+    if !timeutil::in_data_range(ts) {
+        return Err(timeutil::outside_data_range(ts));
+    }
     if ts.rem_euclid(BUCKET_SECS) != 0 {
         return Err(format!("ts {ts} is not on the 30-second grid"));
     }
@@ -164,7 +186,7 @@ fn build<'a>(
         user_ids,
         source,
         indicator,
-        unit: non_empty(unit),
+        unit,
         ts,
         value,
     })
@@ -175,6 +197,9 @@ pub fn parse_json_line(line: &str) -> Result<Sample<'_>, String> {
     let l: JsonLine<'_> = serde_json::from_str(line)
         .map_err(|e| format!("not a JSON object of the samples format ({e})"))?;
     let ts = match l.ts {
+        Some(n) if n.is_u64() && n.as_i64().is_none() => {
+            return Err(format!("time outside {} (ts {n})", timeutil::DATA_RANGE));
+        }
         Some(n) => Some(
             n.as_i64()
                 .ok_or_else(|| format!("ts {n} is not a whole number of seconds"))?,
@@ -250,13 +275,25 @@ impl CsvColumns {
 
     /// Parses one CSV record.
     pub fn parse<'a>(&self, r: &'a csv::StringRecord) -> Result<Sample<'a>, String> {
-        let get = |c: Option<usize>| c.and_then(|i| r.get(i)).map(Cow::Borrowed);
+        // the last field of a CRLF line ends with the `\r`
+        let last = r.len().saturating_sub(1);
+        let field = |i: usize| {
+            r.get(i).map(|f| {
+                if i == last {
+                    f.strip_suffix('\r').unwrap_or(f)
+                } else {
+                    f
+                }
+            })
+        };
+        let get = |c: Option<usize>| c.and_then(field).map(Cow::Borrowed);
         let ts = match get(self.ts).filter(|s| !s.is_empty()) {
-            Some(s) => Some(
-                s.trim()
-                    .parse::<i64>()
-                    .map_err(|_| format!("ts {s:?} is not a whole number of seconds"))?,
-            ),
+            Some(s) => Some(s.trim().parse::<i64>().map_err(|e| match e.kind() {
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                    format!("time outside {} (ts {s})", timeutil::DATA_RANGE)
+                }
+                _ => format!("ts {s:?} is not a whole number of seconds"),
+            })?),
             None => None,
         };
         let value = match get(self.value).filter(|s| !s.is_empty()) {
@@ -358,6 +395,11 @@ struct Pipeline {
     sent: u64,
     received: u64,
     written: WriteStats,
+    /// The last input line of each batch sent and not yet acknowledged.
+    in_flight: VecDeque<u64>,
+    /// Every input line up to this one is committed (or was a bad line):
+    /// the last line of the last batch the writer acknowledged.
+    committed_through: u64,
 }
 
 impl Pipeline {
@@ -375,6 +417,8 @@ impl Pipeline {
             sent: 0,
             received: 0,
             written: WriteStats::default(),
+            in_flight: VecDeque::new(),
+            committed_through: 0,
         })
     }
 
@@ -390,6 +434,9 @@ impl Pipeline {
                 Some(Ok(w)) => {
                     self.written += w;
                     self.received += 1;
+                    if let Some(line) = self.in_flight.pop_front() {
+                        self.committed_through = line;
+                    }
                 }
                 Some(Err(e)) => return Err(e),
                 None if wait => {
@@ -403,7 +450,8 @@ impl Pipeline {
         Ok(())
     }
 
-    fn send(&mut self, batch: Batch) -> Result<(), StoreError> {
+    /// Sends a batch whose last input line is `last_line`.
+    fn send(&mut self, batch: Batch, last_line: u64) -> Result<(), StoreError> {
         self.collect(false)?;
         let sent = self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
         if !sent {
@@ -414,10 +462,12 @@ impl Pipeline {
             ));
         }
         self.sent += 1;
+        self.in_flight.push_back(last_line);
         Ok(())
     }
 
-    fn finish(mut self) -> Result<WriteStats, StoreError> {
+    /// Waits for the writer to store (or fail) every batch sent.
+    fn finish(&mut self) -> Result<WriteStats, StoreError> {
         self.tx = None;
         let result = self.collect(true);
         if let Some(w) = self.writer.take() {
@@ -504,138 +554,328 @@ impl Batcher {
     }
 }
 
+/// The longest line read: a samples line is a few hundred bytes, and a
+/// line without an end must not fill the memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// What a UTF-8 file may start with (and Windows tools like to write).
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Why reading stopped before the end of the input.
+enum Stop {
+    /// A bad line, with --strict.
+    Strict,
+    /// The archive could not be written.
+    Store(StoreError),
+    /// The input could not be read from this line on.
+    Input { line: u64, error: String },
+}
+
+/// An import under way: the lines' outcomes, batched to the writer.
+struct Session<P: FnMut(u64), B: FnMut(&BadLine)> {
+    pipeline: Pipeline,
+    batcher: Batcher,
+    report: ImportReport,
+    strict: bool,
+    on_progress: P,
+    on_bad: B,
+}
+
+impl<P: FnMut(u64), B: FnMut(&BadLine)> Session<P, B> {
+    /// One line's outcome; `bytes` read so far, for the progress.
+    fn line(
+        &mut self,
+        line: u64,
+        sample: Result<Sample<'_>, String>,
+        bytes: u64,
+    ) -> Result<(), Stop> {
+        self.report.lines = line;
+        match sample {
+            Ok(s) => {
+                self.batcher.add(s);
+                self.report.imported += 1;
+            }
+            Err(reason) => {
+                self.report.bad += 1;
+                (self.on_bad)(&BadLine { line, reason });
+                if self.strict {
+                    return Err(Stop::Strict);
+                }
+            }
+        }
+        if self.batcher.full() {
+            if let Some(b) = self.batcher.take() {
+                self.pipeline.send(b, line).map_err(Stop::Store)?;
+            }
+            (self.on_progress)(bytes);
+        }
+        Ok(())
+    }
+}
+
+/// Reads one line into `buf` (with its `\n`), at most [`MAX_LINE_BYTES`] of
+/// it: the rest of a longer line is skipped. Returns the bytes consumed (0
+/// at the end of the input) and whether the line was cut.
+fn read_line_bounded(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<(u64, bool)> {
+    buf.clear();
+    let limit = MAX_LINE_BYTES as u64 + 1;
+    let mut n = std::io::Read::take(&mut *input, limit).read_until(b'\n', buf)? as u64;
+    if n < limit || buf.last() == Some(&b'\n') {
+        return Ok((n, false));
+    }
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        let (used, end) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        input.consume(used);
+        n += used as u64;
+        if end {
+            break;
+        }
+    }
+    Ok((n, true))
+}
+
+/// Why a line that is not UTF-8 text is refused.
+fn not_utf8(e: std::str::Utf8Error) -> String {
+    format!(
+        "not UTF-8 text (an invalid byte at byte {} of the line): convert the file to UTF-8",
+        e.valid_up_to() + 1
+    )
+}
+
+/// Why a line longer than [`MAX_LINE_BYTES`] is refused.
+fn too_long() -> String {
+    format!("longer than {MAX_LINE_BYTES} bytes: not a line of the samples format")
+}
+
+fn read_jsonl<P: FnMut(u64), B: FnMut(&BadLine)>(
+    session: &mut Session<P, B>,
+    mut input: impl BufRead,
+) -> (u64, Result<(), Stop>) {
+    let mut buf = Vec::with_capacity(1024);
+    let mut bytes: u64 = 0;
+    let mut line: u64 = 0;
+    loop {
+        let (n, cut) = match read_line_bounded(&mut input, &mut buf) {
+            Ok(r) => r,
+            Err(e) => {
+                let error = format!("cannot read it: {e}");
+                return (
+                    bytes,
+                    Err(Stop::Input {
+                        line: line + 1,
+                        error,
+                    }),
+                );
+            }
+        };
+        if n == 0 {
+            return (bytes, Ok(()));
+        }
+        bytes += n;
+        line += 1;
+        let mut raw = buf.as_slice();
+        if line == 1 {
+            raw = raw.strip_prefix(BOM).unwrap_or(raw);
+        }
+        while let Some(rest) = raw.strip_suffix(b"\n").or_else(|| raw.strip_suffix(b"\r")) {
+            raw = rest;
+        }
+        let sample = if cut {
+            Err(too_long())
+        } else {
+            match std::str::from_utf8(raw) {
+                Ok(text) if text.trim().is_empty() => {
+                    session.report.lines = line;
+                    continue;
+                }
+                Ok(text) => parse_json_line(text),
+                Err(e) => Err(not_utf8(e)),
+            }
+        };
+        if let Err(stop) = session.line(line, sample, bytes) {
+            return (bytes, Err(stop));
+        }
+    }
+}
+
+/// A reader that fails once a line (the bytes between two `\n`) grows past
+/// [`MAX_LINE_BYTES`]: the CSV parser would otherwise hold it whole.
+struct LineLimit<R> {
+    inner: R,
+    run: usize,
+}
+
+impl<R: std::io::Read> std::io::Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
+        let too_long = || std::io::Error::new(std::io::ErrorKind::InvalidData, too_long());
+        match chunk.iter().position(|&b| b == b'\n') {
+            None => self.run += n,
+            Some(first) => {
+                if self.run + first > MAX_LINE_BYTES {
+                    return Err(too_long());
+                }
+                // lines inside a chunk are shorter than it: look only at
+                // its ends, unless it is longer than a line may be
+                let last = chunk.iter().rposition(|&b| b == b'\n').unwrap_or(first);
+                if n > MAX_LINE_BYTES
+                    && chunk[first..=last]
+                        .split(|&b| b == b'\n')
+                        .any(|l| l.len() > MAX_LINE_BYTES)
+                {
+                    return Err(too_long());
+                }
+                self.run = n - last - 1;
+            }
+        }
+        if self.run > MAX_LINE_BYTES {
+            return Err(too_long());
+        }
+        Ok(n)
+    }
+}
+
+fn read_csv<P: FnMut(u64), B: FnMut(&BadLine)>(
+    session: &mut Session<P, B>,
+    input: impl BufRead,
+) -> anyhow::Result<(u64, Result<(), Stop>)> {
+    // The csv reader strips a UTF-8 BOM from the header itself. Records end
+    // at `\n` only: with CRLF as terminator it numbers every line after
+    // the header one too low (the `\n` of a `\r\n` counts towards the next
+    // record); the `\r` is taken off the last field instead.
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(LineLimit {
+            inner: input,
+            run: 0,
+        });
+    let header = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            let reason = match e.kind() {
+                csv::ErrorKind::Utf8 { .. } => {
+                    "is not UTF-8 text: convert the file to UTF-8".into()
+                }
+                _ => format!("cannot be read ({e})"),
+            };
+            return Err(crate::exit::UsageError(format!("line 1: the CSV header {reason}")).into());
+        }
+    };
+    let columns = CsvColumns::from_header(&header).map_err(crate::exit::UsageError)?;
+    session.report.lines = 1;
+    let mut record = csv::StringRecord::new();
+    loop {
+        let fallback = session.report.lines + 1;
+        let (line, sample) = match reader.read_record(&mut record) {
+            Ok(false) => break,
+            // a blank CRLF line
+            Ok(true) if record.len() == 1 && &record[0] == "\r" => continue,
+            Ok(true) => {
+                let line = record.position().map_or(fallback, |p| p.line());
+                (line, columns.parse(&record))
+            }
+            Err(e) => {
+                let line = e.position().map_or(fallback, |p| p.line());
+                match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => (
+                        line,
+                        Err(format!("not UTF-8 text: convert the file to UTF-8 ({e})")),
+                    ),
+                    // the parser cannot resume inside a line it could not read
+                    csv::ErrorKind::Io(io) => {
+                        let error = io.to_string();
+                        return Ok((reader.position().byte(), Err(Stop::Input { line, error })));
+                    }
+                    _ => (line, Err(format!("not a CSV record ({e})"))),
+                }
+            }
+        };
+        if let Err(stop) = session.line(line, sample, reader.position().byte()) {
+            return Ok((reader.position().byte(), Err(stop)));
+        }
+    }
+    Ok((reader.position().byte(), Ok(())))
+}
+
 /// Imports lines from `input` into `store`. `on_progress(bytes_read)` is
 /// called after each batch; `on_bad` for each rejected line.
 pub fn import(
     store: Store,
-    mut input: impl BufRead,
+    input: impl BufRead,
     options: ImportOptions,
-    mut on_progress: impl FnMut(u64),
-    mut on_bad: impl FnMut(&BadLine),
+    on_progress: impl FnMut(u64),
+    on_bad: impl FnMut(&BadLine),
 ) -> anyhow::Result<ImportReport> {
-    let mut pipeline = Pipeline::start(store)?;
-    let mut batcher = Batcher::new(options.batch);
-    let mut report = ImportReport::default();
-    let mut bytes: u64 = 0;
-
-    // One line's outcome; `false` stops the import (--strict).
-    let mut step = |batcher: &mut Batcher,
-                    line: u64,
-                    sample: Result<Sample<'_>, String>,
-                    report: &mut ImportReport|
-     -> bool {
-        match sample {
-            Ok(s) => {
-                batcher.add(s);
-                report.imported += 1;
-                true
-            }
-            Err(reason) => {
-                report.bad += 1;
-                on_bad(&BadLine { line, reason });
-                !options.strict
-            }
-        }
+    let mut session = Session {
+        pipeline: Pipeline::start(store)?,
+        batcher: Batcher::new(options.batch),
+        report: ImportReport::default(),
+        strict: options.strict,
+        on_progress,
+        on_bad,
     };
-    let mut failure: Option<StoreError> = None;
-    match options.format {
-        InputFormat::Jsonl => {
-            let mut line = String::new();
-            loop {
-                line.clear();
-                let n = input.read_line(&mut line)?;
-                if n == 0 {
-                    break;
-                }
-                bytes += n as u64;
-                report.lines += 1;
-                let text = line.trim_end_matches(['\n', '\r']);
-                if text.trim().is_empty() {
-                    continue;
-                }
-                if !step(
-                    &mut batcher,
-                    report.lines,
-                    parse_json_line(text),
-                    &mut report,
-                ) {
-                    report.stopped = true;
-                    break;
-                }
-                if batcher.full() {
-                    if let Some(b) = batcher.take()
-                        && let Err(e) = pipeline.send(b)
-                    {
-                        failure = Some(e);
-                        break;
-                    }
-                    on_progress(bytes);
-                }
-            }
-        }
-        InputFormat::Csv => {
-            let mut reader = csv::ReaderBuilder::new()
-                .flexible(true)
-                .has_headers(true)
-                .from_reader(input);
-            let header = reader
-                .headers()
-                .map_err(|e| anyhow::anyhow!("cannot read the CSV header: {e}"))?
-                .clone();
-            let columns = CsvColumns::from_header(&header).map_err(crate::exit::UsageError)?;
-            report.lines = 1;
-            let mut record = csv::StringRecord::new();
-            loop {
-                let fallback = report.lines + 1;
-                let sample = match reader.read_record(&mut record) {
-                    Ok(false) => break,
-                    Ok(true) => {
-                        report.lines = record.position().map_or(fallback, |p| p.line());
-                        columns.parse(&record)
-                    }
-                    Err(e) => {
-                        report.lines = e.position().map_or(fallback, |p| p.line());
-                        Err(format!("not a CSV record ({e})"))
-                    }
-                };
-                if !step(&mut batcher, report.lines, sample, &mut report) {
-                    report.stopped = true;
-                    break;
-                }
-                if batcher.full() {
-                    if let Some(b) = batcher.take()
-                        && let Err(e) = pipeline.send(b)
-                    {
-                        failure = Some(e);
-                        break;
-                    }
-                    on_progress(reader.position().byte());
-                }
-            }
-            bytes = reader.position().byte();
-        }
-    }
-    // --strict: the batch holding the bad line is not stored
-    if !report.stopped
-        && failure.is_none()
+    let (bytes, read) = match options.format {
+        InputFormat::Jsonl => read_jsonl(&mut session, input),
+        InputFormat::Csv => read_csv(&mut session, input)?,
+    };
+    let Session {
+        mut pipeline,
+        mut batcher,
+        mut report,
+        mut on_progress,
+        ..
+    } = session;
+    let mut stop = read.err();
+    // the lines read so far are stored, except the batch holding the bad
+    // line that stopped a --strict import
+    if !matches!(stop, Some(Stop::Strict | Stop::Store(_)))
         && let Some(b) = batcher.take()
-        && let Err(e) = pipeline.send(b)
+        && let Err(e) = pipeline.send(b, report.lines)
     {
-        failure = Some(e);
+        stop = Some(Stop::Store(e));
     }
+    report.stopped = matches!(stop, Some(Stop::Strict));
     let finished = pipeline.finish();
     on_progress(bytes);
-    match (failure, finished) {
-        (None, Ok(written)) => {
+    // what is on disk for sure: the batches the writer acknowledged
+    let committed = match pipeline.committed_through {
+        0 => "nothing is committed".to_string(),
+        n => format!("lines 1 to {n} are committed, nothing after line {n} is"),
+    };
+    let resume = match pipeline.committed_through {
+        0 => "run the same import again".to_string(),
+        n => format!(
+            "run the same import again (the committed lines are left alone), or import what \
+             follows line {n}"
+        ),
+    };
+    match (stop, finished) {
+        (None | Some(Stop::Strict), Ok(written)) => {
             report.written = written;
             report.series = batcher.index.len();
             Ok(report)
         }
-        (Some(e), _) | (None, Err(e)) => Err(anyhow::Error::new(e).context(format!(
-            "the archive could not be written (after line {}); the batches before were committed: \
-             fix the problem and run the same import again to finish it",
-            report.lines
+        (Some(Stop::Store(e)), _) | (_, Err(e)) => Err(anyhow::Error::new(e).context(format!(
+            "the archive could not be written; {committed}: fix the problem (for a full disk, \
+             free space) and {resume}"
         ))),
+        (Some(Stop::Input { line, error }), Ok(_)) => Err(anyhow::anyhow!(
+            "line {line}: {error}; {committed}: fix the input and {resume}"
+        )),
     }
 }
 
@@ -705,6 +945,89 @@ mod tests {
     }
 
     #[test]
+    fn extreme_timestamps_are_refused_not_wrapped() {
+        let no_time = LINE.replace(",\"time\":\"2026-11-23T12:00:00Z\"", "");
+        for ts in [
+            "-9223372036854775800",
+            "9223372036854775800",
+            "0",
+            "946684770",
+            "4102444800",
+        ] {
+            let e = parse_json_line(&no_time.replace("1795435200", ts)).unwrap_err();
+            assert!(e.starts_with("time outside 2000–2100"), "{ts}: {e}");
+        }
+        let no_ts = LINE.replace("\"ts\":1795435200,", "");
+        for time in [
+            "1999-12-31T23:59:30Z",
+            "2100-01-01T00:00:00Z",
+            "9999-12-31T23:59:30+08:00",
+        ] {
+            let e = parse_json_line(&no_ts.replace("2026-11-23T12:00:00Z", time)).unwrap_err();
+            assert!(e.starts_with("time outside 2000–2100"), "{time}: {e}");
+        }
+        // beyond i64 either way: out of range too, not "not a whole number"
+        for ts in ["18446744073709551615", "9223372036854775808"] {
+            let e = parse_json_line(&no_time.replace("1795435200", ts)).unwrap_err();
+            assert!(e.starts_with("time outside 2000–2100 (ts "), "{ts}: {e}");
+        }
+        let csv = format!(
+            "app_id,source,indicator,ts,value\na,quality,x,{},1\na,quality,x,-99999999999999999999,1\n",
+            u64::MAX
+        );
+        let mut r = csv::Reader::from_reader(csv.as_bytes());
+        let cols = CsvColumns::from_header(r.headers().unwrap()).unwrap();
+        for rec in r.records() {
+            let e = cols.parse(&rec.unwrap()).unwrap_err();
+            assert!(e.starts_with("time outside 2000–2100 (ts "), "{e}");
+        }
+        assert!(parse_json_line(&no_time.replace("1795435200", "946684800")).is_ok());
+        assert!(parse_json_line(&no_time.replace("1795435200", "4102444770")).is_ok());
+    }
+
+    #[test]
+    fn control_characters_in_identities_are_bad_lines() {
+        for (from, to, field) in [
+            (
+                "\"app1\"",
+                "\"app\\u0000\"",
+                "app_id holds a control character (\\u{0})",
+            ),
+            (
+                "\"room-1\"",
+                "\"room\\u001b[2J\"",
+                "room_id holds a control character (\\u{1b})",
+            ),
+            (
+                "\"u1,u2\"",
+                "\"u1,u\\r2\"",
+                "user_ids holds a control character (\\u{d})",
+            ),
+            (
+                "\"audio_stall_rate\"",
+                "\"stall\\nrate\"",
+                "indicator holds",
+            ),
+            ("\"%\"", "\"%\\t\"", "unit holds"),
+        ] {
+            let e = parse_json_line(&LINE.replace(from, to)).unwrap_err();
+            assert!(e.starts_with(field), "{to}: {e}");
+        }
+        // CSV: a NUL byte, and a CR inside a quoted field
+        let csv = "app_id,source,indicator,ts,value\n\
+                   a\0b,operation,x,1795435200,1\n\
+                   \"a\rb\",operation,x,1795435230,1\n\
+                   ab,operation,x,1795435260,1\n";
+        let (_dir, _, report, bad) = run_bytes(csv.as_bytes(), InputFormat::Csv, false, 10);
+        assert_eq!(report.unwrap().imported, 1);
+        assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), [2, 3]);
+        assert!(
+            bad.iter()
+                .all(|b| b.reason.starts_with("app_id holds a control character"))
+        );
+    }
+
+    #[test]
     fn csv_records_parse_by_header() {
         let text = "ts,value,indicator,source,app_id,room_id,user_ids,unit\n1795435200,1.5,x,quality,a,,,%\n1795435230,,x,quality,a,,,%\n";
         let mut r = csv::Reader::from_reader(text.as_bytes());
@@ -730,24 +1053,179 @@ mod tests {
         strict: bool,
         batch: usize,
     ) -> (tempfile::TempDir, Store, ImportReport, Vec<BadLine>) {
+        let (dir, store, report, bad) =
+            run_bytes(text.as_bytes(), InputFormat::Jsonl, strict, batch);
+        (dir, store, report.unwrap(), bad)
+    }
+
+    /// Imports `input` into a new archive: the archive reopened, the outcome, the bad lines.
+    fn run_bytes(
+        input: &[u8],
+        format: InputFormat,
+        strict: bool,
+        batch: usize,
+    ) -> (
+        tempfile::TempDir,
+        Store,
+        anyhow::Result<ImportReport>,
+        Vec<BadLine>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
         let store = Store::open(&path, crate::store::OpenMode::Create).unwrap();
         let mut bad = Vec::new();
         let report = import(
             store,
-            text.as_bytes(),
+            input,
             ImportOptions {
-                format: InputFormat::Jsonl,
+                format,
                 strict,
                 batch,
             },
             |_| {},
             |b| bad.push(b.clone()),
-        )
-        .unwrap();
+        );
         let store = Store::open(&path, crate::store::OpenMode::Existing).unwrap();
         (dir, store, report, bad)
+    }
+
+    fn count(store: &Store) -> i64 {
+        store
+            .conn()
+            .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_jsonl_line_is_a_bad_line_not_an_aborted_import() {
+        let text = lines(4);
+        let mut input = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            if i == 1 {
+                // one bad byte inside a string, as a Latin-1 editor writes "ü"
+                let mut bytes = l.replace("app1", "app?").into_bytes();
+                let at = bytes.iter().position(|&b| b == b'?').unwrap();
+                bytes[at] = 0xFC;
+                input.extend_from_slice(&bytes);
+            } else {
+                input.extend_from_slice(l.as_bytes());
+            }
+            input.push(b'\n');
+        }
+        let (_dir, store, report, bad) = run_bytes(&input, InputFormat::Jsonl, false, 2);
+        let report = report.unwrap();
+        assert_eq!((report.imported, report.bad, report.lines), (3, 1, 4));
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 2);
+        assert!(bad[0].reason.starts_with("not UTF-8 text"), "{:?}", bad[0]);
+        assert_eq!(count(&store), 3);
+        // --strict stops there; the batch before it is stored
+        let (_dir, store, report, _) = run_bytes(&input, InputFormat::Jsonl, true, 1);
+        assert!(report.unwrap().stopped);
+        assert_eq!(count(&store), 1);
+    }
+
+    #[test]
+    fn a_utf8_bom_at_the_start_of_a_file_is_accepted() {
+        let mut input = b"\xEF\xBB\xBF".to_vec();
+        input.extend_from_slice(lines(2).as_bytes());
+        let (_dir, store, report, bad) = run_bytes(&input, InputFormat::Jsonl, false, 10);
+        assert_eq!(report.unwrap().imported, 2, "{bad:?}");
+        assert_eq!(count(&store), 2);
+        // CRLF line ends too
+        let crlf = lines(2).replace('\n', "\r\n");
+        let (_dir, _, report, bad) = run_bytes(crlf.as_bytes(), InputFormat::Jsonl, false, 10);
+        assert_eq!(report.unwrap().imported, 2, "{bad:?}");
+
+        let csv = "\u{feff}app_id,source,indicator,ts,value\r\napp1,operation,online_user_count,1795435200,3\r\n";
+        let (_dir, store, report, bad) = run_bytes(csv.as_bytes(), InputFormat::Csv, false, 10);
+        assert_eq!(report.unwrap().imported, 1, "{bad:?}");
+        assert_eq!(count(&store), 1);
+    }
+
+    #[test]
+    fn invalid_utf8_in_csv_is_a_bad_line_and_in_its_header_a_usage_error() {
+        let mut input = b"app_id,source,indicator,ts,value\n".to_vec();
+        input.extend_from_slice(b"app1,operation,online_user_count,1795435200,3\n");
+        input.extend_from_slice(b"app\xFC,operation,online_user_count,1795435230,3\n");
+        input.extend_from_slice(b"app1,operation,online_user_count,1795435260,3\n");
+        let (_dir, store, report, bad) = run_bytes(&input, InputFormat::Csv, false, 10);
+        assert_eq!(report.unwrap().imported, 2);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 3);
+        assert!(bad[0].reason.starts_with("not UTF-8 text"), "{:?}", bad[0]);
+        assert_eq!(count(&store), 2);
+
+        let header = b"app_id,sou\xFFrce,indicator,ts,value\napp1,operation,x,1795435200,3\n";
+        let (_dir, store, report, _) = run_bytes(header, InputFormat::Csv, false, 10);
+        let e = report.unwrap_err();
+        assert!(e.is::<crate::exit::UsageError>(), "{e:#}");
+        assert!(
+            e.to_string()
+                .contains("line 1: the CSV header is not UTF-8"),
+            "{e:#}"
+        );
+        assert_eq!(count(&store), 0);
+    }
+
+    #[test]
+    fn csv_line_numbers_are_right_with_crlf_line_ends() {
+        // the csv crate numbered every CRLF line after the header one too low
+        let text = "app_id,source,indicator,ts,value,unit\r\n\
+                    app1,operation,x,1795435200,1,%\r\n\
+                    \r\n\
+                    app1,operation,x,1795435230,x,%\r\n\
+                    app1,operation,x,1795435260,1,\"%\"\r\n";
+        let (_dir, store, report, bad) = run_bytes(text.as_bytes(), InputFormat::Csv, false, 10);
+        assert_eq!(report.unwrap().imported, 2, "{bad:?}");
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 4, "{bad:?}");
+        assert_eq!(bad[0].reason, "value \"x\" is not a number");
+        // the last field lost its \r
+        let units: Vec<String> = store
+            .conn()
+            .prepare("SELECT DISTINCT unit FROM samples")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(units, ["%"]);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_mebibyte_is_refused_without_holding_it() {
+        let good = lines(2);
+        let huge = format!("{{\"app_id\":\"{}\"}}", "a".repeat(3 * MAX_LINE_BYTES));
+        let text = format!(
+            "{}\n{huge}\n{}\n",
+            good.lines().next().unwrap(),
+            good.lines().nth(1).unwrap()
+        );
+        let (_dir, store, report, bad) = run_bytes(text.as_bytes(), InputFormat::Jsonl, false, 10);
+        assert_eq!(report.unwrap().imported, 2);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 2);
+        assert!(
+            bad[0].reason.starts_with("longer than 1048576 bytes"),
+            "{:?}",
+            bad[0]
+        );
+        assert_eq!(count(&store), 2);
+        // without a line end at all
+        let (_dir, _, report, bad) = run_bytes(huge.as_bytes(), InputFormat::Jsonl, false, 10);
+        assert_eq!((report.unwrap().bad, bad[0].line), (1, 1));
+
+        // CSV cannot resume inside such a line: the import stops there,
+        // naming it, with what came before committed
+        let csv = format!(
+            "app_id,source,indicator,ts,value\napp1,operation,x,1795435200,3\n{}\napp1,operation,x,1795435260,3\n",
+            "a".repeat(3 * MAX_LINE_BYTES)
+        );
+        let (_dir, store, report, _) = run_bytes(csv.as_bytes(), InputFormat::Csv, false, 10);
+        let e = format!("{:#}", report.unwrap_err());
+        assert!(e.contains("line 3: longer than 1048576 bytes"), "{e}");
+        assert_eq!(count(&store), 1);
     }
 
     fn lines(n: i64) -> String {
@@ -780,6 +1258,59 @@ mod tests {
             .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 10);
+    }
+
+    #[test]
+    fn a_disk_full_import_says_which_lines_were_committed() {
+        // the message used to give the parser's position ("after line
+        // 300000"), a batch or two ahead of what the writer had committed
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full.db");
+        let store = Store::open(&path, crate::store::OpenMode::Create).unwrap();
+        let pages: i64 = store
+            .conn()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        // SQLITE_FULL once the file may not grow: a full disk, a few batches in
+        store
+            .conn()
+            .pragma_update(None, "max_page_count", pages + 12)
+            .unwrap();
+        let text = lines(40_000);
+        let e = import(
+            store,
+            text.as_bytes(),
+            ImportOptions {
+                format: InputFormat::Jsonl,
+                strict: false,
+                batch: 1000,
+            },
+            |_| {},
+            |_| {},
+        )
+        .unwrap_err();
+        let store = Store::open(&path, crate::store::OpenMode::Existing).unwrap();
+        let stored = count(&store);
+        assert!(
+            stored > 0 && stored < 40_000 && stored % 1000 == 0,
+            "{stored}"
+        );
+        let message = format!("{e:#}");
+        assert!(
+            message.starts_with(&format!(
+                "the archive could not be written; lines 1 to {stored} are committed, \
+                 nothing after line {stored} is: fix the problem (for a full disk, free space) \
+                 and run the same import again (the committed lines are left alone), or import \
+                 what follows line {stored}: "
+            )),
+            "{message}"
+        );
+        assert!(
+            e.chain().any(|c| c
+                .downcast_ref::<StoreError>()
+                .is_some_and(StoreError::is_io)),
+            "a storage error (exit 74): {message}"
+        );
     }
 
     #[test]

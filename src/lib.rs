@@ -40,6 +40,15 @@ pub const API_RATE_PER_SEC: u32 = 2;
 /// The API version both actions use.
 pub const API_VERSION: &str = "2020-12-01";
 
+/// The first control character in a piece of a series' identity (app,
+/// room, user, indicator, unit), if any. Identities are printed in tables,
+/// CSV and reports, and compared byte for byte: a control character would be
+/// a terminal escape, a broken line or an invisible difference, so every
+/// entry point (config, import, API answers) refuses one.
+pub fn control_char(s: &str) -> Option<char> {
+    s.chars().find(|c| c.is_control())
+}
+
 /// Which of the two actions a series comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Source {

@@ -2,12 +2,16 @@
 //! a time zone's days, computed by streaming through the points (or the
 //! hourly/daily rollups when they give the same answer faster).
 
+use std::time::Duration;
+
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use clap::ValueEnum;
 
+use crate::BUCKET_SECS;
 use crate::store::StoreError;
 use crate::store::read::{self, Rollup, SeriesInfo};
-use crate::timeutil;
+use crate::timeutil::{self, DurationRange};
 
 /// How to aggregate the points of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,59 +60,195 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * frac)
 }
 
-/// Step boundaries over `[from, to)`: `grid[i]..grid[i+1]` is one step.
-/// Steps that divide a day start at the zone's midnight; whole-day steps
-/// follow calendar days (23 or 25 hours across DST changes); other steps
-/// are aligned to the Unix epoch.
+/// `--step`: at least one bucket, at most the archive's whole time range,
+/// in whole seconds.
+pub const STEP_RANGE: DurationRange = DurationRange::new(
+    Duration::from_secs(BUCKET_SECS.unsigned_abs()),
+    Duration::from_secs(timeutil::DATA_SPAN_SECS),
+)
+.whole_seconds();
+
+/// The most steps a filled query (`--fill` other than none) may produce per
+/// series: each is a row whether or not it holds data.
+pub const MAX_FILLED_STEPS: u64 = 10_000_000;
+
+/// How steps are laid out.
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    /// From the Unix epoch: `step` neither divides a day nor is whole days.
+    Epoch,
+    /// From each of the zone's midnights: `step` divides a day (the last
+    /// step of a 23- or 25-hour day is cut short by the next midnight).
+    InDay,
+    /// Calendar days of the zone, `n` at a time from `anchor`.
+    Days { n: i64, anchor: NaiveDate },
+}
+
+/// The steps of an aggregation, found one at a time: never a list, as a
+/// century of 30-second steps is a hundred million of them. Steps that
+/// divide a day start at the zone's midnight; whole-day steps follow
+/// calendar days (23 or 25 hours across DST changes) from the day `from`
+/// falls in; other steps are aligned to the Unix epoch.
+#[derive(Debug, Clone)]
+pub struct Steps {
+    step: i64,
+    tz: Tz,
+    layout: Layout,
+    /// The last day looked up: (start, next day's start), for `InDay`.
+    day: Option<(i64, i64)>,
+}
+
+impl Steps {
+    /// The steps of `step` seconds (> 0) of a query starting at `from`.
+    pub fn new(from: i64, step: i64, tz: Tz) -> Steps {
+        let step = step.max(1);
+        let layout = if step % 86400 == 0 {
+            Layout::Days {
+                n: step / 86400,
+                anchor: timeutil::date_of(from, tz),
+            }
+        } else if 86400 % step == 0 {
+            Layout::InDay
+        } else {
+            Layout::Epoch
+        };
+        Steps {
+            step,
+            tz,
+            layout,
+            day: None,
+        }
+    }
+
+    /// The zone's day holding `ts`: (its start, the next day's start).
+    fn day_of(&mut self, ts: i64) -> (i64, i64) {
+        if let Some((start, next)) = self.day
+            && (start..next).contains(&ts)
+        {
+            return (start, next);
+        }
+        let mut date = timeutil::date_of(ts, self.tz);
+        let mut start = timeutil::day_start(date, self.tz);
+        if start > ts {
+            date = date.pred_opt().unwrap_or(date);
+            start = timeutil::day_start(date, self.tz);
+        }
+        let next = timeutil::day_start(date + chrono::Duration::days(1), self.tz);
+        self.day = Some((start, next));
+        (start, next)
+    }
+
+    /// The step holding `ts`: `[start, end)`.
+    pub fn containing(&mut self, ts: i64) -> (i64, i64) {
+        match self.layout {
+            Layout::Epoch => {
+                let start = ts.div_euclid(self.step) * self.step;
+                (start, start + self.step)
+            }
+            Layout::InDay => {
+                let (day, next) = self.day_of(ts);
+                let start = day + (ts - day) / self.step * self.step;
+                (start, (start + self.step).min(next))
+            }
+            Layout::Days { n, anchor } => {
+                let at =
+                    |k: i64| timeutil::day_start(anchor + chrono::Duration::days(k * n), self.tz);
+                let days = (timeutil::date_of(ts, self.tz) - anchor).num_days();
+                let mut k = days.div_euclid(n);
+                if at(k) > ts {
+                    k -= 1;
+                }
+                (at(k), at(k + 1))
+            }
+        }
+    }
+
+    /// How many steps cover `[from, to)`, counted without visiting them
+    /// (except day by day for steps within days).
+    pub fn count(&mut self, from: i64, to: i64) -> u64 {
+        if from >= to {
+            return 0;
+        }
+        let (first, _) = self.containing(from);
+        let (last, _) = self.containing(to - 1);
+        let n = match self.layout {
+            Layout::Epoch => (last - first) / self.step + 1,
+            Layout::Days { n, anchor } => {
+                let index = |t: i64| (timeutil::date_of(t, self.tz) - anchor).num_days() / n;
+                index(last) - index(first) + 1
+            }
+            Layout::InDay => {
+                let mut steps = 0;
+                let (mut day, mut next) = self.day_of(first);
+                steps -= (first - day) / self.step;
+                loop {
+                    if (day..next).contains(&last) {
+                        steps += (last - day) / self.step + 1;
+                        break;
+                    }
+                    steps += (next - day + self.step - 1) / self.step;
+                    (day, next) = self.day_of(next);
+                }
+                steps
+            }
+        };
+        n.max(0).unsigned_abs()
+    }
+
+    /// Whether every step boundary over `[from, to)` is a multiple of
+    /// `unit` seconds (then the hourly or daily rollups answer the steps).
+    fn aligned(&mut self, from: i64, to: i64, unit: i64) -> bool {
+        if from % unit != 0 || to % unit != 0 || self.step % unit != 0 {
+            return false;
+        }
+        match self.layout {
+            Layout::Epoch => true,
+            Layout::InDay => {
+                // a step's boundaries are its day's midnight plus whole steps
+                let mut t = self.containing(from).0;
+                loop {
+                    let (day, next) = self.day_of(t);
+                    if day % unit != 0 {
+                        return false;
+                    }
+                    if next >= to {
+                        break;
+                    }
+                    t = next;
+                }
+                self.containing(to - 1).1 % unit == 0
+            }
+            Layout::Days { .. } => {
+                let (mut start, mut end) = self.containing(from);
+                loop {
+                    if start % unit != 0 {
+                        return false;
+                    }
+                    if end >= to {
+                        return end % unit == 0;
+                    }
+                    (start, end) = self.containing(end);
+                }
+            }
+        }
+    }
+}
+
+/// Step boundaries over `[from, to)`: `grid[i]..grid[i+1]` is one step (see
+/// [`Steps`]). A list, for tests and small ranges; queries use [`Steps`].
 pub fn grid(from: i64, to: i64, step: i64, tz: Tz) -> Vec<i64> {
     let mut out = Vec::new();
     if from >= to || step <= 0 {
         return out;
     }
-    let push_until = |out: &mut Vec<i64>, t: i64| {
-        if out.last().is_none_or(|&l| t > l) {
-            out.push(t);
-        }
-    };
-    if step % 86400 == 0 {
-        let days = step / 86400;
-        let mut date = timeutil::date_of(from, tz);
-        loop {
-            let t = timeutil::day_start(date, tz);
-            push_until(&mut out, t);
-            if t >= to {
-                break;
-            }
-            date += chrono::Duration::days(days);
-        }
-    } else if 86400 % step == 0 {
-        let mut date = timeutil::date_of(from, tz);
-        'days: loop {
-            let start = timeutil::day_start(date, tz);
-            let next = timeutil::day_start(date + chrono::Duration::days(1), tz);
-            let mut t = start;
-            while t < next {
-                push_until(&mut out, t);
-                if t >= to {
-                    break 'days;
-                }
-                t += step;
-            }
-            date += chrono::Duration::days(1);
-        }
-    } else {
-        let mut t = from.div_euclid(step) * step;
-        loop {
-            push_until(&mut out, t);
-            if t >= to {
-                break;
-            }
-            t += step;
-        }
+    let mut steps = Steps::new(from, step, tz);
+    let (mut start, mut end) = steps.containing(from);
+    out.push(start);
+    while end < to {
+        (start, end) = steps.containing(end);
+        out.push(start);
     }
-    // drop leading steps that end before `from`
-    let before = out.partition_point(|&t| t <= from).saturating_sub(1);
-    out.drain(..before);
+    out.push(end);
     out
 }
 
@@ -186,68 +326,124 @@ pub struct Aggregation {
     pub tz: Tz,
 }
 
-/// Streams the aggregated steps of one series over `[from, to)` to `emit(ts, value)`.
+/// One series' steps as they stream past: points (or rollups) come in time
+/// order, each closes the steps before it, and only the current step is held.
+struct Stepper<'a, E, F: FnMut(i64, Option<f64>) -> Result<(), E>> {
+    steps: Steps,
+    a: &'a Aggregation,
+    keep: bool,
+    current: (i64, i64),
+    acc: Acc,
+    previous: Option<f64>,
+    emit: F,
+}
+
+impl<E, F: FnMut(i64, Option<f64>) -> Result<(), E>> Stepper<'_, E, F> {
+    /// Emits the current step (or its fill).
+    fn close(&mut self) -> Result<(), E> {
+        let ts = self.current.0;
+        match (self.acc.value(self.a.agg), self.a.fill) {
+            (Some(v), _) => {
+                self.previous = Some(v);
+                (self.emit)(ts, Some(v))?;
+            }
+            (None, Fill::None) => {}
+            (None, Fill::Null) => (self.emit)(ts, None)?,
+            (None, Fill::Zero) => (self.emit)(ts, Some(0.0))?,
+            (None, Fill::Previous) => {
+                if self.previous.is_some() {
+                    (self.emit)(ts, self.previous)?;
+                }
+            }
+        }
+        self.acc = Acc::default();
+        Ok(())
+    }
+
+    /// Makes the step holding `ts` current, closing (and filling) the ones before.
+    fn advance(&mut self, ts: i64) -> Result<(), E> {
+        if ts < self.current.1 {
+            return Ok(());
+        }
+        self.close()?;
+        if self.a.fill == Fill::None {
+            // empty steps print nothing: jump straight to the one holding `ts`
+            self.current = self.steps.containing(ts);
+            return Ok(());
+        }
+        self.current = self.steps.containing(self.current.1);
+        while ts >= self.current.1 {
+            self.close()?;
+            self.current = self.steps.containing(self.current.1);
+        }
+        Ok(())
+    }
+
+    fn point(&mut self, ts: i64, v: f64) -> Result<(), E> {
+        self.advance(ts)?;
+        self.acc.add(v, self.keep);
+        Ok(())
+    }
+
+    fn rollup(&mut self, r: &Rollup) -> Result<(), E> {
+        self.advance(r.ts)?;
+        self.acc.add_rollup(r);
+        Ok(())
+    }
+
+    /// Closes the last step holding data, and fills the ones up to `to`.
+    fn finish(mut self, to: i64) -> Result<(), E> {
+        self.close()?;
+        if self.a.fill != Fill::None {
+            while self.current.1 < to {
+                self.current = self.steps.containing(self.current.1);
+                self.close()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many rows a query of `[from, to)` produces per series if every step
+/// is printed (`--fill` other than none).
+pub fn filled_steps(from: i64, to: i64, step: i64, tz: Tz) -> u64 {
+    Steps::new(from, step, tz).count(from, to)
+}
+
+/// Streams the aggregated steps of one series over `[from, to)` to
+/// `emit(ts, value)`, holding one step at a time.
 pub fn aggregate_series<E: From<StoreError>>(
     conn: &rusqlite::Connection,
     series: &SeriesInfo,
     from: i64,
     to: i64,
     a: Aggregation,
-    mut emit: impl FnMut(i64, Option<f64>) -> Result<(), E>,
+    emit: impl FnMut(i64, Option<f64>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let grid = grid(from, to, a.step, a.tz);
-    if grid.len() < 2 {
+    if from >= to || a.step <= 0 {
         return Ok(());
     }
-    let mut accs: Vec<Acc> = (0..grid.len() - 1).map(|_| Acc::default()).collect();
-    let step_of = |ts: i64| -> Option<usize> {
-        let i = grid.partition_point(|&g| g <= ts);
-        (i >= 1 && i < grid.len()).then(|| i - 1)
+    let mut steps = Steps::new(from, a.step, a.tz);
+    let current = steps.containing(from);
+    let by_day = a.agg.answerable_by_rollups() && steps.aligned(from, to, 86400);
+    let by_hour = a.agg.answerable_by_rollups() && !by_day && steps.aligned(from, to, 3600);
+    let mut stepper = Stepper {
+        steps,
+        a: &a,
+        keep: matches!(a.agg, Agg::P50 | Agg::P95),
+        current,
+        acc: Acc::default(),
+        previous: None,
+        emit,
     };
-    let hour_aligned = from % 3600 == 0 && to % 3600 == 0 && grid.iter().all(|g| g % 3600 == 0);
-    let day_aligned = from % 86400 == 0 && to % 86400 == 0 && grid.iter().all(|g| g % 86400 == 0);
-    if a.agg.answerable_by_rollups() && day_aligned {
-        read::daily_rollups::<E>(conn, series.id, from, to, |r| {
-            if let Some(i) = step_of(r.ts) {
-                accs[i].add_rollup(&r);
-            }
-            Ok(())
-        })?;
-    } else if a.agg.answerable_by_rollups() && hour_aligned {
-        read::hourly_rollups::<E>(conn, series.id, from, to, |r| {
-            if let Some(i) = step_of(r.ts) {
-                accs[i].add_rollup(&r);
-            }
-            Ok(())
-        })?;
+    if by_day {
+        read::daily_rollups::<E>(conn, series.id, from, to, |r| stepper.rollup(&r))?;
+    } else if by_hour {
+        read::hourly_rollups::<E>(conn, series.id, from, to, |r| stepper.rollup(&r))?;
     } else {
-        let keep = matches!(a.agg, Agg::P50 | Agg::P95);
-        read::for_each_point::<E>(conn, series.id, from, to, |ts, v| {
-            if let Some(i) = step_of(ts) {
-                accs[i].add(v, keep);
-            }
-            Ok(())
-        })?;
+        read::for_each_point::<E>(conn, series.id, from, to, |ts, v| stepper.point(ts, v))?;
     }
-    let mut previous: Option<f64> = None;
-    for (i, acc) in accs.iter_mut().enumerate() {
-        let ts = grid[i];
-        match (acc.value(a.agg), a.fill) {
-            (Some(v), _) => {
-                previous = Some(v);
-                emit(ts, Some(v))?;
-            }
-            (None, Fill::None) => {}
-            (None, Fill::Null) => emit(ts, None)?,
-            (None, Fill::Zero) => emit(ts, Some(0.0))?,
-            (None, Fill::Previous) => {
-                if previous.is_some() {
-                    emit(ts, previous)?;
-                }
-            }
-        }
-    }
-    Ok(())
+    stepper.finish(to)
 }
 
 #[cfg(test)]
@@ -429,5 +625,72 @@ mod tests {
         );
         assert_eq!(q(Agg::Max, Fill::Zero)[1], (DAY + 600, Some(0.0)));
         assert_eq!(q(Agg::Max, Fill::Previous)[2], (DAY + 1200, Some(5.0)));
+    }
+
+    #[test]
+    fn steps_are_counted_and_found_without_a_list() {
+        let zones: Vec<Tz> = ["UTC", "Asia/Shanghai", "America/New_York", "Asia/Kolkata"]
+            .iter()
+            .map(|z| z.parse().unwrap())
+            .collect();
+        let fall_back = 1_793_592_000; // 2026-11-01T04:00:00Z, a 25-hour day in New York
+        for tz in zones {
+            for step in [30, 420, 1800, 3600, 7200, 25_200, 86_400, 3 * 86_400] {
+                for (from, to) in [
+                    (DAY, DAY + 3600),
+                    (DAY + 10, DAY + 2 * 86_400 - 7),
+                    (fall_back - 3 * 86_400, fall_back + 5 * 86_400 + 1),
+                ] {
+                    let g = grid(from, to, step, tz);
+                    assert_eq!(
+                        filled_steps(from, to, step, tz),
+                        (g.len() - 1) as u64,
+                        "{tz} step {step} {from}..{to}: {g:?}"
+                    );
+                    let mut steps = Steps::new(from, step, tz);
+                    for w in g.windows(2) {
+                        for ts in [w[0], (w[0] + w[1]) / 2, w[1] - 1] {
+                            assert_eq!(steps.containing(ts), (w[0], w[1]), "{tz} {step} {ts}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_century_of_30s_steps_streams_without_a_grid() {
+        use crate::timeutil::{DATA_FROM, DATA_TO};
+        // the list this used to build was 105 million steps (and an
+        // accumulator each): gigabytes before the first row
+        assert_eq!(filled_steps(DATA_FROM, DATA_TO, 30, Tz::UTC), 105_192_000);
+        assert_eq!(filled_steps(DATA_FROM, DATA_TO, 86_400, Tz::UTC), 36_525);
+        let (store, s) = store_with(&[(DAY, 1.0), (DAY + 30, 2.0), (DAY + 86_400, 3.0)]);
+        let started = std::time::Instant::now();
+        for agg in [Agg::Avg, Agg::P95] {
+            let rows = run(&store, &s, DATA_FROM, DATA_TO, 30, agg, Fill::None);
+            assert_eq!(
+                rows,
+                [
+                    (DAY, Some(1.0)),
+                    (DAY + 30, Some(2.0)),
+                    (DAY + 86_400, Some(3.0))
+                ]
+            );
+        }
+        // filled, over a few days: every step, in order
+        let rows = run(
+            &store,
+            &s,
+            DAY - 86_400,
+            DAY + 2 * 86_400,
+            3600,
+            Agg::Max,
+            Fill::Zero,
+        );
+        assert_eq!(rows.len(), 72);
+        assert!(rows.windows(2).all(|w| w[1].0 - w[0].0 == 3600));
+        assert_eq!(rows[24], (DAY, Some(2.0)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 }

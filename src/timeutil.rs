@@ -11,6 +11,35 @@ use crate::BUCKET_SECS;
 /// The offset the API documentation writes its times in (Beijing time).
 const API_OFFSET_SECS: i32 = 8 * 3600;
 
+/// The archive's time range, `[DATA_FROM, DATA_TO)`: 2000-01-01T00:00:00Z
+/// (inclusive) to 2100-01-01T00:00:00Z (exclusive). Every point stored and
+/// every time asked about lies in it: far beyond real RTC data either way,
+/// and small enough that no arithmetic on its times, bucket numbers or
+/// dates can overflow. Times outside it are refused wherever they come in
+/// (import lines, API answers, `--from`/`--to`/`--day`).
+pub const DATA_FROM: i64 = 946_684_800;
+/// The end of the archive's time range, exclusive.
+pub const DATA_TO: i64 = 4_102_444_800;
+/// The length of the archive's time range, in seconds.
+pub const DATA_SPAN_SECS: u64 = DATA_TO.abs_diff(DATA_FROM);
+/// How messages name the range: a skipped point's reason, and more.
+pub const DATA_RANGE: &str = "2000–2100";
+
+/// Whether a time lies in the archive's time range.
+pub fn in_data_range(ts: i64) -> bool {
+    (DATA_FROM..DATA_TO).contains(&ts)
+}
+
+/// Why a time is refused: `time outside 2000–2100 (...)`.
+pub fn outside_data_range(ts: i64) -> String {
+    format!(
+        "time outside {DATA_RANGE} ({}): the archive holds times from {} up to {}",
+        fmt_utc(ts),
+        fmt_utc(DATA_FROM),
+        fmt_utc(DATA_TO)
+    )
+}
+
 /// Current time, Unix seconds.
 pub fn now() -> i64 {
     Utc::now().timestamp()
@@ -164,6 +193,71 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
+/// The durations a config key or a flag accepts, both ends inclusive.
+/// Checked on `Duration`s, never on casts: `18446744073709551615s` is as
+/// out of range as it looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationRange {
+    pub min: Duration,
+    pub max: Duration,
+    /// Only whole seconds (what the archive's arithmetic uses).
+    pub whole_seconds: bool,
+}
+
+impl DurationRange {
+    /// From `min` to `max`, fractions of a second allowed.
+    pub const fn new(min: Duration, max: Duration) -> DurationRange {
+        DurationRange {
+            min,
+            max,
+            whole_seconds: false,
+        }
+    }
+
+    /// The same range, in whole seconds only.
+    pub const fn whole_seconds(self) -> DurationRange {
+        DurationRange {
+            whole_seconds: true,
+            ..self
+        }
+    }
+
+    /// `between 1s and 50m`, `more than zero and at most 10m`, `at most 55m`.
+    pub fn describe(&self) -> String {
+        let max = humantime::format_duration(self.max);
+        if self.min.is_zero() {
+            format!("at most {max}")
+        } else if self.min < Duration::from_secs(1) {
+            format!("more than zero and at most {max}")
+        } else {
+            format!("between {} and {max}", humantime::format_duration(self.min))
+        }
+    }
+
+    /// Whether `d` is in range; `Err` says what is wrong with it.
+    pub fn check(&self, d: Duration) -> Result<Duration, String> {
+        if d < self.min || d > self.max {
+            return Err(format!("must be {}", self.describe()));
+        }
+        if self.whole_seconds && d.subsec_nanos() != 0 {
+            return Err(format!("must be whole seconds, {}", self.describe()));
+        }
+        Ok(d)
+    }
+}
+
+/// Whole seconds of a duration as the archive counts time (saturating, never
+/// wrapping: a range-checked duration is far below the limit anyway).
+pub fn secs_i64(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Parses a duration and checks it against its range: the one way every
+/// config key and flag taking a duration reads it.
+pub fn parse_duration_in(s: &str, range: DurationRange) -> Result<Duration, String> {
+    range.check(parse_duration(s)?)
+}
+
 /// The machine's time zone, or UTC when it cannot be told.
 pub fn local_zone() -> Tz {
     iana_time_zone::get_timezone()
@@ -208,37 +302,75 @@ pub enum Bound {
     End,
 }
 
+/// The first and last calendar dates of the archive's time range.
+fn data_dates() -> (NaiveDate, NaiveDate) {
+    (date_of(DATA_FROM, Tz::UTC), date_of(DATA_TO - 1, Tz::UTC))
+}
+
+/// Checks a command-line date (`--day`, or a bare date in `--from`/`--to`)
+/// against the archive's time range, as a date: the first of January 2000
+/// is in range in every zone.
+pub fn check_date_arg(date: NaiveDate) -> Result<NaiveDate, String> {
+    let (first, last) = data_dates();
+    if date < first || date > last {
+        return Err(format!(
+            "{date} is outside the archive's time range: use a date from {first} to {last}"
+        ));
+    }
+    Ok(date)
+}
+
 /// Parses a command-line time: RFC 3339 (`2026-11-23T12:00:00Z`), a date
 /// (`2026-11-23`, in `tz`), `now`, `today`, `yesterday`, or a time relative
-/// to now (`-7d`, `-90m`, `now-1h`).
+/// to now (`-7d`, `-90m`, `now-1h`). Times outside the archive's time range
+/// (at most its end, for the end of a range) are refused, never wrapped or
+/// clamped.
 pub fn parse_time_arg(s: &str, now: i64, tz: Tz, bound: Bound) -> Result<i64, String> {
     let s = s.trim();
     let hint = "use RFC 3339 (2026-11-23T12:00:00Z), a date (2026-11-23), now, today, yesterday, \
                 or a relative time such as -7d or -90m";
-    if let Some(ts) = parse_rfc3339(s) {
-        return Ok(ts);
-    }
-    let day = |date: NaiveDate| match bound {
-        Bound::Start => day_start(date, tz),
-        Bound::End => day_start(date + chrono::Duration::days(1), tz),
+    let out_of_range = || {
+        format!(
+            "{s:?} is outside the archive's time range, {} to {}: use a time in it",
+            fmt_utc(DATA_FROM),
+            fmt_utc(DATA_TO)
+        )
     };
+    let instant = |ts: Option<i64>| match ts {
+        Some(ts) if (DATA_FROM..=DATA_TO).contains(&ts) => Ok(ts),
+        _ => Err(out_of_range()),
+    };
+    let day = |date: Option<NaiveDate>| -> Result<i64, String> {
+        let date = date.ok_or_else(out_of_range)?;
+        let date = check_date_arg(date)?;
+        Ok(match bound {
+            Bound::Start => day_start(date, tz),
+            // the last date in range ends in range: no overflow
+            Bound::End => day_start(date + chrono::Duration::days(1), tz),
+        })
+    };
+    if let Some(ts) = parse_rfc3339(s) {
+        return instant(Some(ts));
+    }
     match s {
-        "now" => return Ok(now),
-        "today" => return Ok(day(date_of(now, tz))),
-        "yesterday" => return Ok(day(date_of(now, tz) - chrono::Duration::days(1))),
+        "now" => return instant(Some(now)),
+        "today" => return day(Some(date_of(now, tz))),
+        "yesterday" => return day(date_of(now, tz).pred_opt()),
         _ => {}
     }
     if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(day(date));
+        return day(Some(date));
     }
     let relative = s.strip_prefix("now").unwrap_or(s);
-    if let Some(rest) = relative.strip_prefix('-') {
+    let offset = |rest: &str| -> Result<i64, String> {
         let d = parse_duration(rest).map_err(|_| format!("invalid time {s:?}: {hint}"))?;
-        return Ok(now - d.as_secs() as i64);
+        i64::try_from(d.as_secs()).map_err(|_| out_of_range())
+    };
+    if let Some(rest) = relative.strip_prefix('-') {
+        return instant(now.checked_sub(offset(rest)?));
     }
     if let Some(rest) = relative.strip_prefix('+') {
-        let d = parse_duration(rest).map_err(|_| format!("invalid time {s:?}: {hint}"))?;
-        return Ok(now + d.as_secs() as i64);
+        return instant(now.checked_add(offset(rest)?));
     }
     Err(format!("invalid time {s:?}: {hint}"))
 }
@@ -323,6 +455,86 @@ mod tests {
             err.contains("last tuesday") && err.contains("RFC 3339"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn time_arguments_outside_2000_2100_are_refused_not_wrapped_or_panicking() {
+        let now = 1_795_435_230; // 2026-11-23T12:00:30Z
+        let p = |s: &str, b| parse_time_arg(s, now, Tz::UTC, b);
+        for (arg, bound) in [
+            ("+262142-12-31", Bound::End), // chrono's last date: its end overflowed
+            ("+262142-12-31", Bound::Start),
+            ("-99999999999999d", Bound::Start), // wrapped past i64::MIN
+            ("+99999999999999d", Bound::End),
+            ("-18446744073709551615s", Bound::Start), // not an i64 at all
+            ("1999-12-31", Bound::Start),
+            ("2100-01-01", Bound::Start),
+            ("2100-01-01", Bound::End),
+            ("1999-12-31T23:59:59Z", Bound::Start),
+            ("2100-01-01T00:00:01Z", Bound::End),
+            ("9999-12-31T23:59:59Z", Bound::End),
+        ] {
+            let e = p(arg, bound).unwrap_err();
+            assert!(e.contains("outside the archive's time range"), "{arg}: {e}");
+        }
+        // the ends themselves are in range (the end of a range is exclusive)
+        assert_eq!(p("2000-01-01", Bound::Start), Ok(DATA_FROM));
+        assert_eq!(p("2099-12-31", Bound::End), Ok(DATA_TO));
+        assert_eq!(p("2100-01-01T00:00:00Z", Bound::End), Ok(DATA_TO));
+        // a date is checked as a date: 2000-01-01 in Shanghai starts in 1999 UTC
+        let sh: Tz = "Asia/Shanghai".parse().unwrap();
+        assert_eq!(
+            parse_time_arg("2000-01-01", now, sh, Bound::Start),
+            Ok(DATA_FROM - 8 * 3600)
+        );
+        assert!(check_date_arg(NaiveDate::MAX).is_err());
+        assert!(check_date_arg(NaiveDate::from_ymd_opt(2099, 12, 31).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn the_data_range_is_2000_to_2100() {
+        assert_eq!(fmt_utc(DATA_FROM), "2000-01-01T00:00:00Z");
+        assert_eq!(fmt_utc(DATA_TO), "2100-01-01T00:00:00Z");
+        assert!(in_data_range(DATA_FROM) && !in_data_range(DATA_FROM - 1));
+        assert!(in_data_range(DATA_TO - 1) && !in_data_range(DATA_TO));
+        assert!(outside_data_range(i64::MIN).starts_with("time outside 2000–2100 (@"));
+    }
+
+    #[test]
+    fn duration_ranges_compare_durations_not_wrapped_casts() {
+        let r = DurationRange::new(Duration::from_secs(1), Duration::from_secs(3000));
+        for huge in [
+            "18446744073709551615s",
+            "9223372036854775808s",
+            "99999999999d",
+        ] {
+            let e = parse_duration_in(huge, r).unwrap_err();
+            assert_eq!(e, "must be between 1s and 50m", "{huge}");
+        }
+        assert_eq!(parse_duration_in("50m", r), Ok(Duration::from_secs(3000)));
+        assert_eq!(parse_duration_in("1s", r), Ok(Duration::from_secs(1)));
+        assert!(
+            parse_duration_in("sixty", r)
+                .unwrap_err()
+                .contains("invalid duration")
+        );
+        let whole =
+            DurationRange::new(Duration::from_secs(30), Duration::from_secs(60)).whole_seconds();
+        assert_eq!(
+            parse_duration_in("30s 500ms", whole).unwrap_err(),
+            "must be whole seconds, between 30s and 1m"
+        );
+        let positive = DurationRange::new(Duration::from_millis(1), Duration::from_secs(600));
+        assert_eq!(
+            parse_duration_in("0s", positive).unwrap_err(),
+            "must be more than zero and at most 10m"
+        );
+        let up_to = DurationRange::new(Duration::ZERO, Duration::from_secs(1800));
+        assert_eq!(
+            parse_duration_in("31m", up_to).unwrap_err(),
+            "must be at most 30m"
+        );
+        assert_eq!(secs_i64(Duration::MAX), i64::MAX);
     }
 
     #[test]

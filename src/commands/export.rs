@@ -4,23 +4,24 @@
 
 use std::io::{self, BufWriter, Write};
 
+use anyhow::Context as _;
+
 use super::{Ctx, time_range, zone};
 use crate::cli::{DataFormat, ExportArgs};
 use crate::exit::{self, UsageError};
 use crate::output::{AtomicFile, Format, SampleWriter};
 use crate::store::read::{self, SeriesFilter};
-
-/// Far enough either way to mean "everything" (still safe to add 30 to).
-const ALL_FROM: i64 = -(1 << 40);
-const ALL_TO: i64 = 1 << 40;
+use crate::timeutil;
 
 pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
     let (store, config) = ctx.open_read()?;
     let tz = zone(args.tz.as_deref(), config.as_ref())?;
+    // without --from/--to, every point: none is left out silently
+    let all = args.from.is_none() && args.to.is_none();
     let (from, to) = time_range(
         args.from.as_deref(),
         args.to.as_deref(),
-        (ALL_FROM, ALL_TO),
+        (timeutil::DATA_FROM, timeutil::DATA_TO),
         tz,
         "export",
     )?;
@@ -49,9 +50,13 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
     };
     let mut out = SampleWriter::new(format, sink)?;
     for s in &series {
-        read::for_each_point::<anyhow::Error>(store.conn(), s.id, from, to, |ts, v| {
-            Ok(out.write(s, ts, Some(v))?)
-        })?;
+        let write = |ts, v| -> anyhow::Result<()> { Ok(out.write(s, ts, Some(v))?) };
+        if all {
+            read::for_each_point_all(store.conn(), s.id, write)
+        } else {
+            read::for_each_point(store.conn(), s.id, from, to, write)
+        }
+        .with_context(|| format!("exporting {s}"))?;
     }
     let rows = out.rows();
     out.finish()?;

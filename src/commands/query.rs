@@ -2,27 +2,44 @@
 
 use std::io::{self, BufWriter};
 
+use clap::ValueEnum as _;
+
 use super::{Ctx, time_range, zone};
 use crate::cli::QueryArgs;
 use crate::exit::{self, UsageError};
 use crate::output::{Format, SampleWriter};
-use crate::query::{Aggregation, aggregate_series};
+use crate::query::{Aggregation, Fill, MAX_FILLED_STEPS, aggregate_series, filled_steps};
 use crate::store::read::{self, SeriesFilter};
+use crate::timeutil;
 
 pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
     let (store, config) = ctx.open_read()?;
     let tz = zone(args.tz.as_deref(), config.as_ref())?;
     let (from, to) = time_range(Some(&args.from), Some(&args.to), (0, 0), tz, "show")?;
-    let step = match args.step {
-        Some(d) if d.as_secs() < 30 || d.subsec_nanos() != 0 => {
-            return Err(UsageError(
-                "--step must be whole seconds, at least 30s (one bucket)".into(),
-            )
+    // --step is range-checked by its parser: whole seconds, 30s to 100 years
+    let step = args.step.map(timeutil::secs_i64);
+    if let (Some(d), Some(step)) = (args.step, step)
+        && args.fill != Fill::None
+    {
+        // every step is a row: bound them before the first one is printed
+        let rows = filled_steps(from, to, step, tz);
+        if rows > MAX_FILLED_STEPS {
+            let fill = args
+                .fill
+                .to_possible_value()
+                .expect("no variant is skipped");
+            return Err(UsageError(format!(
+                "--step {} from {} to {} with --fill {} makes {rows} rows per series, more than \
+                 the {MAX_FILLED_STEPS} a query may print: narrow --from/--to or widen --step \
+                 (without --fill, only the steps holding data are printed)",
+                humantime::format_duration(d),
+                timeutil::fmt_utc(from),
+                timeutil::fmt_utc(to),
+                fill.get_name(),
+            ))
             .into());
         }
-        Some(d) => Some(d.as_secs() as i64),
-        None => None,
-    };
+    }
     let filter = SeriesFilter {
         indicators: args.indicator,
         apps: args.app,

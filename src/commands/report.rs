@@ -44,7 +44,9 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
                     "--day: invalid date {day:?}: use YYYY-MM-DD, such as 2026-11-22"
                 ))
             })?;
-            PeriodSpec::Day(date)
+            PeriodSpec::Day(
+                timeutil::check_date_arg(date).map_err(|e| UsageError(format!("--day: {e}")))?,
+            )
         }
         (None, Some(from), Some(to)) => {
             let (from, to) = time_range(Some(from), Some(to), (0, 0), tz, "report")?;
@@ -58,12 +60,7 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         .map(|c| c.report.clone())
         .unwrap_or_else(ReportConfig::default);
     if let Some(t) = args.threshold {
-        if !t.is_finite() || t < 0.0 {
-            return Err(UsageError(format!(
-                "--threshold {t}: use a number >= 0 (0.2 = 0.2 percentage points for rates)"
-            ))
-            .into());
-        }
+        // checked by its parser: finite, at least zero
         thresholds.threshold = t;
     }
     let format = infer_format(args.format, args.out.as_deref());

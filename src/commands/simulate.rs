@@ -10,13 +10,7 @@ use crate::exit::{self, UsageError};
 use crate::simulator::{self, FaultPlan, Model, SimConfig};
 
 pub fn sim_config(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
-    if !(0.0..=1.0).contains(&args.fault_rate) {
-        return Err(UsageError(format!(
-            "--fault-rate {} must be between 0 and 1",
-            args.fault_rate
-        ))
-        .into());
-    }
+    // --fault-rate is checked by its parser: 0 to 1
     let script = match &args.fault_script {
         Some(s) => {
             FaultPlan::parse_script(s).map_err(|e| UsageError(format!("--fault-script: {e}")))?
@@ -31,7 +25,7 @@ pub fn sim_config(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
         model: Model {
             seed: args.seed,
             revision_secs: args.revision_secs,
-            missing_per_mille: args.missing_per_mille.min(1000),
+            missing_per_mille: args.missing_per_mille,
         },
         faults: FaultPlan {
             script,

@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    let max_lag = args.max_lag.map(|d| d.as_secs() as i64);
+    let max_lag = args.max_lag.map(timeutil::secs_i64);
     let lagging: Vec<&StreamStatus> = match max_lag {
         Some(max) => streams
             .iter()

@@ -577,7 +577,9 @@ fn series_data(
     period: &Period,
 ) -> Result<SeriesData, StoreError> {
     let step = chart_step(period.seconds);
-    let mut values = Vec::with_capacity(period.buckets.max(0) as usize);
+    // as many as the points that come, not as the period could hold: a
+    // century's buckets would be gigabytes before the first point
+    let mut values = Vec::new();
     let mut bins = Bins::new(period.from, period.to, step);
     read::for_each_point::<StoreError>(conn, s.id, period.from, period.to, |ts, v| {
         values.push(v);

@@ -21,7 +21,7 @@ pub use migrate::{APPLICATION_ID, MIGRATIONS, Migrated, latest_version};
 
 use crate::api::Answer;
 use crate::planner::{FailureStreak, GapCause, Lost, Window, split_lost};
-use crate::{BUCKET_SECS, Source};
+use crate::{BUCKET_SECS, Source, timeutil};
 
 /// Bucket numbers count 30-second buckets from this instant (2026-01-01T00:00:00Z).
 pub const BUCKET_EPOCH: i64 = 1_767_225_600;
@@ -48,6 +48,16 @@ pub enum StoreError {
     },
     #[error("{}: the archive is read-only (file or directory permissions, or a read-only filesystem); the collector must be able to write it", .0.display())]
     ReadOnly(PathBuf),
+    #[error(
+        "the archive holds a point outside {range} (bucket {bucket}: {time}), \
+         stored by an older version; it cannot be written out as it is: pass --from/--to \
+         to leave it out",
+        range = timeutil::DATA_RANGE,
+        time = timeutil::fmt_utc(ts_of(*.bucket))
+    )]
+    /// A stored point outside the archive's time range (from a version
+    /// that did not enforce it), met by a read that may not leave it out.
+    OutOfRange { series: i64, bucket: i64 },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -162,10 +172,11 @@ impl std::ops::AddAssign for WriteStats {
     }
 }
 
-/// A value as stored: hundredths when exact, else the value itself.
+/// A value as stored: hundredths when they read back bit for bit, else the
+/// value itself. (`-0.0` is a REAL: INTEGER 0 reads back as `0.0`.)
 pub fn encode_value(v: f64) -> SqlValue {
     let h = (v * 100.0).round();
-    if h.abs() < 9.0e15 && h / 100.0 == v {
+    if h.abs() < 9.0e15 && ((h as i64) as f64 / 100.0).to_bits() == v.to_bits() {
         SqlValue::Integer(h as i64)
     } else {
         SqlValue::Real(v)
@@ -182,14 +193,29 @@ pub fn decode_value(v: ValueRef<'_>) -> f64 {
     }
 }
 
-/// The bucket number of a bucket start.
+/// The bucket number of a bucket start. Times in the archive's range
+/// ([`timeutil::DATA_FROM`], [`timeutil::DATA_TO`]) map exactly; others
+/// saturate instead of wrapping (and are never stored).
 pub fn bucket_of(ts: i64) -> i64 {
-    (ts - BUCKET_EPOCH).div_euclid(BUCKET_SECS)
+    ts.saturating_sub(BUCKET_EPOCH).div_euclid(BUCKET_SECS)
 }
 
-/// The start of a bucket number, Unix seconds.
+/// The start of a bucket number, Unix seconds (saturating, like [`bucket_of`]).
 pub fn ts_of(bucket: i64) -> i64 {
-    BUCKET_EPOCH + bucket * BUCKET_SECS
+    bucket
+        .saturating_mul(BUCKET_SECS)
+        .saturating_add(BUCKET_EPOCH)
+}
+
+/// The first bucket of the archive's time range.
+pub const FIRST_BUCKET: i64 = (timeutil::DATA_FROM - BUCKET_EPOCH).div_euclid(BUCKET_SECS);
+/// The first bucket after the archive's time range.
+pub const END_BUCKET: i64 = (timeutil::DATA_TO - BUCKET_EPOCH).div_euclid(BUCKET_SECS);
+
+/// Whether a bucket number lies in the archive's time range: the only ones
+/// ever written.
+pub fn bucket_in_range(bucket: i64) -> bool {
+    (FIRST_BUCKET..END_BUCKET).contains(&bucket)
 }
 
 fn hour_of_bucket(bucket: i64) -> i64 {
@@ -678,6 +704,14 @@ fn upsert_series_points(
          ON CONFLICT (series_id, bucket) DO UPDATE SET value = excluded.value
          WHERE value IS NOT excluded.value OR typeof(value) IS NOT typeof(excluded.value)",
     )?;
+    // the callers refuse times outside the range with a reason; this is
+    // the last line: nothing outside it is ever stored
+    if let Some((bucket, _)) = points.iter().find(|(b, _)| !bucket_in_range(*b)) {
+        return Err(StoreError::Invalid(format!(
+            "refusing to store a point: {}",
+            timeutil::outside_data_range(ts_of(*bucket))
+        )));
+    }
     let mut written: u64 = 0;
     let mut hours: Vec<i64> = Vec::new();
     for (bucket, value) in points {

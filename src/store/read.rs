@@ -3,8 +3,8 @@
 
 use rusqlite::{Connection, params_from_iter};
 
-use super::{Result, StoreError, VALUE_SQL, bucket_of, decode_value, ts_of};
-use crate::Source;
+use super::{Result, StoreError, VALUE_SQL, bucket_in_range, bucket_of, decode_value, ts_of};
+use crate::{BUCKET_SECS, Source, timeutil};
 
 /// A series and everything that identifies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,19 @@ pub struct SeriesInfo {
     pub source: Source,
     pub indicator: String,
     pub unit: Option<String>,
+}
+
+impl std::fmt::Display for SeriesInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} app={}", self.source, self.app_id)?;
+        if let Some(room) = &self.room_id {
+            write!(f, " room={room}")?;
+        }
+        if let Some(users) = &self.user_ids {
+            write!(f, " users={users}")?;
+        }
+        write!(f, " indicator={}", self.indicator)
+    }
 }
 
 /// Which series to read. Empty lists select everything.
@@ -107,28 +120,61 @@ pub fn select_series(conn: &Connection, filter: &SeriesFilter) -> Result<Vec<Ser
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Calls `f(ts, value)` for each point of a series with `from <= ts < to`, in time order.
+/// Calls `f(ts, value)` for each point of a series with `from <= ts < to`,
+/// in time order. Only the archive's time range is read: points outside it
+/// (which no current writer stores) are left out; [`for_each_point_all`]
+/// reads every one.
 pub fn for_each_point<E: From<StoreError>>(
     conn: &Connection,
     series: i64,
     from: i64,
     to: i64,
+    f: impl FnMut(i64, f64) -> Result<(), E>,
+) -> Result<(), E> {
+    let from = from.clamp(timeutil::DATA_FROM, timeutil::DATA_TO);
+    let to = to.clamp(timeutil::DATA_FROM, timeutil::DATA_TO);
+    // first bucket starting at or after `from`; first one at or after `to`
+    let first = bucket_of(from + BUCKET_SECS - 1);
+    let end = bucket_of(to + BUCKET_SECS - 1);
+    if first >= end {
+        return Ok(());
+    }
+    points_in(conn, series, first, end - 1, f)
+}
+
+/// Calls `f(ts, value)` for every point of a series, in time order (export:
+/// nothing may be left out silently). A point outside the archive's time
+/// range, which an archive written before the range was enforced may hold,
+/// is an error naming it.
+pub fn for_each_point_all<E: From<StoreError>>(
+    conn: &Connection,
+    series: i64,
+    f: impl FnMut(i64, f64) -> Result<(), E>,
+) -> Result<(), E> {
+    points_in(conn, series, i64::MIN, i64::MAX, f)
+}
+
+/// The points with `first <= bucket <= last`, in bucket order.
+fn points_in<E: From<StoreError>>(
+    conn: &Connection,
+    series: i64,
+    first: i64,
+    last: i64,
     mut f: impl FnMut(i64, f64) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT bucket, value FROM points WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket",
+            "SELECT bucket, value FROM points WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
         )
         .map_err(StoreError::from)?;
     let mut rows = stmt
-        .query(rusqlite::params![
-            series,
-            bucket_of(from + 29),
-            bucket_of(to + 29)
-        ])
+        .query(rusqlite::params![series, first, last])
         .map_err(StoreError::from)?;
     while let Some(row) = rows.next().map_err(StoreError::from)? {
         let bucket: i64 = row.get(0).map_err(StoreError::from)?;
+        if !bucket_in_range(bucket) {
+            return Err(StoreError::OutOfRange { series, bucket }.into());
+        }
         let value = decode_value(row.get_ref(1).map_err(StoreError::from)?);
         f(ts_of(bucket), value)?;
     }

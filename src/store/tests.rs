@@ -89,6 +89,7 @@ fn values_round_trip_exactly() {
         assert_eq!(back.to_bits(), v.to_bits(), "{v} stored as {stored:?}");
     }
     assert_eq!(encode_value(98.68), SqlValue::Integer(9868));
+    assert_eq!(encode_value(0.0), SqlValue::Integer(0));
     assert_eq!(encode_value(3212.0), SqlValue::Integer(321200));
     assert!(matches!(encode_value(0.1 + 0.2), SqlValue::Real(_)));
 }
@@ -527,4 +528,112 @@ fn compact_packs_pages_and_keeps_every_point() {
     assert!(size_after < size_before, "{size_before} -> {size_after}");
     assert_eq!(samples(&store), before);
     store.integrity_check().unwrap();
+}
+
+#[test]
+fn points_outside_2000_2100_are_never_stored_nor_wrapped() {
+    let mut store = Store::in_memory().unwrap();
+    let id = store.series_id(&key(), "x", None).unwrap();
+    // saturating, not wrapping: the old arithmetic overflowed here
+    assert_eq!(
+        bucket_of(-9_223_372_036_854_775_800),
+        i64::MIN.div_euclid(30)
+    );
+    assert_eq!(ts_of(i64::MAX), i64::MAX);
+    for ts in [
+        timeutil::DATA_FROM - 30,
+        timeutil::DATA_TO,
+        -9_223_372_036_854_775_800,
+    ] {
+        let mut rows = vec![(id, bucket_of(ts), encode_value(1.0))];
+        let e = store.upsert_points(&mut rows).unwrap_err();
+        assert!(
+            e.to_string().contains("time outside 2000–2100"),
+            "{ts}: {e}"
+        );
+    }
+    let mut rows = vec![
+        (id, bucket_of(timeutil::DATA_FROM), encode_value(1.0)),
+        (id, bucket_of(timeutil::DATA_TO - 30), encode_value(2.0)),
+    ];
+    assert_eq!(store.upsert_points(&mut rows).unwrap().new, 2);
+}
+
+#[test]
+fn a_point_outside_the_range_fails_a_full_read_instead_of_vanishing() {
+    let mut store = Store::in_memory().unwrap();
+    let id = store.series_id(&key(), "x", None).unwrap();
+    let mut rows = vec![(id, bucket_of(T0), encode_value(1.0))];
+    store.upsert_points(&mut rows).unwrap();
+    // what an older version stored for "ts": -9223372036854775800 (wrapped)
+    let wrapped = (-9_223_372_036_854_775_800_i64)
+        .wrapping_sub(BUCKET_EPOCH)
+        .div_euclid(30);
+    store
+        .conn()
+        .execute(
+            "INSERT INTO points (series_id, bucket, value) VALUES (?1, ?2, 100)",
+            params![id, wrapped],
+        )
+        .unwrap();
+    let mut seen = Vec::new();
+    let e = read::for_each_point_all::<StoreError>(store.conn(), id, |ts, _| {
+        seen.push(ts);
+        Ok(())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(e, StoreError::OutOfRange { bucket, .. } if bucket == wrapped),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("--from/--to"), "{e}");
+    assert_eq!(seen, [T0]);
+    // a read of a time range sees only the range, whatever its bounds
+    let mut seen = Vec::new();
+    read::for_each_point::<StoreError>(store.conn(), id, i64::MIN, i64::MAX, |ts, _| {
+        seen.push(ts);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, [T0]);
+}
+
+#[test]
+fn negative_zero_keeps_its_sign_through_the_store_and_the_samples_view() {
+    // hundredths have no -0: it was stored as INTEGER 0 and read back as 0
+    let stored = encode_value(-0.0);
+    assert_eq!(stored, SqlValue::Real(-0.0));
+    let back = decode_value((&stored).into());
+    assert_eq!(back.to_bits(), (-0.0f64).to_bits());
+
+    let mut store = Store::in_memory().unwrap();
+    let id = store.series_id(&key(), "x", None).unwrap();
+    let mut rows = vec![
+        (id, bucket_of(T0), encode_value(-0.0)),
+        (id, bucket_of(T0 + 30), encode_value(0.0)),
+    ];
+    assert_eq!(store.upsert_points(&mut rows).unwrap().new, 2);
+    let view: Vec<u64> = store
+        .conn()
+        .prepare("SELECT value FROM samples ORDER BY ts")
+        .unwrap()
+        .query_map([], |r| r.get::<_, f64>(0))
+        .unwrap()
+        .map(|v| v.unwrap().to_bits())
+        .collect();
+    assert_eq!(view, [(-0.0f64).to_bits(), 0.0f64.to_bits()]);
+    let mut read_back = Vec::new();
+    read::for_each_point::<StoreError>(store.conn(), id, T0, T0 + 60, |_, v| {
+        read_back.push(v.to_bits());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(read_back, view);
+    // 0 replacing -0 (and back) is a revision, not "unchanged"
+    let mut rows = vec![(id, bucket_of(T0), encode_value(0.0))];
+    assert_eq!(store.upsert_points(&mut rows).unwrap().revised, 1);
+    let mut rows = vec![(id, bucket_of(T0), encode_value(-0.0))];
+    assert_eq!(store.upsert_points(&mut rows).unwrap().revised, 1);
+    let mut rows = vec![(id, bucket_of(T0), encode_value(-0.0))];
+    assert_eq!(store.upsert_points(&mut rows).unwrap().unchanged, 1);
 }
