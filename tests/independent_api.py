@@ -120,8 +120,13 @@ Where the docs are silent or ambiguous, this fake decides (see each page's
     does not have, which a client sends expecting it to change the answer.
   * ListQuality's OS/Access filters are refused (InvalidParameter): this fake
     does not model them, and ignoring them would answer unfiltered data.
+  * A refused field counts as given when its value is anything but null, ""
+    or [] (a client serialising an empty option is not refused).
   * UserId without RoomId is ignored (the docs: only taken into account with
-    RoomId); more than 20 UserIds are refused.
+    RoomId); more than 20 UserIds are refused. With a RoomId,
+    ListRealTimeQuality's Result repeats RoomId and UserId, as its doc shows.
+  * StartTime and EndTime must be RFC 3339 with an offset (or Z); fractions
+    of a second are kept.
   * Operation counts are answered as JSON integers, everything else as
     numbers with at most two decimals (README.md).
 """
