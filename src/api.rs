@@ -15,15 +15,14 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::{BUCKET_SECS, Source, timeutil};
+use crate::series::StreamKey;
+use crate::{BUCKET_SECS, timeutil};
 
 /// One request: a target's indicators of one action over one window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryRequest {
-    pub source: Source,
-    pub app_id: String,
-    pub room_id: Option<String>,
-    pub user_ids: Vec<String>,
+    /// The target and action: `AppId`, `RoomId`, `UserId` and the action.
+    pub stream: StreamKey,
     pub product_type: Option<String>,
     pub indicators: Vec<String>,
     /// `StartTime`: the first bucket asked for.
@@ -53,15 +52,16 @@ struct Body<'a> {
 impl QueryRequest {
     /// The JSON body, with times written as the API documentation writes them.
     pub fn body(&self) -> Vec<u8> {
-        let quality = self.source == Source::Quality;
+        let quality = self.stream.source.has_rooms();
+        let users = self.stream.user_ids.to_vec();
         let body = Body {
-            app_id: &self.app_id,
+            app_id: &self.stream.app_id,
             start_time: timeutil::fmt_api(self.start),
             end_time: timeutil::fmt_api(self.end),
             indicator: &self.indicators,
-            room_id: self.room_id.as_deref().filter(|_| quality),
-            user_id: Some(self.user_ids.as_slice())
-                .filter(|u| quality && !u.is_empty() && self.room_id.is_some()),
+            room_id: self.stream.room_id.as_deref().filter(|_| quality),
+            user_id: Some(users.as_slice())
+                .filter(|u| quality && !u.is_empty() && self.stream.room_id.is_some()),
             product_type: self.product_type.as_deref().filter(|_| quality),
         };
         serde_json::to_vec(&body).expect("a request body always serializes")
@@ -470,8 +470,8 @@ pub fn parse_answer(http: &HttpAnswer<'_>, window: (i64, i64)) -> Result<Answer,
         let unit = str_field(indicator, "Unit").filter(|u| !u.is_empty());
         let name = str_field(indicator, "Name").filter(|n| {
             !n.trim().is_empty()
-                && crate::control_char(n).is_none()
-                && unit.is_none_or(|u| crate::control_char(u).is_none())
+                && crate::series::control_char(n).is_none()
+                && unit.is_none_or(|u| crate::series::control_char(u).is_none())
         });
         let data = match indicator.get("Data") {
             None | Some(Value::Null) => Some(&[][..]),
@@ -549,6 +549,8 @@ fn parse_point(item: &Value, window: (i64, i64)) -> Result<(i64, f64), SkipReaso
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Source;
+    use crate::series::UserSet;
 
     const QUALITY: &str = include_str!("../tests/fixtures/quality-answer.json");
     const OPERATION: &str = include_str!("../tests/fixtures/operation-answer.json");
@@ -569,10 +571,12 @@ mod tests {
     #[test]
     fn request_body_matches_the_documented_shape() {
         let req = QueryRequest {
-            source: Source::Quality,
-            app_id: "app1".into(),
-            room_id: Some("room-1".into()),
-            user_ids: vec!["u1".into(), "u2".into()],
+            stream: StreamKey::new(
+                "app1",
+                Some("room-1".into()),
+                UserSet::new(["u2", "u1"]).unwrap(),
+                Source::Quality,
+            ),
             product_type: Some("web".into()),
             indicators: vec!["stall_rate".into()],
             start: T0,
@@ -583,9 +587,7 @@ mod tests {
             r#"{"AppId":"app1","StartTime":"2026-11-23T20:00:00+08:00","EndTime":"2026-11-23T20:10:00+08:00","Indicator":["stall_rate"],"RoomId":"room-1","UserId":["u1","u2"],"ProductType":"web"}"#
         );
         let op = QueryRequest {
-            source: Source::Operation,
-            room_id: None,
-            user_ids: vec![],
+            stream: StreamKey::new("app1", None, UserSet::NONE, Source::Operation),
             product_type: None,
             indicators: vec!["online_user_count".into()],
             ..req

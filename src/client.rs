@@ -192,7 +192,7 @@ impl ApiClient {
 
     /// Sends one request now; call [`ApiClient::permit`] first.
     pub async fn send_now(&self, req: &QueryRequest) -> Attempt {
-        self.sent[source_index(req.source)].fetch_add(1, Ordering::Relaxed);
+        self.sent[source_index(req.stream.source)].fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let result = self.send(req).await;
         Attempt {
@@ -204,7 +204,7 @@ impl ApiClient {
 
     /// Waits for the action's rate limiter, then sends one request.
     pub async fn fetch(&self, req: &QueryRequest) -> Attempt {
-        let waited = self.permit(req.source).await;
+        let waited = self.permit(req.stream.source).await;
         Attempt {
             waited,
             ..self.send_now(req).await
@@ -213,7 +213,7 @@ impl ApiClient {
 
     async fn send(&self, req: &QueryRequest) -> Result<Answer, FetchError> {
         let query = vec![
-            ("Action".to_string(), req.source.action().to_string()),
+            ("Action".to_string(), req.stream.source.action().to_string()),
             ("Version".to_string(), API_VERSION.to_string()),
         ];
         let mut url = self.url.clone();
@@ -275,10 +275,7 @@ mod tests {
 
     fn request(source: Source) -> QueryRequest {
         QueryRequest {
-            source,
-            app_id: "a".into(),
-            room_id: None,
-            user_ids: vec![],
+            stream: crate::series::StreamKey::new("a", None, crate::series::UserSet::NONE, source),
             product_type: None,
             indicators: vec!["online_user_count".into()],
             start: 0,

@@ -22,7 +22,8 @@ use crate::config::{Config, Target};
 use crate::metrics::Metrics;
 use crate::planner::{self, PlanParams, Window};
 use crate::retry::{self, Decision, GiveUp, RetryState};
-use crate::store::{Store, StoreError, StreamKey, WriteStats};
+use crate::series::StreamKey;
+use crate::store::{Store, StoreError, WriteStats};
 use crate::{Source, timeutil};
 
 /// Shutdown signal: flips to `true` once.
@@ -346,10 +347,7 @@ impl StreamJob {
 
     fn request(&self, key: &StreamKey, indicators: &[String], window: Window) -> QueryRequest {
         QueryRequest {
-            source: self.source,
-            app_id: key.app_id.clone(),
-            room_id: key.room_id.clone(),
-            user_ids: key.user_ids.clone(),
+            stream: key.clone(),
             product_type: self.target.product_type.map(|p| p.as_str().to_string()),
             indicators: indicators.to_vec(),
             start: window.start,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::catalog;
-use crate::store::StreamKey;
+use crate::series::{StreamKey, UserSet};
 use crate::timeutil::{self, DurationRange};
 use crate::{HORIZON_SECS, Source};
 
@@ -148,8 +148,7 @@ impl Default for ApiConfig {
 pub struct Target {
     pub app_id: String,
     pub room_id: Option<String>,
-    /// Sorted and deduplicated.
-    pub user_ids: Vec<String>,
+    pub user_ids: UserSet,
     pub quality: Vec<String>,
     pub operation: Vec<String>,
     pub product_type: Option<ProductType>,
@@ -506,7 +505,7 @@ impl Config {
             if t.app_id.trim().is_empty() {
                 return Err(c.err(key("app_id"), "is empty: set it to your RTC AppId"));
             }
-            let control = |k: &str, text: &str| match crate::control_char(text) {
+            let control = |k: &str, text: &str| match crate::series::control_char(text) {
                 Some(ch) => Err(c.err(
                     key(k),
                     format!(
@@ -529,24 +528,17 @@ impl Config {
             if let Some(r) = &room_id {
                 control("room_id", r)?;
             }
-            let mut user_ids = t.user_ids.unwrap_or_default();
-            if !user_ids.is_empty() && room_id.is_none() {
+            let user_list = t.user_ids.unwrap_or_default();
+            if !user_list.is_empty() && room_id.is_none() {
                 return Err(c.err(
                     key("user_ids"),
                     "needs room_id: the API filters users only within a room; add room_id, or remove user_ids",
                 ));
             }
-            for u in &user_ids {
-                if u.trim().is_empty() || u.contains(',') {
-                    return Err(c.err(
-                        key("user_ids"),
-                        format!("{u:?} is not a valid UserId (empty, or contains a comma)"),
-                    ));
-                }
+            for u in &user_list {
                 control("user_ids", u)?;
             }
-            user_ids.sort();
-            user_ids.dedup();
+            let user_ids = UserSet::new(&user_list).map_err(|e| c.err(key("user_ids"), e))?;
             if user_ids.len() > 20 {
                 return Err(c.err(
                     key("user_ids"),
@@ -711,7 +703,7 @@ quality  = ["stall_rate"]
         assert_eq!(c.api.region, "cn-north-1");
         assert_eq!(c.api.timeout, Duration::from_secs(20));
         assert_eq!(c.targets.len(), 2);
-        assert_eq!(c.targets[1].user_ids, ["u1", "u2"]);
+        assert_eq!(c.targets[1].user_ids.to_vec(), ["u1", "u2"]);
         assert_eq!(
             c.targets[0].operation,
             ["online_user_count", "online_room_count"]

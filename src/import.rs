@@ -16,7 +16,8 @@ use rusqlite::types::Value as SqlValue;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::store::{Store, StoreError, StreamKey, WriteStats, bucket_of, encode_value};
+use crate::series::{StreamKey, UserSet};
+use crate::store::{Store, StoreError, WriteStats, bucket_of, encode_value};
 use crate::{BUCKET_SECS, Source, timeutil};
 
 /// The most lines `--batch` may put in one transaction: several batches are
@@ -145,7 +146,7 @@ fn build<'a>(
         ("indicator", Some(&indicator)),
         ("unit", unit.as_ref()),
     ] {
-        if let Some(c) = text.and_then(|t| crate::control_char(t)) {
+        if let Some(c) = text.and_then(|t| crate::series::control_char(t)) {
             return Err(format!(
                 "{field} holds a control character ({}), which no identity may hold",
                 c.escape_unicode()
@@ -361,8 +362,8 @@ fn write_batches(
                     key.room_id.clone(),
                     key.user_ids
                         .as_deref()
-                        .map(|u| u.split(',').map(str::to_string).collect())
-                        .unwrap_or_default(),
+                        .map_or(Ok(UserSet::NONE), UserSet::parse)
+                        .map_err(StoreError::Invalid)?,
                     key.source,
                 );
                 let id = store.series_id(&stream, &key.indicator, unit.as_deref())?;

@@ -14,7 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::Source;
-use crate::store::{StreamKey, WriteStats};
+use crate::series::StreamKey;
+use crate::store::WriteStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct ActionLabels {
@@ -55,7 +56,7 @@ fn stream_labels(key: &StreamKey) -> StreamLabels {
         source: key.source.as_str().into(),
         app_id: key.app_id.clone(),
         room_id: key.room_id.clone().unwrap_or_default(),
-        user_ids: key.user_ids_joined(),
+        user_ids: key.user_ids.joined().to_string(),
     }
 }
 
@@ -288,11 +289,12 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: std::sync::Arc<Me
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::series::UserSet;
 
     #[test]
     fn renders_counters_and_lag() {
         let m = Metrics::new();
-        let key = StreamKey::new("app1", None, vec![], Source::Quality);
+        let key = StreamKey::new("app1", None, UserSet::NONE, Source::Quality);
         m.request(Source::Quality, "ok", Duration::from_millis(20));
         m.request(Source::Quality, "throttled", Duration::from_millis(5));
         m.retry(Source::Quality);

@@ -452,8 +452,9 @@ mod tests {
     use crate::Source;
     use crate::api::{Answer, AnsweredSeries};
     use crate::planner::Window;
+    use crate::series::{StreamKey, UserSet};
+    use crate::store::Store;
     use crate::store::read::SeriesFilter;
-    use crate::store::{Store, StreamKey};
 
     const DAY: i64 = 1_795_392_000; // 2026-11-23T00:00:00Z
 
@@ -505,7 +506,7 @@ mod tests {
 
     fn store_with(points: &[(i64, f64)]) -> (Store, SeriesInfo) {
         let mut store = Store::in_memory().unwrap();
-        let key = StreamKey::new("a", None, vec![], Source::Operation);
+        let key = StreamKey::new("a", None, UserSet::NONE, Source::Operation);
         let answer = Answer {
             request_id: None,
             series: vec![AnsweredSeries {

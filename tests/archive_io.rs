@@ -7,8 +7,9 @@ mod common;
 use common::*;
 use predicates::prelude::*;
 use rtc_archiver::Source;
+use rtc_archiver::series::{StreamKey, UserSet};
 use rtc_archiver::simulator::SimConfig;
-use rtc_archiver::store::{OpenMode, Store, StreamKey, bucket_of, encode_value};
+use rtc_archiver::store::{OpenMode, Store, bucket_of, encode_value};
 
 /// Every column of the samples view, as text, sorted: what "the same view" means.
 fn view(db: &std::path::Path) -> Vec<String> {
@@ -51,7 +52,7 @@ fn source_archive(env: &Env) -> std::path::PathBuf {
     let key = StreamKey::new(
         "app2",
         Some("r,\"quoted\"".into()),
-        vec!["b".into(), "a".into()],
+        UserSet::new(["b", "a"]).unwrap(),
         Source::Quality,
     );
     let id = store.series_id(&key, "odd_values", Some("ms")).unwrap();
@@ -177,7 +178,7 @@ fn two_archives_merge_without_duplicates_or_losses() {
         let mut store = Store::open(&b.db(), OpenMode::Existing).unwrap();
         let id = store
             .series_id(
-                &StreamKey::new("app9", None, vec![], Source::Operation),
+                &StreamKey::new("app9", None, UserSet::NONE, Source::Operation),
                 "online_user_count",
                 None,
             )

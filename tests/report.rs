@@ -9,7 +9,8 @@ use std::path::Path;
 
 use common::*;
 use rtc_archiver::Source;
-use rtc_archiver::store::{OpenMode, Store, StreamKey, bucket_of, encode_value};
+use rtc_archiver::series::{StreamKey, UserSet};
+use rtc_archiver::store::{OpenMode, Store, bucket_of, encode_value};
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -123,7 +124,7 @@ fn key(s: &Spec) -> StreamKey {
     StreamKey::new(
         s.app,
         s.room.map(str::to_string),
-        s.users.iter().map(|u| u.to_string()).collect(),
+        UserSet::new(s.users.iter()).unwrap(),
         s.source,
     )
 }

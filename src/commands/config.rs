@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, cmd: ConfigCommand) -> anyhow::Result<u8> {
                     if t.user_ids.is_empty() {
                         String::new()
                     } else {
-                        format!(", users {}", t.user_ids.join(","))
+                        format!(", users {}", t.user_ids)
                     },
                     t.quality,
                     t.operation

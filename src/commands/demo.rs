@@ -20,6 +20,7 @@ use crate::credentials::Credentials;
 use crate::metrics::Metrics;
 use crate::output::{Format, SampleWriter};
 use crate::query::{Agg, Aggregation, Fill, aggregate_series};
+use crate::series::UserSet;
 use crate::simulator::{self, SimConfig};
 use crate::store::read::{self, SeriesFilter};
 use crate::store::{OpenMode, Store};
@@ -34,7 +35,7 @@ fn demo_targets() -> Vec<Target> {
         Target {
             app_id: "demo-app".into(),
             room_id: None,
-            user_ids: vec![],
+            user_ids: UserSet::NONE,
             quality: s(&[
                 "stall_rate",
                 "join_room_success_rate",
@@ -46,7 +47,7 @@ fn demo_targets() -> Vec<Target> {
         Target {
             app_id: "demo-app".into(),
             room_id: Some("room-1".into()),
-            user_ids: s(&["u1", "u2"]),
+            user_ids: UserSet::new(["u1", "u2"]).expect("valid UserIds"),
             quality: s(&["stall_rate", "first_frame_recv_success_rate"]),
             operation: vec![],
             product_type: None,

@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                     continue;
                 }
                 let key = t.stream_key(source);
-                let users = (!key.user_ids.is_empty()).then(|| key.user_ids_joined());
+                let users = key.user_ids.as_option().map(str::to_string);
                 let known = streams.iter().any(|s| {
                     s.app_id == key.app_id
                         && s.room_id == key.room_id

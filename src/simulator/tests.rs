@@ -37,10 +37,7 @@ fn request(source: Source, indicators: &[&str]) -> crate::api::QueryRequest {
     .window
     .unwrap();
     crate::api::QueryRequest {
-        source,
-        app_id: "app1".into(),
-        room_id: None,
-        user_ids: vec![],
+        stream: crate::series::StreamKey::new("app1", None, crate::series::UserSet::NONE, source),
         product_type: None,
         indicators: indicators.iter().map(|s| s.to_string()).collect(),
         start: w.start,

@@ -21,7 +21,8 @@ pub use migrate::{APPLICATION_ID, MIGRATIONS, Migrated, latest_version};
 
 use crate::api::Answer;
 use crate::planner::{FailureStreak, GapCause, Lost, Window, split_lost};
-use crate::{BUCKET_SECS, Source, timeutil};
+use crate::series::StreamKey;
+use crate::{BUCKET_SECS, timeutil};
 
 /// Bucket numbers count 30-second buckets from this instant (2026-01-01T00:00:00Z).
 pub const BUCKET_EPOCH: i64 = 1_767_225_600;
@@ -105,53 +106,6 @@ pub fn sqlite_is_io(e: &rusqlite::Error) -> bool {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// What identifies a stream: one target and action.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StreamKey {
-    pub app_id: String,
-    /// `None` for app-wide data.
-    pub room_id: Option<String>,
-    /// Sorted and deduplicated; empty if none.
-    pub user_ids: Vec<String>,
-    pub source: Source,
-}
-
-impl StreamKey {
-    pub fn new(
-        app_id: impl Into<String>,
-        room_id: Option<String>,
-        mut user_ids: Vec<String>,
-        source: Source,
-    ) -> Self {
-        user_ids.sort();
-        user_ids.dedup();
-        StreamKey {
-            app_id: app_id.into(),
-            room_id: room_id.filter(|r| !r.is_empty()),
-            user_ids,
-            source,
-        }
-    }
-
-    /// The comma-joined user list as stored ('' for none).
-    pub fn user_ids_joined(&self) -> String {
-        self.user_ids.join(",")
-    }
-}
-
-impl std::fmt::Display for StreamKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} app={}", self.source, self.app_id)?;
-        if let Some(room) = &self.room_id {
-            write!(f, " room={room}")?;
-        }
-        if !self.user_ids.is_empty() {
-            write!(f, " users={}", self.user_ids_joined())?;
-        }
-        Ok(())
-    }
-}
 
 /// What one write did to the archive.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -638,7 +592,7 @@ fn find_stream(conn: &Connection, key: &StreamKey) -> Result<Option<i64>> {
     let room = key.room_id.as_deref().unwrap_or_default();
     Ok(find
         .query_row(
-            params![key.app_id, room, key.user_ids_joined(), key.source.as_str()],
+            params![key.app_id, room, key.user_ids.joined(), key.source.as_str()],
             |r| r.get(0),
         )
         .optional()?)
@@ -650,7 +604,7 @@ fn stream_id_in(conn: &Connection, key: &StreamKey) -> Result<i64> {
         return Ok(id);
     }
     let room = key.room_id.clone().unwrap_or_default();
-    let users = key.user_ids_joined();
+    let users = key.user_ids.joined();
     conn.execute(
         "INSERT INTO streams (app_id, room_id, user_ids, source) VALUES (?1, ?2, ?3, ?4)",
         params![key.app_id, room, users, key.source.as_str()],

@@ -1,6 +1,8 @@
 use super::read::{self, SeriesFilter};
 use super::*;
+use crate::Source;
 use crate::api::{Answer, AnsweredSeries};
+use crate::series::UserSet;
 
 // 2026-11-23T12:00:00Z
 const T0: i64 = 1_795_435_200;
@@ -9,7 +11,7 @@ fn key() -> StreamKey {
     StreamKey::new(
         "app1",
         Some("room-1".into()),
-        vec!["u2".into(), "u1".into()],
+        UserSet::new(["u2", "u1"]).unwrap(),
         Source::Quality,
     )
 }
@@ -421,13 +423,18 @@ fn stream_keys_ignore_user_order() {
         .stream_id(&StreamKey::new(
             "app1",
             Some("room-1".into()),
-            vec!["u1".into(), "u2".into(), "u1".into()],
+            UserSet::new(["u1", "u2", "u1"]).unwrap(),
             Source::Quality,
         ))
         .unwrap();
     assert_eq!(a, b);
     let c = store
-        .stream_id(&StreamKey::new("app1", None, vec![], Source::Quality))
+        .stream_id(&StreamKey::new(
+            "app1",
+            None,
+            UserSet::NONE,
+            Source::Quality,
+        ))
         .unwrap();
     assert_ne!(a, c);
 }
@@ -509,7 +516,7 @@ fn compact_packs_pages_and_keeps_every_point() {
     for s in 0..4 {
         let id = store
             .series_id(
-                &StreamKey::new(format!("app{s}"), None, vec![], Source::Operation),
+                &StreamKey::new(format!("app{s}"), None, UserSet::NONE, Source::Operation),
                 "online_user_count",
                 None,
             )
