@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 
-use crate::store::read::SeriesInfo;
+use crate::store::read::StoredSeries;
 use crate::timeutil;
 
 /// Output formats of `query` and `export`.
@@ -45,32 +45,40 @@ pub const SAMPLE_COLUMNS: [&str; 9] = [
     "value",
 ];
 
+/// One row of the samples view: the series (identity and unit) embedded.
 #[derive(Serialize)]
 struct SampleRef<'a> {
-    app_id: &'a str,
-    room_id: Option<&'a str>,
-    user_ids: Option<&'a str>,
-    source: &'a str,
-    indicator: &'a str,
-    unit: Option<&'a str>,
+    #[serde(flatten)]
+    series: &'a StoredSeries,
     ts: i64,
     time: String,
     value: Option<f64>,
 }
 
 impl<'a> SampleRef<'a> {
-    fn new(s: &'a SeriesInfo, ts: i64, value: Option<f64>) -> Self {
+    fn new(series: &'a StoredSeries, ts: i64, value: Option<f64>) -> Self {
         SampleRef {
-            app_id: &s.app_id,
-            room_id: s.room_id.as_deref(),
-            user_ids: s.user_ids.as_deref(),
-            source: s.source.as_str(),
-            indicator: &s.indicator,
-            unit: s.unit.as_deref(),
+            series,
             ts,
             time: timeutil::fmt_utc(ts),
             value,
         }
+    }
+
+    /// The row as text cells, in the order of [`SAMPLE_COLUMNS`].
+    fn cells(&self) -> [String; 9] {
+        let key = &self.series.key;
+        [
+            key.stream.app_id.clone(),
+            key.stream.room_id.clone().unwrap_or_default(),
+            key.stream.user_ids.joined().to_string(),
+            key.stream.source.as_str().to_string(),
+            key.indicator.clone(),
+            self.series.unit.clone().unwrap_or_default(),
+            itoa::Buffer::new().format(self.ts).to_string(),
+            self.time.clone(),
+            fmt_value(self.value),
+        ]
     }
 }
 
@@ -119,20 +127,21 @@ impl<W: Write> SampleWriter<W> {
         self.rows
     }
 
-    pub fn write(&mut self, s: &SeriesInfo, ts: i64, value: Option<f64>) -> io::Result<()> {
+    pub fn write(&mut self, s: &StoredSeries, ts: i64, value: Option<f64>) -> io::Result<()> {
         let row = SampleRef::new(s, ts, value);
         match (&mut self.sink, self.format) {
             (Sink::Csv(w), _) => {
                 if self.rows == 0 {
                     w.write_record(SAMPLE_COLUMNS)?;
                 }
+                let (key, unit) = (&s.key, s.unit.as_deref());
                 w.write_record([
-                    row.app_id,
-                    row.room_id.unwrap_or(""),
-                    row.user_ids.unwrap_or(""),
-                    row.source,
-                    row.indicator,
-                    row.unit.unwrap_or(""),
+                    key.stream.app_id.as_str(),
+                    key.stream.room_id.as_deref().unwrap_or(""),
+                    key.stream.user_ids.joined(),
+                    key.stream.source.as_str(),
+                    key.indicator.as_str(),
+                    unit.unwrap_or(""),
                     itoa::Buffer::new().format(row.ts),
                     &row.time,
                     &fmt_value(row.value),
@@ -142,16 +151,12 @@ impl<W: Write> SampleWriter<W> {
                 out.write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
                 serde_json::to_writer(&mut *out, &row)?;
             }
-            (Sink::Plain(_), Format::Table) => self.table.push(vec![
-                row.app_id.to_string(),
-                row.room_id.unwrap_or("").to_string(),
-                row.user_ids.unwrap_or("").to_string(),
-                row.source.to_string(),
-                row.indicator.to_string(),
-                row.unit.unwrap_or("").to_string(),
-                row.time.clone(),
-                fmt_value(row.value),
-            ]),
+            (Sink::Plain(_), Format::Table) => {
+                // the table shows the time, not the Unix seconds
+                let [app, room, users, source, indicator, unit, _ts, time, value] = row.cells();
+                self.table
+                    .push(vec![app, room, users, source, indicator, unit, time, value]);
+            }
             (Sink::Plain(out), _) => {
                 serde_json::to_writer(&mut *out, &row)?;
                 out.write_all(b"\n")?;
@@ -266,15 +271,17 @@ mod tests {
     use super::*;
     use crate::Source;
 
-    fn series() -> SeriesInfo {
-        SeriesInfo {
+    fn series() -> StoredSeries {
+        StoredSeries {
             id: 1,
             stream_id: 1,
-            app_id: "app1".into(),
-            room_id: Some("room, \"1\"".into()),
-            user_ids: None,
-            source: Source::Quality,
-            indicator: "audio_stall_rate".into(),
+            key: crate::series::StreamKey::new(
+                "app1",
+                Some("room, \"1\"".into()),
+                crate::series::UserSet::NONE,
+                Source::Quality,
+            )
+            .series("audio_stall_rate"),
             unit: Some("%".into()),
         }
     }

@@ -10,7 +10,7 @@ use clap::ValueEnum;
 
 use crate::BUCKET_SECS;
 use crate::store::StoreError;
-use crate::store::read::{self, Rollup, SeriesInfo};
+use crate::store::read::{self, Rollup, StoredSeries};
 use crate::timeutil::{self, DurationRange};
 
 /// How to aggregate the points of one step.
@@ -414,7 +414,7 @@ pub fn filled_steps(from: i64, to: i64, step: i64, tz: Tz) -> u64 {
 /// `emit(ts, value)`, holding one step at a time.
 pub fn aggregate_series<E: From<StoreError>>(
     conn: &rusqlite::Connection,
-    series: &SeriesInfo,
+    series: &StoredSeries,
     from: i64,
     to: i64,
     a: Aggregation,
@@ -504,7 +504,7 @@ mod tests {
         assert_eq!(hours.len(), 26);
     }
 
-    fn store_with(points: &[(i64, f64)]) -> (Store, SeriesInfo) {
+    fn store_with(points: &[(i64, f64)]) -> (Store, StoredSeries) {
         let mut store = Store::in_memory().unwrap();
         let key = StreamKey::new("a", None, UserSet::NONE, Source::Operation);
         let answer = Answer {
@@ -531,7 +531,7 @@ mod tests {
 
     fn run(
         store: &Store,
-        s: &SeriesInfo,
+        s: &StoredSeries,
         from: i64,
         to: i64,
         step: i64,

@@ -263,7 +263,7 @@ pub struct SeriesKey {
 
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.stream, self.indicator)
+        write!(f, "{} indicator={}", self.stream, self.indicator)
     }
 }
 
@@ -328,7 +328,7 @@ mod tests {
         );
         assert_eq!(
             key.to_string(),
-            "quality app=app1 room=room-1 users=u1,u2 audio_stall_rate"
+            "quality app=app1 room=room-1 users=u1,u2 indicator=audio_stall_rate"
         );
         assert_eq!(key.stream.label(), "app1 / room-1 / u1,u2");
     }

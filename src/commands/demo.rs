@@ -174,7 +174,7 @@ fn show(
     )?;
     let now = timeutil::now();
     let mut w = SampleWriter::new(Format::Table, Vec::new())?;
-    for s in series.iter().filter(|s| s.room_id.is_none()) {
+    for s in series.iter().filter(|s| s.key.stream.room_id.is_none()) {
         aggregate_series::<anyhow::Error>(
             store.conn(),
             s,

@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
         } else {
             read::for_each_point(store.conn(), s.id, from, to, write)
         }
-        .with_context(|| format!("exporting {s}"))?;
+        .with_context(|| format!("exporting {}", s.key))?;
     }
     let rows = out.rows();
     out.finish()?;

@@ -8,7 +8,7 @@ use crate::catalog::INDICATORS;
 use crate::cli::{IndicatorsArgs, StatusFormat};
 use crate::exit;
 use crate::output::make_table;
-use crate::store::read::{self, SeriesFilter};
+use crate::store::read::{self, SeriesFilter, StoredSeries};
 use crate::timeutil;
 
 pub fn run(ctx: &Ctx, args: IndicatorsArgs) -> anyhow::Result<u8> {
@@ -71,12 +71,20 @@ pub fn run(ctx: &Ctx, args: IndicatorsArgs) -> anyhow::Result<u8> {
             let list: Vec<_> = rows
                 .iter()
                 .map(|(s, first, last, count)| {
-                    serde_json::json!({
-                        "app_id": s.app_id, "room_id": s.room_id, "user_ids": s.user_ids,
-                        "source": s.source.as_str(), "indicator": s.indicator, "unit": s.unit,
-                        "first": first.map(timeutil::fmt_utc), "last": last.map(timeutil::fmt_utc),
-                        "points": count,
-                    })
+                    #[derive(serde::Serialize)]
+                    struct Row<'a> {
+                        #[serde(flatten)]
+                        series: &'a StoredSeries,
+                        first: Option<String>,
+                        last: Option<String>,
+                        points: i64,
+                    }
+                    Row {
+                        series: s,
+                        first: first.map(timeutil::fmt_utc),
+                        last: last.map(timeutil::fmt_utc),
+                        points: *count,
+                    }
                 })
                 .collect();
             serde_json::to_writer_pretty(&mut out, &list)?;
@@ -104,12 +112,13 @@ pub fn run(ctx: &Ctx, args: IndicatorsArgs) -> anyhow::Result<u8> {
                     ],
                     rows.iter()
                         .map(|(s, first, last, count)| {
+                            let stream = &s.key.stream;
                             vec![
-                                s.source.as_str().into(),
-                                s.app_id.clone(),
-                                s.room_id.clone().unwrap_or_default(),
-                                s.user_ids.clone().unwrap_or_default(),
-                                s.indicator.clone(),
+                                stream.source.as_str().into(),
+                                stream.app_id.clone(),
+                                stream.room_id.clone().unwrap_or_default(),
+                                stream.user_ids.joined().to_string(),
+                                s.key.indicator.clone(),
                                 s.unit.clone().unwrap_or_default(),
                                 first.map(timeutil::fmt_utc).unwrap_or_default(),
                                 last.map(timeutil::fmt_utc).unwrap_or_default(),

@@ -88,9 +88,10 @@ pub fn render(
     let from = period.from;
     let x_fmt = move |x: &f64| -> String {
         let ts = from + (x * 3600.0).round() as i64;
-        let t = DateTime::from_timestamp(ts, 0)
-            .unwrap_or_default()
-            .with_timezone(&tz);
+        let Some(t) = DateTime::from_timestamp(ts, 0) else {
+            return format!("@{ts}");
+        };
+        let t = t.with_timezone(&tz);
         if multi_day {
             t.format("%m-%d %H:%M").to_string()
         } else {

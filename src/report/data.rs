@@ -44,11 +44,11 @@ pub const CSV_COLUMNS: [&str; 26] = [
 fn row(s: &SeriesReport, report: &Report) -> Vec<String> {
     let v = |x: Option<f64>| fmt_value(x);
     vec![
-        s.app_id.clone(),
-        s.room_id.clone().unwrap_or_default(),
-        s.user_ids.clone().unwrap_or_default(),
-        s.source.clone(),
-        s.indicator.clone(),
+        s.series.stream.app_id.clone(),
+        s.series.stream.room_id.clone().unwrap_or_default(),
+        s.series.stream.user_ids.joined().to_string(),
+        s.series.stream.source.to_string(),
+        s.series.indicator.clone(),
         s.unit.clone().unwrap_or_default(),
         s.count.to_string(),
         s.buckets.to_string(),

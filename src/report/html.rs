@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::format::{chart_step_label, fmt_pct, no_data_sentence};
 use super::markdown::{
     GAPS_HEADER, REGRESSION_HEADER, REGRESSION_NUMERIC, SERIES_HEADER, columns_note, gap_intervals,
     intro, regression_rows, series_numbers, sources,
 };
-use super::{Report, SeriesReport, chart, no_data_sentence};
+use super::{Report, SeriesReport, chart};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -128,18 +129,23 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
 
     out.push_str("<section id=\"series\">\n<h2>All series</h2>\n");
     for source in sources(report) {
-        let _ = writeln!(out, "<h3>{}</h3>", escape(&source));
+        let _ = writeln!(out, "<h3>{source}</h3>");
         thead(&mut out, None, &SERIES_HEADER);
-        for s in report.series.iter().filter(|s| s.source == source) {
+        for s in report
+            .series
+            .iter()
+            .filter(|s| s.series.stream.source == source)
+        {
             let ind = match s.unit.as_deref() {
-                Some(u) if !u.is_empty() => format!("{} ({u})", s.indicator),
-                _ => s.indicator.clone(),
+                Some(u) if !u.is_empty() => format!("{} ({u})", s.series.indicator),
+                _ => s.series.indicator.clone(),
             };
+            let stream = &s.series.stream;
             let mut cells = vec![
                 (ind, false),
-                (s.app_id.clone(), false),
-                (s.room_id.clone().unwrap_or_default(), false),
-                (s.user_ids.clone().unwrap_or_default(), false),
+                (stream.app_id.clone(), false),
+                (stream.room_id.clone().unwrap_or_default(), false),
+                (stream.user_ids.joined().to_string(), false),
             ];
             cells.extend(series_numbers(s).into_iter().map(|c| (c, true)));
             tr(
@@ -172,7 +178,7 @@ fn charted<'a>(series: &[&'a SeriesReport]) -> Vec<&'a SeriesReport> {
 fn charts(out: &mut String, report: &Report) -> anyhow::Result<()> {
     let mut by_indicator: BTreeMap<&str, Vec<&SeriesReport>> = BTreeMap::new();
     for s in &report.series {
-        by_indicator.entry(&s.indicator).or_default().push(s);
+        by_indicator.entry(&s.series.indicator).or_default().push(s);
     }
     let previous = if report.period.day.is_some() {
         "previous day"
@@ -184,7 +190,7 @@ fn charts(out: &mut String, report: &Report) -> anyhow::Result<()> {
         out,
         "<p class=\"note\">{} averages; solid lines: this period, light lines: the {previous} \
          on the same clock.</p>",
-        super::chart_step_label(report.period.seconds)
+        chart_step_label(report.period.seconds)
     );
     for (indicator, series) in by_indicator {
         let shown = charted(&series);
@@ -233,12 +239,12 @@ fn gaps(out: &mut String, report: &Report) {
             out,
             None,
             &[
-                (g.source.clone(), false),
-                (g.app_id.clone(), false),
-                (g.room_id.clone().unwrap_or_default(), false),
-                (g.user_ids.clone().unwrap_or_default(), false),
+                (g.stream.source.to_string(), false),
+                (g.stream.app_id.clone(), false),
+                (g.stream.room_id.clone().unwrap_or_default(), false),
+                (g.stream.user_ids.joined().to_string(), false),
                 (g.seconds.to_string(), true),
-                (super::fmt_pct(g.share), true),
+                (fmt_pct(g.share), true),
                 (gap_intervals(report, g).join("; "), false),
             ],
         );

@@ -3,10 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::{
-    Report, SeriesReport, StreamGaps, change_unit, fmt_change, fmt_clock, fmt_pct, fmt2,
-    no_data_sentence,
-};
+use super::format::{change_unit, fmt_change, fmt_clock, fmt_pct, fmt2, no_data_sentence};
+use super::{Report, SeriesReport, StreamGaps};
+use crate::Source;
 
 /// Escapes text for a Markdown table cell or paragraph: characters that
 /// would start markup, break out of the cell or begin HTML.
@@ -189,10 +188,10 @@ pub fn regression_rows(report: &Report) -> Vec<[String; 10]> {
                 if u.is_empty() { s } else { format!("{s} {u}") }
             };
             [
-                r.indicator.clone(),
-                r.app_id.clone(),
-                r.room_id.clone().unwrap_or_default(),
-                r.user_ids.clone().unwrap_or_default(),
+                r.series.indicator.clone(),
+                r.series.stream.app_id.clone(),
+                r.series.stream.room_id.clone().unwrap_or_default(),
+                r.series.stream.user_ids.joined().to_string(),
                 fmt2(Some(r.avg)),
                 fmt2(Some(r.previous_avg)),
                 with_unit(fmt_change(Some(r.change))),
@@ -234,20 +233,12 @@ pub fn gap_intervals(report: &Report, g: &StreamGaps) -> Vec<String> {
         .collect()
 }
 
-/// The sources present, in the order the series come.
-pub fn sources(report: &Report) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for s in ["quality", "operation"] {
-        if report.series.iter().any(|r| r.source == s) {
-            out.push(s.to_string());
-        }
-    }
-    for r in &report.series {
-        if !out.contains(&r.source) {
-            out.push(r.source.clone());
-        }
-    }
-    out
+/// The sources present, in their usual order.
+pub fn sources(report: &Report) -> Vec<Source> {
+    Source::ALL
+        .into_iter()
+        .filter(|s| report.series.iter().any(|r| r.series.stream.source == *s))
+        .collect()
 }
 
 /// Renders the report.
@@ -286,17 +277,23 @@ pub fn render(report: &Report) -> String {
 
     let _ = writeln!(out, "## All series\n");
     for source in sources(report) {
-        let _ = writeln!(out, "### {}\n", escape(&source));
+        let _ = writeln!(out, "### {source}\n");
         let rows: Vec<Vec<String>> = report
             .series
             .iter()
-            .filter(|s| s.source == source)
+            .filter(|s| s.series.stream.source == source)
             .map(|s| {
-                let mut ind = indicator_cell(&s.indicator, s.unit.as_deref());
+                let mut ind = indicator_cell(&s.series.indicator, s.unit.as_deref());
                 if s.regression {
                     ind = format!("**{ind}** (regression)");
                 }
-                let mut row = vec![ind, escape(&s.app_id), opt(&s.room_id), opt(&s.user_ids)];
+                let stream = &s.series.stream;
+                let mut row = vec![
+                    ind,
+                    escape(&stream.app_id),
+                    opt(&stream.room_id),
+                    escape(stream.user_ids.joined()),
+                ];
                 row.extend(series_numbers(s));
                 row
             })
@@ -320,10 +317,10 @@ fn gaps(out: &mut String, report: &Report) {
         .iter()
         .map(|g| {
             vec![
-                escape(&g.source),
-                escape(&g.app_id),
-                opt(&g.room_id),
-                opt(&g.user_ids),
+                g.stream.source.to_string(),
+                escape(&g.stream.app_id),
+                opt(&g.stream.room_id),
+                escape(g.stream.user_ids.joined()),
                 g.seconds.to_string(),
                 fmt_pct(g.share),
                 escape(&gap_intervals(report, g).join("; ")),

@@ -4,32 +4,20 @@
 use rusqlite::{Connection, params_from_iter};
 
 use super::{Result, StoreError, VALUE_SQL, bucket_in_range, bucket_of, decode_value, ts_of};
+use crate::series::{SeriesKey, StreamKey, UserSet};
 use crate::{BUCKET_SECS, Source, timeutil};
 
-/// A series and everything that identifies it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeriesInfo {
+/// A series as the archive holds it: its identity and unit, and the ids
+/// the store reads it by.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredSeries {
+    #[serde(skip)]
     pub id: i64,
+    #[serde(skip)]
     pub stream_id: i64,
-    pub app_id: String,
-    pub room_id: Option<String>,
-    pub user_ids: Option<String>,
-    pub source: Source,
-    pub indicator: String,
+    #[serde(flatten)]
+    pub key: SeriesKey,
     pub unit: Option<String>,
-}
-
-impl std::fmt::Display for SeriesInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} app={}", self.source, self.app_id)?;
-        if let Some(room) = &self.room_id {
-            write!(f, " room={room}")?;
-        }
-        if let Some(users) = &self.user_ids {
-            write!(f, " users={users}")?;
-        }
-        write!(f, " indicator={}", self.indicator)
-    }
 }
 
 /// Which series to read. Empty lists select everything.
@@ -63,7 +51,7 @@ fn any_of(
 }
 
 /// The series matching a filter, ordered by app, room, users, source, indicator.
-pub fn select_series(conn: &Connection, filter: &SeriesFilter) -> Result<Vec<SeriesInfo>> {
+pub fn select_series(conn: &Connection, filter: &SeriesFilter) -> Result<Vec<StoredSeries>> {
     let mut args = Vec::new();
     let sources: Vec<String> = filter
         .sources
@@ -105,15 +93,17 @@ pub fn select_series(conn: &Connection, filter: &SeriesFilter) -> Result<Vec<Ser
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-        let source: String = r.get(5)?;
-        Ok(SeriesInfo {
+        let text = |i: usize, e: String| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+        };
+        let source: Source = r.get::<_, String>(5)?.parse().map_err(|e| text(5, e))?;
+        let users: Option<String> = r.get(4)?;
+        let user_ids = UserSet::parse(users.as_deref().unwrap_or("")).map_err(|e| text(4, e))?;
+        Ok(StoredSeries {
             id: r.get(0)?,
             stream_id: r.get(1)?,
-            app_id: r.get(2)?,
-            room_id: r.get(3)?,
-            user_ids: r.get(4)?,
-            source: source.parse().unwrap_or(Source::Quality),
-            indicator: r.get(6)?,
+            key: StreamKey::new(r.get::<_, String>(2)?, r.get(3)?, user_ids, source)
+                .series(r.get::<_, String>(6)?),
             unit: r.get(7)?,
         })
     })?;
@@ -252,6 +242,35 @@ fn rollups<E: From<StoreError>>(
         f(rollup)?;
     }
     Ok(())
+}
+
+/// One row of the gap ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapRow {
+    /// The requested indicator.
+    pub indicator: String,
+    /// Start, inclusive.
+    pub start: i64,
+    /// End, exclusive.
+    pub end: i64,
+    pub cause: String,
+}
+
+/// The ledger's gaps of a stream overlapping `[from, to)`, by start.
+pub fn gaps_overlapping(conn: &Connection, stream: i64, from: i64, to: i64) -> Result<Vec<GapRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT indicator, start_ts, end_ts, cause FROM gap_log
+         WHERE stream_id = ?1 AND end_ts > ?2 AND start_ts < ?3 ORDER BY start_ts, indicator",
+    )?;
+    let rows = stmt.query_map(rusqlite::params![stream, from, to], |r| {
+        Ok(GapRow {
+            indicator: r.get(0)?,
+            start: r.get(1)?,
+            end: r.get(2)?,
+            cause: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Row counts of the archive.

@@ -1,0 +1,190 @@
+//! Gathering what a report needs from the archive, through the store's
+//! reads: each series' points over the period and its two comparisons,
+//! streamed series by series (never the whole archive), the chart's
+//! averages, and the gap ledger of each stream.
+
+use std::collections::BTreeSet;
+
+use chrono_tz::Tz;
+use rusqlite::Connection;
+
+use super::period::Period;
+use super::rules::{Summary, merge_intervals};
+use super::{ChartLines, GapInterval};
+use crate::store::StoreError;
+use crate::store::read::{self, StoredSeries};
+use crate::timeutil;
+
+/// Chart resolution for periods up to two days: 5-minute averages.
+const CHART_STEP: i64 = 300;
+/// At most this many chart points per line for longer periods.
+pub const CHART_MAX_POINTS: i64 = 576;
+
+/// Count and sum, for the comparison periods.
+#[derive(Debug, Clone, Copy, Default)]
+struct Mean {
+    count: i64,
+    sum: f64,
+}
+
+impl Mean {
+    fn add(&mut self, v: f64) {
+        self.count += 1;
+        self.sum += v;
+    }
+
+    fn value(self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+}
+
+/// Averages over fixed steps from a start, for the charts.
+#[derive(Debug, Clone)]
+struct Bins {
+    from: i64,
+    step: i64,
+    bins: Vec<Mean>,
+}
+
+impl Bins {
+    fn new(from: i64, to: i64, step: i64) -> Bins {
+        let n = ((to - from).max(0) + step - 1) / step;
+        Bins {
+            from,
+            step,
+            bins: vec![Mean::default(); n as usize],
+        }
+    }
+
+    fn add(&mut self, ts: i64, v: f64) {
+        let i = (ts - self.from).div_euclid(self.step);
+        if let Some(b) = usize::try_from(i).ok().and_then(|i| self.bins.get_mut(i)) {
+            b.add(v);
+        }
+    }
+
+    /// (hours since the start of the bin's period, average) of the bins with data.
+    fn points(&self) -> Vec<(f64, f64)> {
+        self.bins
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                b.value()
+                    .map(|v| ((i as i64 * self.step) as f64 / 3600.0, v))
+            })
+            .collect()
+    }
+}
+
+/// The chart step for a period: 5 minutes, or longer so a line has at most
+/// [`CHART_MAX_POINTS`] points.
+pub fn chart_step(seconds: i64) -> i64 {
+    let steps = (seconds + CHART_MAX_POINTS * CHART_STEP - 1) / (CHART_MAX_POINTS * CHART_STEP);
+    CHART_STEP * steps.max(1)
+}
+
+/// What streaming one series through the three periods gives.
+pub struct SeriesData {
+    pub summary: Summary,
+    pub prev_day: Option<f64>,
+    pub prev_week: Option<f64>,
+    pub chart: ChartLines,
+}
+
+/// Streams a series' points over the period and its two comparisons.
+pub fn series_data(
+    conn: &Connection,
+    s: &StoredSeries,
+    period: &Period,
+) -> Result<SeriesData, StoreError> {
+    let step = chart_step(period.seconds);
+    // as many as the points that come, not as the period could hold: a
+    // century's buckets would be gigabytes before the first point
+    let mut values = Vec::new();
+    let mut bins = Bins::new(period.from, period.to, step);
+    read::for_each_point::<StoreError>(conn, s.id, period.from, period.to, |ts, v| {
+        values.push(v);
+        bins.add(ts, v);
+        Ok(())
+    })?;
+    let pd = &period.previous_day;
+    let mut prev_bins = Bins::new(pd.from, pd.to, step);
+    let mut prev_day = Mean::default();
+    read::for_each_point::<StoreError>(conn, s.id, pd.from, pd.to, |ts, v| {
+        prev_day.add(v);
+        prev_bins.add(ts, v);
+        Ok(())
+    })?;
+    let pw = &period.previous_week;
+    let mut prev_week = Mean::default();
+    read::for_each_point::<StoreError>(conn, s.id, pw.from, pw.to, |_, v| {
+        prev_week.add(v);
+        Ok(())
+    })?;
+    Ok(SeriesData {
+        summary: Summary::of(&mut values),
+        prev_day: prev_day.value(),
+        prev_week: prev_week.value(),
+        chart: ChartLines {
+            step,
+            current: bins.points(),
+            previous: prev_bins.points(),
+        },
+    })
+}
+
+/// The ledger's gaps of a stream overlapping `[from, to)`, merged and clipped.
+pub fn stream_gaps(
+    conn: &Connection,
+    stream: i64,
+    from: i64,
+    to: i64,
+    tz: Tz,
+) -> Result<Vec<GapInterval>, StoreError> {
+    let rows = read::gaps_overlapping(conn, stream, from, to)?;
+    let clipped: Vec<(i64, i64)> = rows
+        .iter()
+        .map(|g| (g.start.max(from), g.end.min(to)))
+        .collect();
+    Ok(merge_intervals(clipped)
+        .into_iter()
+        .map(|(start, end)| {
+            let mut causes = BTreeSet::new();
+            let mut indicators = BTreeSet::new();
+            for g in rows.iter().filter(|g| g.start < end && g.end > start) {
+                causes.insert(g.cause.clone());
+                indicators.insert(g.indicator.clone());
+            }
+            GapInterval {
+                start,
+                end,
+                start_time: timeutil::fmt_in(start, tz),
+                end_time: timeutil::fmt_in(end, tz),
+                seconds: end - start,
+                causes: causes.into_iter().collect(),
+                indicators: indicators.into_iter().collect(),
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 1_795_392_000; // 2026-11-23T00:00:00Z
+
+    #[test]
+    fn chart_bins_average_and_skip_empty_steps() {
+        let mut b = Bins::new(DAY, DAY + 3600, 300);
+        b.add(DAY, 1.0);
+        b.add(DAY + 30, 3.0);
+        b.add(DAY + 900, 5.0);
+        b.add(DAY + 3600, 100.0); // outside
+        b.add(DAY - 30, 100.0); // outside
+        assert_eq!(b.points(), [(0.0, 2.0), (0.25, 5.0)]);
+        assert_eq!(chart_step(86400), 300);
+        assert_eq!(chart_step(25 * 3600), 300);
+        assert!(86400 * 30 / chart_step(86400 * 30) <= CHART_MAX_POINTS);
+    }
+}
