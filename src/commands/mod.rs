@@ -107,7 +107,7 @@ impl Ctx {
     /// Opens the archive for a read-only command.
     pub fn open_read(&self) -> anyhow::Result<(Store, Option<Config>)> {
         let (db, config) = self.read_target()?;
-        let store = open_store(&db, OpenMode::Existing)?;
+        let store = open_store(&db, OpenMode::Read)?;
         Ok((store, config))
     }
 }
@@ -115,6 +115,13 @@ impl Ctx {
 /// Opens a store, naming the file in the error.
 pub fn open_store(path: &Path, mode: OpenMode) -> anyhow::Result<Store> {
     Store::open(path, mode).with_context(|| format!("cannot open the archive {}", path.display()))
+}
+
+/// Checks that a store could be opened, before the commands that take the
+/// collector's lock take it (see `Store::check_path`).
+pub fn check_store(path: &Path, mode: OpenMode) -> anyhow::Result<()> {
+    Store::check_path(path, mode)
+        .with_context(|| format!("cannot open the archive {}", path.display()))
 }
 
 /// The async runtime of the commands that talk HTTP: two workers, as the
