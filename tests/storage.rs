@@ -211,6 +211,59 @@ fn readers_work_on_read_only_storage() {
 }
 
 #[test]
+fn a_reset_user_version_exits_74_in_one_line_and_touches_nothing() {
+    let env = Env::new();
+    let db = archive(&env);
+    let dbs = db.to_str().unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.pragma_update(None, "user_version", 0).unwrap();
+    drop(conn);
+    env.write_config("http://127.0.0.1:9", TARGETS);
+    let before = snapshot(env.dir.path());
+    let commands: [&[&str]; 5] = [
+        &["status"],
+        &["sql", "SELECT 1"],
+        &["import", "-"],
+        &["compact"],
+        &["collect", "--once"],
+    ];
+    for args in commands {
+        let out = env
+            .cmd()
+            .args(args)
+            .args(["--db", dbs])
+            .write_stdin("")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(74), "{args:?}");
+        let line = error_line(&out.stderr);
+        assert!(
+            line.contains("archive.db")
+                && line.contains("inconsistent")
+                && line.contains("user_version is 0"),
+            "{line}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("CREATE"),
+            "no SQL pasted"
+        );
+        // (SQLite's own -wal and -shm may appear beside a WAL-mode file)
+        let files = |snap: BTreeMap<String, String>| {
+            snap.into_iter()
+                .filter(|(n, _)| {
+                    !n.ends_with(".lock") && !n.ends_with("-wal") && !n.ends_with("-shm")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            files(snapshot(env.dir.path())),
+            files(before.clone()),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
 fn files_that_are_not_sqlite_exit_74_in_one_line_and_are_left_alone() {
     let env = Env::new();
     let whole = std::fs::read(archive(&env)).unwrap();

@@ -44,10 +44,11 @@ pub enum StoreError {
     TooNew { found: i64, supported: i64 },
     #[error("no archive at {}: run `rtc-archiver collect` (or `demo`) first, or pass --db FILE", .0.display())]
     Missing(PathBuf),
-    #[error("migration {name} failed: {source}")]
+    /// The SQL of a migration is left out: one line, not the whole file.
+    #[error("migration {name} failed: {}", sqlite_message(.error))]
     Migration {
         name: &'static str,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error("{}: the archive is read-only (file or directory permissions, or a read-only filesystem); the collector must be able to write it", .0.display())]
     ReadOnly(PathBuf),
@@ -55,6 +56,10 @@ pub enum StoreError {
     /// empty or foreign file), or cannot be created; nothing was changed.
     #[error("{} {}", .0.display(), .1)]
     Unusable(PathBuf, String),
+    /// The archive's bookkeeping contradicts itself (a reset user_version,
+    /// tables missing for its version); nothing was changed.
+    #[error("the archive is inconsistent: {0}")]
+    Inconsistent(String),
     #[error("{0}")]
     Invalid(String),
     /// Shown without the SQL rusqlite quotes in its messages.
@@ -389,6 +394,13 @@ impl Store {
             .and_then(|()| migrate::check(&self.conn))
             .map_err(|e| match e {
                 StoreError::NotAnArchive => StoreError::NotAnArchivePath(self.path.clone()),
+                StoreError::Inconsistent(what) => StoreError::Unusable(
+                    self.path.clone(),
+                    format!(
+                        "is an inconsistent archive: {what}; it was left as it is: restore it \
+                         from a backup"
+                    ),
+                ),
                 StoreError::Sqlite(e) if is_damage(&e) => StoreError::Unusable(
                     self.path.clone(),
                     format!(
