@@ -211,6 +211,86 @@ fn readers_work_on_read_only_storage() {
 }
 
 #[test]
+fn in_memory_databases_are_refused_up_front() {
+    let env = Env::new();
+    env.write_config("http://127.0.0.1:9", TARGETS);
+    let before = snapshot(env.dir.path());
+    let commands: [&[&str]; 10] = [
+        &["collect", "--once"],
+        &["query"],
+        &["status"],
+        &["indicators", "--archived"],
+        &["sql", "SELECT 1"],
+        &["export"],
+        &["report"],
+        &["import", "-"],
+        &["compact"],
+        &["demo"],
+    ];
+    for db in [":memory:", "file::memory:", "file:x.db?mode=memory"] {
+        for args in commands {
+            let out = env
+                .cmd()
+                .args(args)
+                .args(["--db", db])
+                .write_stdin("")
+                .timeout(Duration::from_secs(30))
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(2), "{args:?} --db {db}");
+            let line = error_line(&out.stderr);
+            assert!(
+                line.contains("--db") && line.contains("pass a file path"),
+                "{line}"
+            );
+        }
+    }
+    assert_eq!(
+        snapshot(env.dir.path()),
+        before,
+        "no stray lock, nothing created"
+    );
+    // the config's `database`, and an empty one
+    for value in [":memory:", "file::memory:", ""] {
+        std::fs::write(
+            env.path("rtc-archiver.toml"),
+            format!("database = {value:?}\n{TARGETS}"),
+        )
+        .unwrap();
+        for args in [&["collect", "--once"][..], &["status"]] {
+            env.cmd().args(args).assert().code(2).stderr(
+                predicate::str::contains("database: ")
+                    .and(predicate::str::contains("pass a file path")),
+            );
+        }
+    }
+    // a file that merely has such a name is a file
+    std::fs::write(env.path("p.jsonl"), format!(
+        "{{\"app_id\":\"a\",\"source\":\"quality\",\"indicator\":\"x\",\"ts\":{T0},\"value\":1}}\n"
+    ))
+    .unwrap();
+    for db in ["./:memory:", "./file:x.db?mode=memory", "a?b#c%d e.db"] {
+        env.cmd()
+            .args(["import", "--db", db, "p.jsonl"])
+            .assert()
+            .success();
+        env.cmd()
+            .args([
+                "sql",
+                "--db",
+                db,
+                "SELECT count(*) FROM samples",
+                "--format",
+                "csv",
+            ])
+            .assert()
+            .success()
+            .stdout("count(*)\n1\n");
+        assert!(env.path(db.trim_start_matches("./")).is_file(), "{db}");
+    }
+}
+
+#[test]
 fn a_reset_user_version_exits_74_in_one_line_and_touches_nothing() {
     let env = Env::new();
     let db = archive(&env);

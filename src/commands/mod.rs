@@ -22,11 +22,15 @@ use chrono_tz::Tz;
 use crate::cli::{Cli, Command, GlobalOpts};
 use crate::config::{Config, DEFAULT_CONFIG};
 use crate::exit::UsageError;
-use crate::store::{OpenMode, Store};
+use crate::store::{self, OpenMode, Store};
 use crate::timeutil;
 
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    if let Some(why) = cli.global.db.as_deref().and_then(store::not_a_file_path) {
+        let db = cli.global.db.as_deref().unwrap_or(Path::new(""));
+        return Err(UsageError(format!("--db {:?}: {why}", db.as_os_str())).into());
+    }
     let ctx = Ctx { global: cli.global };
     match cli.command {
         Command::Collect(args) => collect::run(&ctx, args),
