@@ -103,6 +103,71 @@ fn error_line(stderr: &[u8]) -> String {
     lines[0].to_string()
 }
 
+#[test]
+fn sql_cannot_change_the_archive() {
+    let env = Env::new();
+    let db = archive(&env);
+    let dbs = db.to_str().unwrap();
+    // as a collector leaves it: in WAL mode, with its -wal and -shm
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .unwrap();
+    conn.execute("UPDATE streams SET last_error = 'x'", [])
+        .unwrap();
+    drop(conn);
+    // the database and its log; the -shm is an index SQLite rebuilds at will
+    let files = || {
+        let mut snap = snapshot(env.dir.path());
+        snap.remove("archive.db-shm");
+        snap
+    };
+    let before = files();
+    assert!(before.contains_key("archive.db-wal"));
+    for sql in [
+        "PRAGMA journal_mode=DELETE",
+        "VACUUM INTO 'copy.db'",
+        "VACUUM",
+        "ATTACH 'other.db' AS other",
+        "PRAGMA user_version = 0",
+        "PRAGMA wal_checkpoint(TRUNCATE)",
+        "DELETE FROM points",
+        "SELECT 1; DELETE FROM points",
+        "CREATE TABLE t (x)",
+        "BEGIN IMMEDIATE",
+    ] {
+        let out = env.cmd().args(["sql", "--db", dbs, sql]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{sql}");
+        let line = error_line(&out.stderr);
+        assert!(line.contains("sql is read-only"), "{sql}: {line}");
+        assert!(line.contains("rtc-archiver backup"), "{sql}: {line}");
+        assert_eq!(files(), before, "{sql} changed files");
+    }
+    // several statements: none runs
+    env.cmd()
+        .args(["sql", "--db", dbs, "SELECT 1; SELECT 2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("one statement"));
+    // what only reads still works
+    for (sql, want) in [
+        ("PRAGMA journal_mode", "wal"),
+        ("PRAGMA user_version", "1"),
+        ("SELECT count(*) FROM samples", "100"),
+        ("SELECT count(*) FROM pragma_table_info('points')", "3"),
+        ("PRAGMA integrity_check", "ok"),
+    ] {
+        env.cmd()
+            .args(["sql", "--db", dbs, sql, "--format", "csv"])
+            .assert()
+            .success()
+            .stdout(predicate::str::ends_with(format!("\n{want}\n")));
+    }
+    assert_eq!(files(), before);
+}
+
 /// How this test can make the archive's directory read-only for the
 /// program: chmod, unless it runs as root (where chmod stops nothing); then
 /// the program runs as `nobody` through setpriv.
