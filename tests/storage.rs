@@ -276,6 +276,28 @@ fn readers_work_on_read_only_storage() {
 }
 
 #[test]
+fn the_lock_file_never_follows_a_symlink() {
+    let env = Env::new();
+    env.write_config("http://127.0.0.1:9", TARGETS);
+    std::fs::write(env.path("victim.txt"), "precious").unwrap();
+    std::os::unix::fs::symlink("victim.txt", env.path("y.db.lock")).unwrap();
+    let out = env
+        .cmd()
+        .args(["collect", "--once", "--db", "y.db"])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(74));
+    let line = error_line(&out.stderr);
+    assert!(
+        line.contains("y.db.lock") && line.contains("symbolic link"),
+        "{line}"
+    );
+    assert_eq!(read(&env.path("victim.txt")), "precious");
+    assert!(!env.path("y.db").exists(), "nothing else was done");
+}
+
+#[test]
 fn in_memory_databases_are_refused_up_front() {
     let env = Env::new();
     env.write_config("http://127.0.0.1:9", TARGETS);
