@@ -90,6 +90,11 @@ fn wrapped(env: &Env, wrapper: &[&str]) -> assert_cmd::Command {
     assert_cmd::Command::from_std(cmd)
 }
 
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
 fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -295,6 +300,78 @@ fn the_lock_file_never_follows_a_symlink() {
     );
     assert_eq!(read(&env.path("victim.txt")), "precious");
     assert!(!env.path("y.db").exists(), "nothing else was done");
+}
+
+#[test]
+fn out_files_respect_the_umask_and_keep_a_files_mode() {
+    let env = Env::new();
+    let db = archive(&env);
+    let dbs = db.to_str().unwrap();
+    let umask_077 = ["sh", "-c", "umask 077 && exec \"$0\" \"$@\""];
+    let export = |out: &Path| -> Vec<String> {
+        vec![
+            "export".into(),
+            "--db".into(),
+            dbs.into(),
+            "--out".into(),
+            out.display().to_string(),
+        ]
+    };
+    let report = |out: &Path| -> Vec<String> {
+        [
+            "report",
+            "--db",
+            dbs,
+            "--from",
+            "2026-11-23",
+            "--to",
+            "2026-11-24",
+            "--tz",
+            "UTC",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--out".into(), out.display().to_string()])
+        .collect()
+    };
+    for (name, args) in [
+        ("a.jsonl", &export as &dyn Fn(&Path) -> Vec<String>),
+        ("r.html", &report),
+    ] {
+        let out = env.path(name);
+        // new, under umask 077: private
+        wrapped(&env, &umask_077)
+            .args(args(&out))
+            .assert()
+            .success();
+        assert_eq!(mode(&out), 0o600, "{name}: new under umask 077");
+        // replaced: keeps its mode, narrower or wider than the umask says
+        wrapped(&env, &umask_077)
+            .args(args(&out))
+            .assert()
+            .success();
+        assert_eq!(mode(&out), 0o600, "{name}: a private file stays private");
+        chmod(&out, 0o644);
+        wrapped(&env, &umask_077)
+            .args(args(&out))
+            .assert()
+            .success();
+        assert_eq!(mode(&out), 0o644, "{name}: a shared file stays shared");
+        chmod(&out, 0o600);
+        env.cmd().args(args(&out)).assert().success();
+        assert_eq!(mode(&out), 0o600, "{name}: under umask 022 too");
+    }
+    // never through a link, never over a device
+    std::fs::write(env.path("victim.txt"), "precious").unwrap();
+    std::os::unix::fs::symlink("victim.txt", env.path("link.jsonl")).unwrap();
+    for out in [env.path("link.jsonl"), PathBuf::from("/dev/null")] {
+        for args in [export(&out), report(&out)] {
+            let assert = env.cmd().args(&args).assert().failure();
+            let line = error_line(&assert.get_output().stderr);
+            assert!(line.contains("only a regular file"), "{line}");
+        }
+    }
+    assert_eq!(read(&env.path("victim.txt")), "precious");
 }
 
 #[test]
