@@ -590,3 +590,37 @@ fn demo_fresh_removes_only_an_archive() {
     assert_eq!(read(&env.path("notes.txt")), "precious");
     assert!(!env.path("notes.txt.lock").exists(), "no lock left behind");
 }
+
+#[test]
+fn out_cannot_replace_the_archive() {
+    let env = Env::new();
+    let db = archive(&env);
+    let before = snapshot(env.dir.path());
+    std::fs::hard_link(&db, env.path("other-name.db")).unwrap();
+    for out in [
+        "archive.db",
+        "./archive.db",
+        "archive.db-wal",
+        "archive.db.lock",
+        "other-name.db",
+    ] {
+        for command in [
+            &["export"][..],
+            &["report", "--from", "2026-11-23", "--to", "2026-11-24"],
+        ] {
+            let assert = env
+                .cmd()
+                .args(command)
+                .args(["--db", "archive.db", "--out", out])
+                .assert()
+                .code(2);
+            let line = error_line(&assert.get_output().stderr);
+            assert!(line.contains("is the archive"), "{line}");
+        }
+    }
+    std::fs::remove_file(env.path("other-name.db")).unwrap();
+    // the archive intact, nothing written beside it (but SQLite's -wal and -shm)
+    let mut after = snapshot(env.dir.path());
+    after.retain(|n, _| !n.ends_with("-wal") && !n.ends_with("-shm"));
+    assert_eq!(after, before);
+}

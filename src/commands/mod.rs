@@ -128,6 +128,51 @@ pub fn check_store(path: &Path, mode: OpenMode) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the archive {}", path.display()))
 }
 
+/// Refuses an `--out` that names the archive, or a file SQLite or the lock
+/// keeps beside it: the rename that writes `--out` would replace it.
+pub fn check_out(out: &Path, db: &Path) -> anyhow::Result<()> {
+    // the directory resolved, the name as given: what a rename replaces
+    let resolve = |p: &Path| -> Option<PathBuf> {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(std::fs::canonicalize(dir).ok()?.join(p.file_name()?))
+    };
+    let archive = std::fs::canonicalize(db).ok();
+    let mut files: Vec<PathBuf> = archive
+        .iter()
+        .flat_map(|a| {
+            ["", "-wal", "-shm", "-journal"].map(|suffix| {
+                let mut name = a.as_os_str().to_owned();
+                name.push(suffix);
+                PathBuf::from(name)
+            })
+        })
+        .collect();
+    files.extend(resolve(&crate::lock::lock_path(db)));
+    let same_inode = || {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            if let (Ok(a), Ok(b)) = (std::fs::metadata(out), std::fs::metadata(db)) {
+                return a.dev() == b.dev() && a.ino() == b.ino();
+            }
+        }
+        false
+    };
+    if resolve(out).is_some_and(|o| files.contains(&o)) || same_inode() {
+        return Err(UsageError(format!(
+            "--out {}: that is the archive {} or one of its files, which the output would \
+             replace: give another path",
+            out.display(),
+            db.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// The async runtime of the commands that talk HTTP: two workers, as the
 /// machines this runs on have few cores and the work is mostly waiting.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
