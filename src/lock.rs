@@ -54,15 +54,17 @@ pub fn acquire(db: &Path) -> anyhow::Result<CollectorLock> {
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
+            // a pid, or nothing: whatever else is in the file (a planted
+            // gigabyte, terminal escapes) is neither read whole nor shown
             let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
+            let _ = (&mut file).take(32).read_to_string(&mut holder);
             let holder = holder.trim();
             return Err(LockHeld {
                 path,
-                holder: if holder.is_empty() {
-                    "unknown".into()
-                } else {
+                holder: if holder.parse::<u32>().is_ok() {
                     holder.to_string()
+                } else {
+                    "unknown".into()
                 },
             }
             .into());
@@ -207,5 +209,18 @@ mod tests {
         let _held = acquire(&db).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&lock_path(&db)), mode(&probe), "0640 less the umask");
+    }
+
+    #[test]
+    fn a_lock_files_content_is_shown_only_as_a_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let held = acquire(&db).unwrap();
+        // another process's lock, whose file someone filled with something else
+        std::fs::write(lock_path(&db), "\x1b]0;owned\x07 9999999999999\n").unwrap();
+        let err = acquire(&db).unwrap_err();
+        assert_eq!(err.downcast_ref::<LockHeld>().unwrap().holder, "unknown");
+        assert!(!err.to_string().contains('\x1b'), "{err}");
+        drop(held);
     }
 }
