@@ -366,12 +366,13 @@ impl Store {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
         if version < latest_version() {
-            // an archive of an earlier schema: upgraded by a writer's open
-            // where the file can be written, then read as usual
+            // an archive of an earlier schema: migrated where the file can be
+            // written (nothing else: the journal mode stays), then read as usual
             drop(store);
-            Store::open_writer(path, canonical).map_err(|e| match e {
-                StoreError::ReadOnly(p) => StoreError::Unusable(
-                    p,
+            let mut conn = open::connect(canonical, Access::ReadWrite)?;
+            if conn.is_readonly(rusqlite::MAIN_DB)? {
+                return Err(StoreError::Unusable(
+                    path.to_path_buf(),
                     format!(
                         "has schema version {version}, older than this rtc-archiver reads \
                          ({}), and cannot be upgraded here (read-only): read it with the \
@@ -379,9 +380,11 @@ impl Store {
                          `import` where the file can be written",
                         latest_version()
                     ),
-                ),
-                e => e,
-            })?;
+                ));
+            }
+            conn.busy_timeout(Duration::from_secs(10))?;
+            migrate::migrate(&mut conn)?;
+            drop(conn);
             return Store::open_reader(path, canonical);
         }
         Ok(store)
