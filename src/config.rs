@@ -398,6 +398,13 @@ impl Config {
         })?;
         let c = Checker { file };
         let defaults = Config::default();
+        if let Some(why) = raw
+            .database
+            .as_deref()
+            .and_then(crate::store::not_a_file_path)
+        {
+            return Err(c.err("database", why));
+        }
 
         let database = raw
             .database

@@ -17,12 +17,13 @@ pub struct LockHeld {
     pub holder: String,
 }
 
-/// The lock file cannot be created or locked (missing directory, no permission).
+/// The lock file cannot be created or locked (missing directory, no
+/// permission), or is not a file of its own (a link, a directory).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot use the lock file {}: {source}; check that the database's directory exists and is writable", .path.display())]
+#[error("cannot use the lock file {}: {problem}", .path.display())]
 pub struct LockFileError {
     pub path: PathBuf,
-    pub source: std::io::Error,
+    pub problem: String,
 }
 
 /// The held lock; released when dropped (or when the process dies).
@@ -42,29 +43,28 @@ pub fn lock_path(db: &Path) -> PathBuf {
 /// Takes the lock of a database, or says who has it.
 pub fn acquire(db: &Path) -> anyhow::Result<CollectorLock> {
     let path = lock_path(db);
-    let io_err = |source| LockFileError {
+    let io_err = |e: std::io::Error| LockFileError {
         path: path.clone(),
-        source,
+        problem: format!("{e}; check that the database's directory exists and is writable"),
     };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_err)?;
+    let mut file = open_lock_file(&path).map_err(|problem| LockFileError {
+        path: path.clone(),
+        problem,
+    })?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
+            // a pid, or nothing: whatever else is in the file (a planted
+            // gigabyte, terminal escapes) is neither read whole nor shown
             let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
+            let _ = (&mut file).take(32).read_to_string(&mut holder);
             let holder = holder.trim();
             return Err(LockHeld {
                 path,
-                holder: if holder.is_empty() {
-                    "unknown".into()
-                } else {
+                holder: if holder.parse::<u32>().is_ok() {
                     holder.to_string()
+                } else {
+                    "unknown".into()
                 },
             }
             .into());
@@ -79,6 +79,50 @@ pub fn acquire(db: &Path) -> anyhow::Result<CollectorLock> {
     };
     write_pid(&mut file).map_err(io_err)?;
     Ok(CollectorLock { _file: file, path })
+}
+
+/// Opens (or creates, 0640 less the umask) the lock file, which the pid is
+/// written into: never through a link planted in its place, and never
+/// anything but a regular file of its own.
+fn open_lock_file(path: &Path) -> Result<File, String> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // O_NONBLOCK: a FIFO in its place must not hang the open (it is refused below)
+        options
+            .mode(0o640)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| match e.raw_os_error() {
+        #[cfg(unix)]
+        Some(libc::ELOOP) => {
+            "it is a symbolic link, and the lock must be a file of its own: remove the link".into()
+        }
+        #[cfg(unix)]
+        Some(libc::EISDIR) => "it is a directory, not a lock file: move it away".into(),
+        _ => format!("{e}; check that the database's directory exists and is writable"),
+    })?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(format!(
+            "it is {}, not a lock file: move it away",
+            crate::store::kind_of(&meta)
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if meta.nlink() > 1 {
+            return Err(
+                "it has other names (hard links), so the pid written into it would change \
+                 another file: remove it"
+                    .into(),
+            );
+        }
+    }
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -96,5 +140,87 @@ mod tests {
         assert!(err.to_string().contains("already collecting"), "{err}");
         drop(held);
         acquire(&db).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_lock_file_never_follows_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("y.db");
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, lock_path(&db)).unwrap();
+        let err = acquire(&db).unwrap_err();
+        let e = err
+            .downcast_ref::<LockFileError>()
+            .expect("a lock file error");
+        assert_eq!(e.path, lock_path(&db));
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        // a link to nowhere creates nothing either
+        let db = dir.path().join("z.db");
+        std::os::unix::fs::symlink(dir.path().join("new.txt"), lock_path(&db)).unwrap();
+        acquire(&db).unwrap_err();
+        assert!(!dir.path().join("new.txt").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_lock_file_that_is_not_a_file_of_its_own_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = |name: &str| dir.path().join(name);
+        std::fs::create_dir(lock_path(&db("dir.db"))).unwrap();
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(lock_path(&db("fifo.db")))
+                .status()
+                .unwrap()
+                .success()
+        );
+        let other = dir.path().join("other.txt");
+        std::fs::write(&other, "precious").unwrap();
+        std::fs::hard_link(&other, lock_path(&db("linked.db"))).unwrap();
+        for (name, needle) in [
+            ("dir.db", "a directory"),
+            ("fifo.db", "a FIFO"),
+            ("linked.db", "hard links"),
+        ] {
+            let err = acquire(&db(name)).unwrap_err();
+            assert!(err.is::<LockFileError>(), "{err:?}");
+            let text = err.to_string();
+            assert!(text.contains(needle) && text.contains(name), "{text}");
+        }
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "precious");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn lock_files_are_private_to_owner_and_group() {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let dir = tempfile::tempdir().unwrap();
+        let probe = dir.path().join("probe");
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o640)
+            .open(&probe)
+            .unwrap();
+        let db = dir.path().join("a.db");
+        let _held = acquire(&db).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&lock_path(&db)), mode(&probe), "0640 less the umask");
+    }
+
+    #[test]
+    fn a_lock_files_content_is_shown_only_as_a_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let held = acquire(&db).unwrap();
+        // another process's lock, whose file someone filled with something else
+        std::fs::write(lock_path(&db), "\x1b]0;owned\x07 9999999999999\n").unwrap();
+        let err = acquire(&db).unwrap_err();
+        assert_eq!(err.downcast_ref::<LockHeld>().unwrap().holder, "unknown");
+        assert!(!err.to_string().contains('\x1b'), "{err}");
+        drop(held);
     }
 }

@@ -214,6 +214,11 @@ pub fn make_table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
 
 /// A file written beside its destination and renamed over it on commit, so
 /// that readers (a web server, the next import) never see half of it.
+///
+/// A new file gets what any file the user writes gets, 0666 less the umask;
+/// one that replaces a file keeps that file's mode (and, where allowed, its
+/// owner and group). Only a regular file is replaced: a link, a FIFO or a
+/// device at the destination is refused, never written through or over.
 pub struct AtomicFile {
     tmp: tempfile::NamedTempFile,
     path: std::path::PathBuf,
@@ -225,18 +230,39 @@ impl AtomicFile {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => std::path::Path::new("."),
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(".rtc-archiver-")
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        // reports and exports are made to be served, mailed and shared: readable
-        // like any file the user writes (the temporary file starts out private)
+        let existing = match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_file() => Some(meta),
+            Ok(meta) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "it is {}, and only a regular file is replaced: give a file's path",
+                        crate::store::kind_of(&meta)
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".rtc-archiver-").suffix(".tmp");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+            // the mode goes to open(2), which takes the umask off
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
         }
+        let tmp = builder.tempfile_in(dir)?;
+        #[cfg(unix)]
+        if let Some(meta) = existing {
+            use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+            // not ours to change: only root may give a file away, others keep theirs
+            let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()));
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o777))?;
+        }
+        #[cfg(not(unix))]
+        let _ = existing;
         Ok(AtomicFile {
             tmp,
             path: path.to_path_buf(),
@@ -344,23 +370,82 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("report.html");
         std::fs::write(&path, "old").unwrap();
+        let old_mode = std::fs::metadata(&path).unwrap().permissions();
         let mut f = AtomicFile::create(&path).unwrap();
         f.write_all(b"new content").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
         f.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new content");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o644, "readable by a web server");
-        }
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions(),
+            old_mode,
+            "the replaced file's mode"
+        );
         // dropped without commit: the destination is untouched, no temp file left
         let mut f = AtomicFile::create(&path).unwrap();
         f.write_all(b"half").unwrap();
         drop(f);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new content");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_files_respect_the_umask_and_keep_a_replaced_files_mode() {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // what the umask leaves of 0666, as any program's new file gets
+        let probe = dir.path().join("probe");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o666)
+            .open(&probe)
+            .unwrap();
+        let fresh = dir.path().join("fresh.html");
+        AtomicFile::create(&fresh).unwrap().commit().unwrap();
+        assert_eq!(mode(&fresh), mode(&probe), "0666 less the umask");
+        // a private file stays private, a shared one shared
+        for kept in [0o600, 0o640, 0o664] {
+            std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(kept)).unwrap();
+            AtomicFile::create(&fresh).unwrap().commit().unwrap();
+            assert_eq!(mode(&fresh), kept, "{kept:o}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_files_never_replace_links_fifos_or_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("link.html");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        for path in [&link, &sub, &std::path::PathBuf::from("/dev/null")] {
+            let err = AtomicFile::create(path).err().expect("refused");
+            assert_eq!(
+                err.kind(),
+                io::ErrorKind::InvalidInput,
+                "{}: {err}",
+                path.display()
+            );
+            assert!(err.to_string().contains("only a regular file"), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            3,
+            "no temporary file left"
+        );
     }
 
     #[test]

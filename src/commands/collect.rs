@@ -6,7 +6,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::{Ctx, open_store};
+use super::{Ctx, check_store, open_store};
 use crate::cli::CollectArgs;
 use crate::client::ApiClient;
 use crate::collector::{self, Collector};
@@ -39,6 +39,7 @@ pub fn run(ctx: &Ctx, args: CollectArgs) -> anyhow::Result<u8> {
     let creds = credentials::discover(|k| std::env::var(k).ok(), std::env::home_dir().as_deref())?;
     info!(credentials = %creds.origin, "credentials found");
 
+    check_store(&config.database, OpenMode::Create)?;
     let _lock = lock::acquire(&config.database)?;
     let store = open_store(&config.database, OpenMode::Create)?;
     let client = ApiClient::new(&config.api, creds)?;

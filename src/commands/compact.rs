@@ -5,7 +5,7 @@
 //! so it takes the collector's lock first: with a collector running it exits
 //! 75 and changes nothing.
 
-use super::{Ctx, open_store};
+use super::{Ctx, check_store, open_store};
 use crate::store::{OpenMode, Store};
 use crate::{exit, lock};
 
@@ -35,6 +35,7 @@ pub fn compact(store: &mut Store) -> anyhow::Result<()> {
 
 pub fn run(ctx: &Ctx) -> anyhow::Result<u8> {
     let (db, _) = ctx.read_target()?;
+    check_store(&db, OpenMode::Existing)?;
     let _lock = lock::acquire(&db)?;
     let mut store = open_store(&db, OpenMode::Existing)?;
     compact(&mut store)?;

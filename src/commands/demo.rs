@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use tokio::sync::watch;
 use url::Url;
 
-use super::{Ctx, open_store};
+use super::{Ctx, check_store, open_store};
 use crate::cli::DemoArgs;
 use crate::client::ApiClient;
 use crate::collector::Collector;
@@ -23,7 +23,7 @@ use crate::query::{Agg, Aggregation, Fill, aggregate_series};
 use crate::series::UserSet;
 use crate::simulator::{self, SimConfig};
 use crate::store::read::{self, SeriesFilter};
-use crate::store::{OpenMode, Store};
+use crate::store::{self, OpenMode, Store, StoreError};
 use crate::{exit, lock, timeutil};
 
 /// The demo's default archive file.
@@ -55,6 +55,21 @@ fn demo_targets() -> Vec<Target> {
     ]
 }
 
+/// `--fresh` removes only an archive (even a damaged one), never a file
+/// that merely has its name.
+fn check_removable(db: &std::path::Path) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(db).is_ok() && !store::is_archive_file(db) {
+        return Err(StoreError::Unusable(
+            db.to_path_buf(),
+            "is not an rtc-archiver archive, and --fresh removes only an archive: pass --db \
+             with another file name"
+                .into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 fn remove_db_files(db: &std::path::Path) -> anyhow::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let mut name = db.as_os_str().to_owned();
@@ -74,6 +89,11 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<u8> {
         .db
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEMO_DB));
+    if args.fresh {
+        check_removable(&db)?;
+    } else {
+        check_store(&db, OpenMode::Create)?;
+    }
     let _lock = lock::acquire(&db)?;
     if args.fresh {
         remove_db_files(&db)?;
@@ -115,7 +135,7 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<u8> {
     }
     let failures: Vec<String> = pass.failures().map(|(k, f)| format!("{k}: {f}")).collect();
 
-    let store = open_store(&db, OpenMode::Existing)?;
+    let store = open_store(&db, OpenMode::Read)?;
     let mut out = std::io::stdout().lock();
     show(&mut out, &store, &db, &pass, &sim_stats, started)?;
     if !failures.is_empty() {

@@ -6,7 +6,7 @@ use std::io::{self, BufWriter, Write};
 
 use anyhow::Context as _;
 
-use super::{Ctx, time_range, zone};
+use super::{Ctx, check_out, time_range, zone};
 use crate::cli::{DataFormat, ExportArgs};
 use crate::exit::{self, UsageError};
 use crate::output::{AtomicFile, Format, SampleWriter};
@@ -37,6 +37,9 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
         DataFormat::Csv => Format::Csv,
     };
 
+    if let Some(path) = &args.out {
+        check_out(path, store.path())?;
+    }
     let mut file = match &args.out {
         Some(path) => Some(
             AtomicFile::create(path)

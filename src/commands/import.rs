@@ -135,6 +135,6 @@ fn should_compact(new_points: u64, db: &Path) -> anyhow::Result<bool> {
     if new_points < COMPACT_MIN_POINTS {
         return Ok(false);
     }
-    let total = open_store(db, OpenMode::Existing)?.point_count()?;
+    let total = open_store(db, OpenMode::Read)?.point_count()?;
     Ok(new_points as i64 * 2 >= total)
 }

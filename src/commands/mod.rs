@@ -23,11 +23,15 @@ use chrono_tz::Tz;
 use crate::cli::{Cli, Command, GlobalOpts};
 use crate::config::{Config, DEFAULT_CONFIG};
 use crate::exit::UsageError;
-use crate::store::{OpenMode, Store};
+use crate::store::{self, OpenMode, Store};
 use crate::timeutil;
 
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    if let Some(why) = cli.global.db.as_deref().and_then(store::not_a_file_path) {
+        let db = cli.global.db.as_deref().unwrap_or(Path::new(""));
+        return Err(UsageError(format!("--db {:?}: {why}", db.as_os_str())).into());
+    }
     let ctx = Ctx { global: cli.global };
     match cli.command {
         Command::Collect(args) => collect::run(&ctx, args),
@@ -109,7 +113,7 @@ impl Ctx {
     /// Opens the archive for a read-only command.
     pub fn open_read(&self) -> anyhow::Result<(Store, Option<Config>)> {
         let (db, config) = self.read_target()?;
-        let store = open_store(&db, OpenMode::Existing)?;
+        let store = open_store(&db, OpenMode::Read)?;
         Ok((store, config))
     }
 }
@@ -117,6 +121,58 @@ impl Ctx {
 /// Opens a store, naming the file in the error.
 pub fn open_store(path: &Path, mode: OpenMode) -> anyhow::Result<Store> {
     Store::open(path, mode).with_context(|| format!("cannot open the archive {}", path.display()))
+}
+
+/// Checks that a store could be opened, before the commands that take the
+/// collector's lock take it (see `Store::check_path`).
+pub fn check_store(path: &Path, mode: OpenMode) -> anyhow::Result<()> {
+    Store::check_path(path, mode)
+        .with_context(|| format!("cannot open the archive {}", path.display()))
+}
+
+/// Refuses an `--out` that names the archive, or a file SQLite or the lock
+/// keeps beside it: the rename that writes `--out` would replace it.
+pub fn check_out(out: &Path, db: &Path) -> anyhow::Result<()> {
+    // the directory resolved, the name as given: what a rename replaces
+    let resolve = |p: &Path| -> Option<PathBuf> {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(std::fs::canonicalize(dir).ok()?.join(p.file_name()?))
+    };
+    let archive = std::fs::canonicalize(db).ok();
+    let mut files: Vec<PathBuf> = archive
+        .iter()
+        .flat_map(|a| {
+            ["", "-wal", "-shm", "-journal"].map(|suffix| {
+                let mut name = a.as_os_str().to_owned();
+                name.push(suffix);
+                PathBuf::from(name)
+            })
+        })
+        .collect();
+    files.extend(resolve(&crate::lock::lock_path(db)));
+    let same_inode = || {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            if let (Ok(a), Ok(b)) = (std::fs::metadata(out), std::fs::metadata(db)) {
+                return a.dev() == b.dev() && a.ino() == b.ino();
+            }
+        }
+        false
+    };
+    if resolve(out).is_some_and(|o| files.contains(&o)) || same_inode() {
+        return Err(UsageError(format!(
+            "--out {}: that is the archive {} or one of its files, which the output would \
+             replace: give another path",
+            out.display(),
+            db.display()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// The async runtime of the commands that talk HTTP: two workers, as the

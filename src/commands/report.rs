@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
-use super::{Ctx, time_range, zone};
+use super::{Ctx, check_out, time_range, zone};
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::config::ReportConfig;
 use crate::exit::{self, UsageError};
@@ -35,6 +35,9 @@ pub fn infer_format(format: Option<ReportFormat>, out: Option<&Path>) -> ReportF
 
 pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
     let (store, config) = ctx.open_read()?;
+    if let Some(path) = &args.out {
+        check_out(path, store.path())?;
+    }
     let tz = zone(args.tz.as_deref(), config.as_ref())?;
     let now = timeutil::now();
     let period = match (&args.day, &args.from, &args.to) {

@@ -8,16 +8,19 @@
 //! not stored.
 
 mod migrate;
+mod open;
 pub mod read;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use thiserror::Error;
 
 pub use migrate::{APPLICATION_ID, MIGRATIONS, Migrated, latest_version};
+use open::{Access, Found};
+pub use open::{is_archive_file, kind_of, not_a_file_path};
 
 use crate::api::Answer;
 use crate::planner::{FailureStreak, GapCause, Lost, Window, split_lost};
@@ -42,10 +45,11 @@ pub enum StoreError {
     TooNew { found: i64, supported: i64 },
     #[error("no archive at {}: run `rtc-archiver collect` (or `demo`) first, or pass --db FILE", .0.display())]
     Missing(PathBuf),
-    #[error("migration {name} failed: {source}")]
+    /// The SQL of a migration is left out: one line, not the whole file.
+    #[error("migration {name} failed: {}", sqlite_message(.error))]
     Migration {
         name: &'static str,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error("{}: the archive is read-only (file or directory permissions, or a read-only filesystem); the collector must be able to write it", .0.display())]
     ReadOnly(PathBuf),
@@ -59,19 +63,46 @@ pub enum StoreError {
     /// A stored point outside the archive's time range (from a version
     /// that did not enforce it), met by a read that may not leave it out.
     OutOfRange { series: i64, bucket: i64 },
+    /// What is at the path cannot be an archive (a directory, a FIFO, an
+    /// empty or foreign file), or cannot be created; nothing was changed.
+    #[error("{} {}", .0.display(), .1)]
+    Unusable(PathBuf, String),
+    /// The archive's bookkeeping contradicts itself (a reset user_version,
+    /// tables missing for its version); nothing was changed.
+    #[error("the archive is inconsistent: {0}")]
+    Inconsistent(String),
     #[error("{0}")]
     Invalid(String),
-    #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
+    /// Shown without the SQL rusqlite quotes in its messages.
+    #[error("{}", sqlite_message(.0))]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+/// An SQLite error in one line: SQLite's own message, without the SQL text
+/// rusqlite appends to errors about a statement (a migration file, a query).
+pub fn sqlite_message(e: &rusqlite::Error) -> String {
+    let text = match e {
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        rusqlite::Error::SqliteFailure(_, Some(msg)) if !msg.is_empty() => msg.clone(),
+        rusqlite::Error::SqliteFailure(f, _) => f.to_string(),
+        e => e.to_string(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl StoreError {
     /// Whether the error is about the database itself (unreadable, read-only,
-    /// disk full) rather than about what we asked of it.
+    /// disk full, not an archive file) rather than about what we asked of it.
     pub fn is_io(&self) -> bool {
         match self {
             StoreError::Sqlite(e) => sqlite_is_io(e),
-            StoreError::Missing(_) | StoreError::ReadOnly(_) => true,
+            StoreError::Missing(_) | StoreError::ReadOnly(_) | StoreError::Unusable(..) => true,
             _ => false,
         }
     }
@@ -103,6 +134,22 @@ pub fn sqlite_is_io(e: &rusqlite::Error) -> bool {
         ),
         _ => false,
     }
+}
+
+/// An empty file is no archive to a reader.
+fn empty_file(path: &Path) -> StoreError {
+    StoreError::Unusable(
+        path.to_path_buf(),
+        "is an empty file, not an archive (yet): pass --db with an archive, or run \
+         `rtc-archiver collect` or `import` into it first"
+            .into(),
+    )
+}
+
+/// Whether an SQLite error says the file is damaged or not a database.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase))
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -188,8 +235,14 @@ pub const VALUE_SQL: &str = "CASE typeof(value) WHEN 'integer' THEN value / 100.
 pub enum OpenMode {
     /// Create the file if needed (collect, import, demo).
     Create,
-    /// The archive must exist (query, status, report, export).
+    /// The archive must exist, and is written (compact).
     Existing,
+    /// The archive must exist, and is only read (query, status, report,
+    /// export, indicators, sql): opened read-only, so that nothing is
+    /// created, migrated or switched; where SQLite's `-shm` file cannot be
+    /// created or opened (a read-only directory or mount), the file is read
+    /// as an immutable snapshot, without what is still in its WAL.
+    Read,
 }
 
 /// An open archive.
@@ -206,40 +259,141 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (and if needed creates and migrates) the archive at `path`.
+    /// Whatever is at `path` that is not an SQLite file is refused and left
+    /// as it is.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
-        if mode == OpenMode::Existing && !path.exists() {
-            return Err(StoreError::Missing(path.to_path_buf()));
+        let mut found = open::inspect(path)?;
+        if matches!(found, Found::Missing) && mode == OpenMode::Create {
+            // if another process got there first, its archive is used
+            open::create(path)?;
+            found = open::inspect(path)?;
         }
-        let flags = match mode {
-            OpenMode::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-            OpenMode::Existing => OpenFlags::SQLITE_OPEN_READ_WRITE,
-        } | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
-        let conn = match Connection::open_with_flags(path, flags) {
-            Ok(c) => c,
-            // A read-only file still serves the read-only commands.
-            Err(_) if mode == OpenMode::Existing => Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?,
-            Err(e) => return Err(e.into()),
-        };
-        if mode == OpenMode::Create && conn.is_readonly(rusqlite::MAIN_DB)? {
+        match (found, mode) {
+            (Found::Missing, _) => Err(StoreError::Missing(path.to_path_buf())),
+            (Found::Empty(_), OpenMode::Read) => Err(empty_file(path)),
+            (Found::Database(canonical), OpenMode::Read) => Store::open_reader(path, &canonical),
+            (Found::Empty(canonical) | Found::Database(canonical), _) => {
+                Store::open_writer(path, &canonical)
+            }
+        }
+    }
+
+    /// Checks what is at `path` as `open` would, without opening or creating
+    /// anything: for the commands that take the collector's lock first, so
+    /// that a path that can never be opened leaves no lock file behind.
+    pub fn check_path(path: &Path, mode: OpenMode) -> Result<()> {
+        match (open::inspect(path)?, mode) {
+            (Found::Missing, OpenMode::Create) => Ok(()),
+            (Found::Missing, _) => Err(StoreError::Missing(path.to_path_buf())),
+            (Found::Empty(_), OpenMode::Read) => Err(empty_file(path)),
+            (Found::Empty(_) | Found::Database(_), _) => Ok(()),
+        }
+    }
+
+    fn open_writer(path: &Path, canonical: &Path) -> Result<Store> {
+        open::check_sidecars(canonical)?;
+        let conn = open::connect(canonical, Access::ReadWrite)?;
+        // SQLite opens a write-protected file read-only without a word
+        if conn.is_readonly(rusqlite::MAIN_DB)? {
             return Err(StoreError::ReadOnly(path.to_path_buf()));
         }
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
         };
-        store.configure()?;
-        let version = migrate::check(&store.conn).map_err(|e| match e {
-            StoreError::NotAnArchive => StoreError::NotAnArchivePath(path.to_path_buf()),
-            e => e,
-        })?;
+        // a writable file in a directory where its -wal cannot be created
+        let read_only = |e: StoreError| {
+            if open::beside_unavailable(&e) {
+                StoreError::ReadOnly(path.to_path_buf())
+            } else {
+                e
+            }
+        };
+        let version = store.prepare().map_err(read_only)?;
         if version < latest_version() {
             migrate::migrate(&mut store.conn)?;
         }
         Ok(store)
+    }
+
+    fn open_reader(path: &Path, canonical: &Path) -> Result<Store> {
+        let attempt = |access| -> Result<(Store, i64)> {
+            let mut store = Store {
+                conn: open::connect(canonical, access)?,
+                path: path.to_path_buf(),
+            };
+            let version = store.prepare()?;
+            Ok((store, version))
+        };
+        let (store, version) = match attempt(Access::ReadOnly) {
+            Err(e) if open::beside_unavailable(&e) => {
+                let wal = open::beside(canonical, "-wal");
+                if std::fs::metadata(&wal).is_ok_and(|m| m.is_file() && m.len() > 0) {
+                    tracing::warn!(
+                        "{}: SQLite cannot create or open its shared-memory file here (a \
+                         read-only directory?), so the database file is read alone: what is \
+                         still in {} is not seen",
+                        path.display(),
+                        wal.display()
+                    );
+                }
+                attempt(Access::Immutable)?
+            }
+            r => r?,
+        };
+        if version == 0 {
+            // an empty SQLite database: no archive yet, and a reader makes none
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        if version < latest_version() {
+            // an archive of an earlier schema: migrated where the file can be
+            // written (nothing else: the journal mode stays), then read as usual
+            drop(store);
+            let mut conn = open::connect(canonical, Access::ReadWrite)?;
+            if conn.is_readonly(rusqlite::MAIN_DB)? {
+                return Err(StoreError::Unusable(
+                    path.to_path_buf(),
+                    format!(
+                        "has schema version {version}, older than this rtc-archiver reads \
+                         ({}), and cannot be upgraded here (read-only): read it with the \
+                         rtc-archiver that wrote it, or run this one's `collect --once` or \
+                         `import` where the file can be written",
+                        latest_version()
+                    ),
+                ));
+            }
+            conn.busy_timeout(Duration::from_secs(10))?;
+            migrate::migrate(&mut conn)?;
+            drop(conn);
+            return Store::open_reader(path, canonical);
+        }
+        Ok(store)
+    }
+
+    /// Sets the connection up and reads the schema version, after checking
+    /// that the archive is ours and sound; errors name the file.
+    fn prepare(&mut self) -> Result<i64> {
+        self.configure()
+            .and_then(|()| migrate::check(&self.conn))
+            .map_err(|e| match e {
+                StoreError::NotAnArchive => StoreError::NotAnArchivePath(self.path.clone()),
+                StoreError::Inconsistent(what) => StoreError::Unusable(
+                    self.path.clone(),
+                    format!(
+                        "is an inconsistent archive: {what}; it was left as it is: restore it \
+                         from a backup"
+                    ),
+                ),
+                StoreError::Sqlite(e) if is_damage(&e) => StoreError::Unusable(
+                    self.path.clone(),
+                    format!(
+                        "is damaged or not an SQLite database ({}); it was left as it is: \
+                         restore it from a backup",
+                        sqlite_message(&e)
+                    ),
+                ),
+                e => e,
+            })
     }
 
     /// An archive in memory, for tests.
@@ -261,7 +415,8 @@ impl Store {
                     .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
             if fresh == 0 {
                 // Only takes effect before the first table exists.
-                self.conn.pragma_update(None, "page_size", 8192)?;
+                self.conn
+                    .pragma_update(None, "page_size", open::PAGE_SIZE)?;
             }
             let mode: String =
                 self.conn
@@ -289,6 +444,11 @@ impl Store {
 
     pub fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The connection, to install hooks on (`sql`'s authorizer).
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     /// The id of a stream, created on first use.
