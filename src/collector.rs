@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::planner::{self, PlanParams, Window};
 use crate::retry::{self, Decision, GiveUp, RetryState};
 use crate::series::StreamKey;
-use crate::store::{Store, StoreError, WriteStats};
+use crate::store::{self, Store, StoreError, WriteStats};
 use crate::{Source, timeutil};
 
 /// Shutdown signal: flips to `true` once.
@@ -339,8 +339,18 @@ impl StreamJob {
             let inds = indicators.clone();
             let lost = plan.lost.clone();
             let k = key.clone();
-            self.with_store(move |s| s.record_lost(&k, &inds, &lost, now))
-                .await?;
+            self.with_store(move |s| {
+                let lost: Vec<store::Lost<'_>> = lost
+                    .iter()
+                    .map(|l| store::Lost {
+                        indicator: &inds[l.feed],
+                        start: l.start,
+                        end: l.end,
+                    })
+                    .collect();
+                s.record_lost(&k, &lost, now)
+            })
+            .await?;
         }
         Ok((plan.window, lost_secs))
     }
@@ -523,7 +533,26 @@ impl StreamJob {
         let now = timeutil::now();
         let k = key.clone();
         let written = self
-            .with_store(move |s| s.store_answer(&k, &inds, window, &answer, attempts, now))
+            .with_store(move |s| {
+                // the answer, as the store takes it
+                let fetch = store::Fetch {
+                    indicators: &inds,
+                    from: window.start,
+                    to: window.done(),
+                    series: answer
+                        .series
+                        .iter()
+                        .map(|a| store::FetchedSeries {
+                            indicator: &a.name,
+                            unit: a.unit.as_deref(),
+                            points: &a.points,
+                        })
+                        .collect(),
+                    skipped: answer.skipped_total(),
+                    attempts,
+                };
+                s.store_fetch(&k, &fetch, now)
+            })
             .await?;
         self.metrics.stored(self.source, written, skipped);
         self.metrics.success(key, &series_names, window.done(), now);

@@ -9,8 +9,9 @@ use chrono_tz::Tz;
 use clap::ValueEnum;
 
 use crate::BUCKET_SECS;
+use crate::store::Store;
 use crate::store::StoreError;
-use crate::store::read::{self, Rollup, StoredSeries};
+use crate::store::read::{Rollup, StoredSeries};
 use crate::timeutil::{self, DurationRange};
 
 /// How to aggregate the points of one step.
@@ -413,7 +414,7 @@ pub fn filled_steps(from: i64, to: i64, step: i64, tz: Tz) -> u64 {
 /// Streams the aggregated steps of one series over `[from, to)` to
 /// `emit(ts, value)`, holding one step at a time.
 pub fn aggregate_series<E: From<StoreError>>(
-    conn: &rusqlite::Connection,
+    store: &Store,
     series: &StoredSeries,
     from: i64,
     to: i64,
@@ -437,11 +438,11 @@ pub fn aggregate_series<E: From<StoreError>>(
         emit,
     };
     if by_day {
-        read::daily_rollups::<E>(conn, series.id, from, to, |r| stepper.rollup(&r))?;
+        store.daily_rollups::<E>(series.id, from, to, |r| stepper.rollup(&r))?;
     } else if by_hour {
-        read::hourly_rollups::<E>(conn, series.id, from, to, |r| stepper.rollup(&r))?;
+        store.hourly_rollups::<E>(series.id, from, to, |r| stepper.rollup(&r))?;
     } else {
-        read::for_each_point::<E>(conn, series.id, from, to, |ts, v| stepper.point(ts, v))?;
+        store.for_each_point::<E>(series.id, from, to, |ts, v| stepper.point(ts, v))?;
     }
     stepper.finish(to)
 }
@@ -450,11 +451,9 @@ pub fn aggregate_series<E: From<StoreError>>(
 mod tests {
     use super::*;
     use crate::Source;
-    use crate::api::{Answer, AnsweredSeries};
-    use crate::planner::Window;
     use crate::series::{StreamKey, UserSet};
-    use crate::store::Store;
     use crate::store::read::SeriesFilter;
+    use crate::store::{Fetch, FetchedSeries, Store};
 
     const DAY: i64 = 1_795_392_000; // 2026-11-23T00:00:00Z
 
@@ -507,23 +506,21 @@ mod tests {
     fn store_with(points: &[(i64, f64)]) -> (Store, StoredSeries) {
         let mut store = Store::in_memory().unwrap();
         let key = StreamKey::new("a", None, UserSet::NONE, Source::Operation);
-        let answer = Answer {
-            request_id: None,
-            series: vec![AnsweredSeries {
-                name: "online_user_count".into(),
+        let fetch = Fetch {
+            indicators: &["online_user_count".into()],
+            from: points[0].0,
+            to: points.last().unwrap().0 + 30,
+            series: vec![FetchedSeries {
+                indicator: "online_user_count",
                 unit: None,
-                points: points.to_vec(),
+                points,
             }],
-            skipped: Default::default(),
+            skipped: 0,
+            attempts: 1,
         };
-        let w = Window {
-            start: points[0].0,
-            end: points.last().unwrap().0,
-        };
-        store
-            .store_answer(&key, &["online_user_count".into()], w, &answer, 1, DAY)
-            .unwrap();
-        let s = read::select_series(store.conn(), &SeriesFilter::default())
+        store.store_fetch(&key, &fetch, DAY).unwrap();
+        let s = store
+            .select_series(&SeriesFilter::default())
             .unwrap()
             .remove(0);
         (store, s)
@@ -540,7 +537,7 @@ mod tests {
     ) -> Vec<(i64, Option<f64>)> {
         let mut out = Vec::new();
         aggregate_series::<StoreError>(
-            store.conn(),
+            store,
             s,
             from,
             to,
@@ -573,12 +570,12 @@ mod tests {
             let by_hour = run(&store, &s, DAY, DAY + 2 * 86400, 3600, agg, Fill::None);
             assert_eq!(by_rollup.len(), 2);
             assert_eq!(by_hour.len(), 47, "the empty hour is omitted");
-            let read::SqlStats {
+            let crate::store::read::SqlStats {
                 count,
                 avg,
                 min,
                 max,
-            } = read::sql_stats(store.conn(), s.id, DAY, DAY + 86400).unwrap();
+            } = store.sql_stats(s.id, DAY, DAY + 86400).unwrap();
             let want = match agg {
                 Agg::Avg => avg.unwrap(),
                 Agg::Min => min.unwrap(),

@@ -22,7 +22,7 @@ use crate::output::{Format, SampleWriter};
 use crate::query::{Agg, Aggregation, Fill, aggregate_series};
 use crate::series::UserSet;
 use crate::simulator::{self, SimConfig};
-use crate::store::read::{self, SeriesFilter};
+use crate::store::read::SeriesFilter;
 use crate::store::{self, OpenMode, Store, StoreError};
 use crate::{exit, lock, timeutil};
 
@@ -155,7 +155,7 @@ fn show(
     sim: &simulator::SimStats,
     started: Instant,
 ) -> anyhow::Result<()> {
-    let counts = read::counts(store.conn())?;
+    let counts = store.counts()?;
     let written = pass.written();
     let dbs = db.display();
     writeln!(
@@ -184,19 +184,16 @@ fn show(
         out,
         "Stall rates over the last hour, app-wide, 10-minute averages:"
     )?;
-    let series = read::select_series(
-        store.conn(),
-        &SeriesFilter {
-            indicators: vec!["*_stall_rate".into()],
-            apps: vec!["demo-app".into()],
-            ..SeriesFilter::default()
-        },
-    )?;
+    let series = store.select_series(&SeriesFilter {
+        indicators: vec!["*_stall_rate".into()],
+        apps: vec!["demo-app".into()],
+        ..SeriesFilter::default()
+    })?;
     let now = timeutil::now();
     let mut w = SampleWriter::new(Format::Table, Vec::new())?;
     for s in series.iter().filter(|s| s.key.stream.room_id.is_none()) {
         aggregate_series::<anyhow::Error>(
-            store.conn(),
+            store,
             s,
             now - 3600,
             now,

@@ -10,7 +10,7 @@ use super::{Ctx, check_out, time_range, zone};
 use crate::cli::{DataFormat, ExportArgs};
 use crate::exit::{self, UsageError};
 use crate::output::{AtomicFile, Format, SampleWriter};
-use crate::store::read::{self, SeriesFilter};
+use crate::store::read::SeriesFilter;
 use crate::timeutil;
 
 pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
         rooms: args.room,
         sources: args.source.map(Into::into).into_iter().collect(),
     };
-    let series = read::select_series(store.conn(), &filter)?;
+    let series = store.select_series(&filter)?;
     let format = match args.format {
         DataFormat::Jsonl => Format::Jsonl,
         DataFormat::Csv => Format::Csv,
@@ -55,9 +55,9 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
     for s in &series {
         let write = |ts, v| -> anyhow::Result<()> { Ok(out.write(s, ts, Some(v))?) };
         if all {
-            read::for_each_point_all(store.conn(), s.id, write)
+            store.for_each_point_all(s.id, write)
         } else {
-            read::for_each_point(store.conn(), s.id, from, to, write)
+            store.for_each_point(s.id, from, to, write)
         }
         .with_context(|| format!("exporting {}", s.key))?;
     }

@@ -8,7 +8,7 @@ use crate::catalog::INDICATORS;
 use crate::cli::{IndicatorsArgs, StatusFormat};
 use crate::exit;
 use crate::output::make_table;
-use crate::store::read::{self, SeriesFilter, StoredSeries};
+use crate::store::read::{SeriesFilter, StoredSeries};
 use crate::timeutil;
 
 pub fn run(ctx: &Ctx, args: IndicatorsArgs) -> anyhow::Result<u8> {
@@ -60,10 +60,10 @@ pub fn run(ctx: &Ctx, args: IndicatorsArgs) -> anyhow::Result<u8> {
     }
 
     let (store, _) = ctx.open_read()?;
-    let series = read::select_series(store.conn(), &SeriesFilter::default())?;
+    let series = store.select_series(&SeriesFilter::default())?;
     let mut rows = Vec::new();
     for s in &series {
-        let (first, last, count) = read::series_extent(store.conn(), s.id)?;
+        let (first, last, count) = store.series_extent(s.id)?;
         rows.push((s, first, last, count));
     }
     match args.format {

@@ -9,7 +9,7 @@ use crate::cli::QueryArgs;
 use crate::exit::{self, UsageError};
 use crate::output::{Format, SampleWriter};
 use crate::query::{Aggregation, Fill, MAX_FILLED_STEPS, aggregate_series, filled_steps};
-use crate::store::read::{self, SeriesFilter};
+use crate::store::read::SeriesFilter;
 use crate::timeutil;
 
 pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
         rooms: args.room,
         sources: args.source.map(Into::into).into_iter().collect(),
     };
-    let series = read::select_series(store.conn(), &filter)?;
+    let series = store.select_series(&filter)?;
     if series.is_empty() {
         eprintln!(
             "rtc-archiver: no archived series match; `rtc-archiver indicators --archived` lists them"
@@ -57,13 +57,11 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
     let mut out = SampleWriter::new(format, BufWriter::new(stdout))?;
     for s in &series {
         match step {
-            None => {
-                read::for_each_point::<anyhow::Error>(store.conn(), s.id, from, to, |ts, v| {
-                    Ok(out.write(s, ts, Some(v))?)
-                })?
-            }
+            None => store.for_each_point::<anyhow::Error>(s.id, from, to, |ts, v| {
+                Ok(out.write(s, ts, Some(v))?)
+            })?,
             Some(step) => aggregate_series::<anyhow::Error>(
-                store.conn(),
+                &store,
                 s,
                 from,
                 to,

@@ -79,7 +79,7 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         thresholds,
         database: store.path().display().to_string(),
     };
-    let report = report::build(store.conn(), &opts)?;
+    let report = report::build(&store, &opts)?;
     let text = match format {
         ReportFormat::Markdown => report::markdown::render(&report),
         ReportFormat::Html => report::html::render(&report)?,

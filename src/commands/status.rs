@@ -7,7 +7,7 @@ use super::Ctx;
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::exit;
 use crate::output::make_table;
-use crate::store::read::{self, StreamStatus};
+use crate::store::read::StreamStatus;
 use crate::timeutil::{self, fmt_duration_secs};
 
 /// How far a stream trails now: from the time up to which everything was fetched.
@@ -25,7 +25,7 @@ fn ago(t: Option<i64>, now: i64) -> String {
 pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
     let (store, config) = ctx.open_read()?;
     let now = timeutil::now();
-    let mut streams = read::stream_status(store.conn(), now)?;
+    let mut streams = store.stream_status(now)?;
     // configured targets that never reached the archive count too
     if let Some(config) = &config {
         for t in &config.targets {

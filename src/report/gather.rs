@@ -5,14 +5,14 @@
 
 use std::collections::BTreeSet;
 
+use crate::store::Store;
 use chrono_tz::Tz;
-use rusqlite::Connection;
 
 use super::period::Period;
 use super::rules::{Summary, merge_intervals};
 use super::{ChartLines, GapInterval};
 use crate::store::StoreError;
-use crate::store::read::{self, StoredSeries};
+use crate::store::read::StoredSeries;
 use crate::timeutil;
 
 /// Chart resolution for periods up to two days: 5-minute averages.
@@ -93,7 +93,7 @@ pub struct SeriesData {
 
 /// Streams a series' points over the period and its two comparisons.
 pub fn series_data(
-    conn: &Connection,
+    store: &Store,
     s: &StoredSeries,
     period: &Period,
 ) -> Result<SeriesData, StoreError> {
@@ -102,7 +102,7 @@ pub fn series_data(
     // century's buckets would be gigabytes before the first point
     let mut values = Vec::new();
     let mut bins = Bins::new(period.from, period.to, step);
-    read::for_each_point::<StoreError>(conn, s.id, period.from, period.to, |ts, v| {
+    store.for_each_point::<StoreError>(s.id, period.from, period.to, |ts, v| {
         values.push(v);
         bins.add(ts, v);
         Ok(())
@@ -110,14 +110,14 @@ pub fn series_data(
     let pd = &period.previous_day;
     let mut prev_bins = Bins::new(pd.from, pd.to, step);
     let mut prev_day = Mean::default();
-    read::for_each_point::<StoreError>(conn, s.id, pd.from, pd.to, |ts, v| {
+    store.for_each_point::<StoreError>(s.id, pd.from, pd.to, |ts, v| {
         prev_day.add(v);
         prev_bins.add(ts, v);
         Ok(())
     })?;
     let pw = &period.previous_week;
     let mut prev_week = Mean::default();
-    read::for_each_point::<StoreError>(conn, s.id, pw.from, pw.to, |_, v| {
+    store.for_each_point::<StoreError>(s.id, pw.from, pw.to, |_, v| {
         prev_week.add(v);
         Ok(())
     })?;
@@ -135,13 +135,13 @@ pub fn series_data(
 
 /// The ledger's gaps of a stream overlapping `[from, to)`, merged and clipped.
 pub fn stream_gaps(
-    conn: &Connection,
+    store: &Store,
     stream: i64,
     from: i64,
     to: i64,
     tz: Tz,
 ) -> Result<Vec<GapInterval>, StoreError> {
-    let rows = read::gaps_overlapping(conn, stream, from, to)?;
+    let rows = store.gaps_overlapping(stream, from, to)?;
     let clipped: Vec<(i64, i64)> = rows
         .iter()
         .map(|g| (g.start.max(from), g.end.min(to)))

@@ -21,8 +21,8 @@ pub mod rules;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::store::Store;
 use chrono_tz::Tz;
-use rusqlite::Connection;
 use serde::Serialize;
 
 pub use period::{Period, PeriodSpec, Span, shift_days};
@@ -31,7 +31,7 @@ pub use rules::{Against, Direction, Summary};
 use crate::config::ReportConfig;
 use crate::series::{SeriesKey, StreamKey};
 use crate::store::StoreError;
-use crate::store::read::{self, SeriesFilter};
+use crate::store::read::SeriesFilter;
 use rules::{judge, ratio};
 
 /// What to report on.
@@ -175,14 +175,14 @@ pub struct Report {
 
 /// Computes the report: gathers each selected series and its stream's gaps,
 /// judges them, and lists the regressions worst first.
-pub fn build(conn: &Connection, opts: &Options) -> Result<Report, StoreError> {
+pub fn build(store: &Store, opts: &Options) -> Result<Report, StoreError> {
     let period = Period::new(opts.period, opts.tz);
-    let all = read::select_series(conn, &opts.filter)?;
+    let all = store.select_series(&opts.filter)?;
     let mut gaps_by_stream: BTreeMap<i64, Vec<GapInterval>> = BTreeMap::new();
     for s in &all {
         if let Entry::Vacant(e) = gaps_by_stream.entry(s.stream_id) {
             e.insert(gather::stream_gaps(
-                conn,
+                store,
                 s.stream_id,
                 period.from,
                 period.to,
@@ -193,7 +193,7 @@ pub fn build(conn: &Connection, opts: &Options) -> Result<Report, StoreError> {
     let mut series = Vec::new();
     let mut regressions = Vec::new();
     for s in &all {
-        let d = gather::series_data(conn, s, &period)?;
+        let d = gather::series_data(store, s, &period)?;
         let gap_seconds: i64 = gaps_by_stream[&s.stream_id].iter().map(|g| g.seconds).sum();
         if d.summary.count == 0 && d.prev_day.is_none() && d.prev_week.is_none() && gap_seconds == 0
         {

@@ -1,616 +1,197 @@
-//! What may be opened as an archive, and how.
-//!
-//! Only a regular file that starts with SQLite's header reaches SQLite:
-//! a directory, a FIFO, an empty or foreign file is refused with its name
-//! and left as it is. Paths go to SQLite as URIs built here, so no path is
-//! ever taken for `:memory:` or a URI of its own. A new archive is built
-//! beside its path and renamed into place, so the path never holds half an
-//! archive. Readers open read-only, and where SQLite's shared-memory file
-//! cannot be created or opened (a read-only directory or mount) they read
-//! the database file as an immutable snapshot.
+//! Opening the archive: what is at the path is checked first ([`super::file`]),
+//! writers create and migrate it, readers open it read-only (immutable
+//! where its sidecar files cannot be made), and every connection is
+//! configured the same way (WAL, synchronous FULL, busy timeout).
 
-use std::fs::{self, File, Metadata};
-use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
-use super::{StoreError, migrate};
+use super::error::sqlite_message;
+use super::error::{empty_file, is_damage};
+use super::file::{self, Access, Found};
+use super::migrate::{self, latest_version};
+use super::{OpenMode, Result, Store, StoreError};
 
-/// The page size of new archives (SQLite's default is 4096): fewer, fuller
-/// B-tree pages for the points table.
-pub const PAGE_SIZE: i64 = 8192;
+impl Store {
+    /// Opens (and if needed creates and migrates) the archive at `path`.
+    /// Whatever is at `path` that is not an SQLite file is refused and left
+    /// as it is.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
+        let mut found = file::inspect(path)?;
+        if matches!(found, Found::Missing) && mode == OpenMode::Create {
+            // if another process got there first, its archive is used
+            file::create(path)?;
+            found = file::inspect(path)?;
+        }
+        match (found, mode) {
+            (Found::Missing, _) => Err(StoreError::Missing(path.to_path_buf())),
+            (Found::Empty(_), OpenMode::Read) => Err(empty_file(path)),
+            (Found::Database(canonical), OpenMode::Read) => Store::open_reader(path, &canonical),
+            (Found::Empty(canonical) | Found::Database(canonical), _) => {
+                Store::open_writer(path, &canonical)
+            }
+        }
+    }
 
-/// Why `path`, as given for the database, is not a file path that SQLite
-/// would take as one: empty (a temporary database), `:memory:`, or an
-/// SQLite URI (`file:...`, which may say `mode=memory`). Such a database
-/// keeps nothing, so it is refused before anything runs; `./:memory:` is
-/// a file of that name, and works as one.
-pub fn not_a_file_path(path: &Path) -> Option<String> {
-    let text = path.as_os_str().to_string_lossy();
-    let why = if text.is_empty() {
-        "is empty, which SQLite takes for a temporary database that keeps nothing"
-    } else if text == ":memory:" {
-        "names an in-memory database, which keeps nothing"
-    } else if text.starts_with("file:") {
-        "is an SQLite URI, not a file path"
-    } else {
-        return None;
-    };
-    let hint = if text.is_empty() {
-        String::new()
-    } else {
-        format!(" (./{text} for a file of that name)")
-    };
-    Some(format!("{why}: pass a file path{hint}"))
-}
+    /// Checks what is at `path` as `open` would, without opening or creating
+    /// anything: for the commands that take the collector's lock first, so
+    /// that a path that can never be opened leaves no lock file behind.
+    pub fn check_path(path: &Path, mode: OpenMode) -> Result<()> {
+        match (file::inspect(path)?, mode) {
+            (Found::Missing, OpenMode::Create) => Ok(()),
+            (Found::Missing, _) => Err(StoreError::Missing(path.to_path_buf())),
+            (Found::Empty(_), OpenMode::Read) => Err(empty_file(path)),
+            (Found::Empty(_) | Found::Database(_), _) => Ok(()),
+        }
+    }
 
-/// What `inspect` found at a path.
-pub enum Found {
-    Missing,
-    /// An empty regular file, by its canonical path: what SQLite clients
-    /// leave when they open a new path, an empty database to SQLite. A
-    /// writer makes it an archive (there is nothing in it to lose); a
-    /// reader finds no archive in it.
-    Empty(PathBuf),
-    /// A regular file that starts with SQLite's header, by its canonical path
-    /// (the one SQLite puts its `-wal` and `-shm` files beside).
-    Database(PathBuf),
-}
+    fn open_writer(path: &Path, canonical: &Path) -> Result<Store> {
+        file::check_sidecars(canonical)?;
+        let conn = file::connect(canonical, Access::ReadWrite)?;
+        // SQLite opens a write-protected file read-only without a word
+        if conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(StoreError::ReadOnly(path.to_path_buf()));
+        }
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        // a writable file in a directory where its -wal cannot be created
+        let read_only = |e: StoreError| {
+            if file::beside_unavailable(&e) {
+                StoreError::ReadOnly(path.to_path_buf())
+            } else {
+                e
+            }
+        };
+        let version = store.prepare().map_err(read_only)?;
+        if version < latest_version() {
+            migrate::migrate(&mut store.conn)?;
+        }
+        Ok(store)
+    }
 
-/// Looks at what is at `path` without changing anything, and refuses
-/// whatever SQLite must not be handed.
-pub fn inspect(path: &Path) -> Result<Found, StoreError> {
-    let unusable = |problem: String| StoreError::Unusable(path.to_path_buf(), problem);
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
-        Err(e) => return Err(unusable(format!("cannot be looked at: {e}"))),
-    };
-    let meta = if meta.file_type().is_symlink() {
-        match fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(unusable(
-                    "is a symbolic link to a missing file: remove the link, or point it at the \
-                     archive"
-                        .into(),
+    fn open_reader(path: &Path, canonical: &Path) -> Result<Store> {
+        let attempt = |access| -> Result<(Store, i64)> {
+            let mut store = Store {
+                conn: file::connect(canonical, access)?,
+                path: path.to_path_buf(),
+            };
+            let version = store.prepare()?;
+            Ok((store, version))
+        };
+        let (store, version) = match attempt(Access::ReadOnly) {
+            Err(e) if file::beside_unavailable(&e) => {
+                let wal = file::beside(canonical, "-wal");
+                if std::fs::metadata(&wal).is_ok_and(|m| m.is_file() && m.len() > 0) {
+                    tracing::warn!(
+                        "{}: SQLite cannot create or open its shared-memory file here (a \
+                         read-only directory?), so the database file is read alone: what is \
+                         still in {} is not seen",
+                        path.display(),
+                        wal.display()
+                    );
+                }
+                attempt(Access::Immutable)?
+            }
+            r => r?,
+        };
+        if version == 0 {
+            // an empty SQLite database: no archive yet, and a reader makes none
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        if version < latest_version() {
+            // an archive of an earlier schema: migrated where the file can be
+            // written (nothing else: the journal mode stays), then read as usual
+            drop(store);
+            let mut conn = file::connect(canonical, Access::ReadWrite)?;
+            if conn.is_readonly(rusqlite::MAIN_DB)? {
+                return Err(StoreError::Unusable(
+                    path.to_path_buf(),
+                    format!(
+                        "has schema version {version}, older than this rtc-archiver reads \
+                         ({}), and cannot be upgraded here (read-only): read it with the \
+                         rtc-archiver that wrote it, or run this one's `collect --once` or \
+                         `import` where the file can be written",
+                        latest_version()
+                    ),
                 ));
             }
-            Err(e) => return Err(unusable(format!("cannot be looked at: {e}"))),
+            conn.busy_timeout(Duration::from_secs(10))?;
+            migrate::migrate(&mut conn)?;
+            drop(conn);
+            return Store::open_reader(path, canonical);
         }
-    } else {
-        meta
-    };
-    if !meta.is_file() {
-        return Err(unusable(format!(
-            "is {}, not a database file: pass --db with the archive's file",
-            kind_of(&meta)
-        )));
+        Ok(store)
     }
-    let not_sqlite = |why: &str| {
-        unusable(format!(
-            "is not an SQLite database ({why}); it was left as it is: pass --db with an \
-             rtc-archiver archive, or with a new file name to start one"
-        ))
-    };
-    let canonical =
-        || fs::canonicalize(path).map_err(|e| unusable(format!("cannot be looked at: {e}")));
-    if meta.len() == 0 {
-        return Ok(Found::Empty(canonical()?));
-    }
-    let mut header = [0u8; 16];
-    let read = File::open(path).and_then(|mut f| f.read_exact(&mut header));
-    match read {
-        Ok(()) if &header == b"SQLite format 3\0" => {}
-        Ok(()) => return Err(not_sqlite("it does not start with SQLite's header")),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            return Err(not_sqlite("it is shorter than SQLite's header"));
-        }
-        Err(e) => return Err(unusable(format!("cannot be read: {e}"))),
-    }
-    Ok(Found::Database(canonical()?))
-}
 
-/// Whether `path` is a regular file whose SQLite header carries our
-/// application_id: an archive, even one damaged past opening. What may be
-/// deleted to start over (`demo --fresh`).
-pub fn is_archive_file(path: &Path) -> bool {
-    let mut header = [0u8; 72];
-    fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
-        && File::open(path)
-            .and_then(|mut f| f.read_exact(&mut header))
-            .is_ok()
-        && &header[..16] == b"SQLite format 3\0"
-        && i64::from(u32::from_be_bytes([
-            header[68], header[69], header[70], header[71],
-        ])) == migrate::APPLICATION_ID
-}
-
-/// "a directory", "a FIFO": what a file that is not a regular file is.
-pub fn kind_of(meta: &Metadata) -> &'static str {
-    let t = meta.file_type();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt as _;
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_block_device() || t.is_char_device() {
-            return "a device";
-        }
-    }
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_file() {
-        "a regular file"
-    } else {
-        "not a regular file"
-    }
-}
-
-/// SQLite's files beside a database: the writer checks them before SQLite
-/// opens them (SQLite refuses links there too, with a vaguer message).
-const SIDECARS: [(&str, &str); 3] = [
-    ("-wal", "write-ahead log"),
-    ("-shm", "shared-memory index"),
-    ("-journal", "rollback journal"),
-];
-
-/// The path of a file beside `db`: `db` with `suffix` appended.
-pub fn beside(db: &Path, suffix: &str) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-/// Refuses a `-wal`, `-shm` or `-journal` beside the database that is not
-/// a regular file, before a writer's SQLite would open (or create) it.
-pub fn check_sidecars(db: &Path) -> Result<(), StoreError> {
-    for (suffix, what) in SIDECARS {
-        let path = beside(db, suffix);
-        if let Ok(meta) = fs::symlink_metadata(&path)
-            && !meta.is_file()
-        {
-            return Err(StoreError::Unusable(
-                path,
-                format!(
-                    "is {}, not SQLite's {what}, so the archive cannot be written: remove it \
-                     (it holds none of the archive's data)",
-                    kind_of(&meta)
+    /// Sets the connection up and reads the schema version, after checking
+    /// that the archive is ours and sound; errors name the file.
+    fn prepare(&mut self) -> Result<i64> {
+        self.configure()
+            .and_then(|()| migrate::check(&self.conn))
+            .map_err(|e| match e {
+                StoreError::NotAnArchive => StoreError::NotAnArchivePath(self.path.clone()),
+                StoreError::Inconsistent(what) => StoreError::Unusable(
+                    self.path.clone(),
+                    format!(
+                        "is an inconsistent archive: {what}; it was left as it is: restore it \
+                         from a backup"
+                    ),
                 ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// How a connection reads the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    ReadWrite,
-    ReadOnly,
-    /// Read-only, trusting that nothing changes the file while it is open:
-    /// no locks, no `-wal` or `-shm` (what is only in the WAL is not seen).
-    Immutable,
-}
-
-/// `path` (absolute, or made so) as an SQLite URI: every byte outside
-/// the unreserved set percent-encoded, so `?`, `#`, `%` and spaces are
-/// part of the name, never a query or a fragment.
-pub fn uri(path: &Path, access: Access) -> Result<String, StoreError> {
-    let absolute = std::path::absolute(path).map_err(|e| {
-        StoreError::Unusable(path.to_path_buf(), format!("is not a usable path: {e}"))
-    })?;
-    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'/')
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    #[cfg(unix)]
-    let bytes = {
-        use std::os::unix::ffi::OsStrExt as _;
-        absolute.as_os_str().as_bytes().to_vec()
-    };
-    #[cfg(not(unix))]
-    let bytes = absolute.to_string_lossy().replace('\\', "/").into_bytes();
-    let encoded = percent_encoding::percent_encode(&bytes, KEEP).to_string();
-    // the path is absolute: "file:/..." never has an authority to misread
-    let query = match access {
-        Access::ReadWrite => "",
-        Access::ReadOnly => "?mode=ro",
-        Access::Immutable => "?immutable=1",
-    };
-    Ok(format!("file:{encoded}{query}"))
-}
-
-/// Opens a connection to an inspected database file.
-pub fn connect(canonical: &Path, access: Access) -> Result<Connection, StoreError> {
-    let flags = match access {
-        Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
-        Access::ReadOnly | Access::Immutable => OpenFlags::SQLITE_OPEN_READ_ONLY,
-    } | OpenFlags::SQLITE_OPEN_URI
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    Ok(Connection::open_with_flags(uri(canonical, access)?, flags)?)
-}
-
-/// Whether an error says that SQLite cannot create or open its files beside
-/// the database (`-shm`, `-wal`): a read-only directory or mount. A reader
-/// then reads the file immutable; a writer says the archive is read-only.
-pub fn beside_unavailable(e: &StoreError) -> bool {
-    use rusqlite::ErrorCode::*;
-    // SQLITE_IOERR_SHMOPEN, _SHMSIZE, _SHMLOCK, _SHMMAP
-    const SHM_IOERR: [i32; 4] = [4618, 4874, 5130, 5386];
-    // a hot rollback journal: the file holds half a write, and reading it
-    // without rolling that back first would read the half
-    const SQLITE_READONLY_ROLLBACK: i32 = 776;
-    match e {
-        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => match f.code {
-            ReadOnly => f.extended_code != SQLITE_READONLY_ROLLBACK,
-            CannotOpen | PermissionDenied => true,
-            SystemIoFailure => SHM_IOERR.contains(&f.extended_code),
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
-/// Creates a new, empty archive at `path`: built in a temporary file beside
-/// it (permissions 0640 less the umask: archives may hold business data),
-/// then moved into place only if nothing appeared there meanwhile. Returns
-/// false if something did (another process's archive, a link).
-pub fn create(path: &Path) -> Result<bool, StoreError> {
-    let cannot = |e: &dyn std::fmt::Display| {
-        StoreError::Unusable(
-            path.to_path_buf(),
-            format!("cannot be created: {e}; check that its directory exists and is writable"),
-        )
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let prefix = format!(".{name}.");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".new");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        builder.permissions(fs::Permissions::from_mode(0o640));
-    }
-    let tmp = builder.tempfile_in(dir).map_err(|e| cannot(&e))?;
-    {
-        let mut conn = connect(tmp.path(), Access::ReadWrite)?;
-        // only takes effect before the first table exists
-        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
-        migrate::migrate(&mut conn)?;
-        conn.close().map_err(|(_, e)| StoreError::from(e))?;
-    }
-    match tmp.persist_noclobber(path) {
-        Ok(_) => {}
-        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-        Err(e) => return Err(cannot(&e.error)),
-    }
-    // the new name on disk too, before anything is written under it
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| cannot(&e))?;
-    Ok(true)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::super::{OpenMode, Store, StoreError};
-    use super::*;
-    use crate::Source;
-    use crate::series::StreamKey;
-
-    const MODES: [OpenMode; 3] = [OpenMode::Create, OpenMode::Existing, OpenMode::Read];
-
-    /// An archive with a few points, checkpointed: no `-wal`, no `-shm`.
-    fn archive(dir: &Path) -> PathBuf {
-        let path = dir.join("a.db");
-        let mut store = Store::open(&path, OpenMode::Create).unwrap();
-        let key = StreamKey::new(
-            "app1",
-            None,
-            crate::series::UserSet::NONE,
-            Source::Operation,
-        );
-        let id = store.series_id(&key, "online_user_count", None).unwrap();
-        let mut rows: Vec<_> = (0..10)
-            .map(|i| (id, i, super::super::encode_value(i as f64)))
-            .collect();
-        store.upsert_points(&mut rows).unwrap();
-        drop(store);
-        // the last connection to close with checkpointing on takes the WAL away
-        let conn = Connection::open(&path).unwrap();
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .unwrap();
-        drop(conn);
-        assert!(!beside(&path, "-wal").exists() && !beside(&path, "-shm").exists());
-        path
-    }
-
-    /// Every file in `dir` with a hash of its bytes (a link: of where it points).
-    fn snapshot(dir: &Path) -> BTreeMap<String, (usize, u64)> {
-        use std::hash::{Hash as _, Hasher as _};
-        fs::read_dir(dir)
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                let meta = fs::symlink_metadata(e.path()).unwrap();
-                let bytes = if meta.file_type().is_symlink() {
-                    fs::read_link(e.path())
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned()
-                        .into_bytes()
-                } else if meta.is_file() {
-                    fs::read(e.path()).unwrap()
-                } else {
-                    kind_of(&meta).as_bytes().to_vec()
-                };
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                bytes.hash(&mut h);
-                let name = e.file_name().to_string_lossy().into_owned();
-                (name, (bytes.len(), h.finish()))
+                StoreError::Sqlite(e) if is_damage(&e) => StoreError::Unusable(
+                    self.path.clone(),
+                    format!(
+                        "is damaged or not an SQLite database ({}); it was left as it is: \
+                         restore it from a backup",
+                        sqlite_message(&e)
+                    ),
+                ),
+                e => e,
             })
-            .collect()
     }
 
-    fn points(store: &Store) -> i64 {
-        store
-            .conn()
-            .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
-            .unwrap()
+    /// An archive in memory, for tests.
+    pub fn in_memory() -> Result<Store> {
+        let mut conn = Connection::open_in_memory()?;
+        migrate::migrate(&mut conn)?;
+        Ok(Store {
+            conn,
+            path: PathBuf::from(":memory:"),
+        })
     }
 
-    fn assert_one_line_naming(e: &StoreError, path: &Path, needle: &str) {
-        let text = e.to_string();
-        assert!(!text.contains('\n'), "one line: {text}");
-        assert!(text.contains(&path.display().to_string()), "{text}");
-        assert!(text.contains(needle), "{needle:?} in {text}");
-        assert!(e.is_io(), "exit 74: {e:?}");
-    }
-
-    #[test]
-    fn files_that_are_not_sqlite_are_refused_and_left_as_they_are() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let whole = fs::read(archive(d)).unwrap();
-        fs::write(
-            d.join("random.db"),
-            (0..10_000u32)
-                .map(|i| (i * 7919 % 251) as u8)
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-        fs::write(d.join("short.db"), "SQLite").unwrap();
-        fs::write(d.join("truncated.db"), &whole[..whole.len() / 2]).unwrap();
-        fs::create_dir(d.join("dir.db")).unwrap();
-        #[cfg(unix)]
-        {
-            std::os::unix::fs::symlink(d.join("nowhere"), d.join("dangling.db")).unwrap();
-            let fifo = d.join("fifo.db");
-            assert!(
-                std::process::Command::new("mkfifo")
-                    .arg(&fifo)
-                    .status()
-                    .unwrap()
-                    .success()
-            );
-        }
-        let before = snapshot(d);
-        let cases = [
-            ("random.db", "not an SQLite database"),
-            ("short.db", "not an SQLite database"),
-            ("truncated.db", "damaged"),
-            ("dir.db", "a directory"),
-            #[cfg(unix)]
-            ("dangling.db", "symbolic link to a missing file"),
-            #[cfg(unix)]
-            ("fifo.db", "a FIFO"),
-        ];
-        for (name, needle) in cases {
-            for mode in MODES {
-                let path = d.join(name);
-                let e = Store::open(&path, mode).expect_err(name);
-                assert_one_line_naming(&e, &path, needle);
+    fn configure(&mut self) -> Result<()> {
+        self.conn.busy_timeout(Duration::from_secs(10))?;
+        let readonly = self.conn.is_readonly(rusqlite::MAIN_DB)?;
+        if !readonly {
+            let fresh: i64 =
+                self.conn
+                    .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+            if fresh == 0 {
+                // Only takes effect before the first table exists.
+                self.conn
+                    .pragma_update(None, "page_size", file::PAGE_SIZE)?;
+            }
+            let mode: String =
+                self.conn
+                    .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+                tracing::warn!(journal_mode = %mode, "could not switch the database to WAL");
             }
         }
-        // every file as it was; SQLite may have added the -wal and -shm of
-        // the damaged WAL-mode file before it found the damage, nothing else
-        let after = snapshot(d);
-        for (name, was) in &before {
-            assert_eq!(after.get(name), Some(was), "{name}");
-        }
-        for name in after.keys().filter(|n| !before.contains_key(*n)) {
-            assert!(name.starts_with("truncated.db-"), "{name} created");
-        }
-    }
-
-    #[test]
-    fn an_empty_file_is_no_archive_to_a_reader_and_a_new_one_to_a_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("empty.db");
-        fs::write(&path, "").unwrap();
-        let e = Store::open(&path, OpenMode::Read).unwrap_err();
-        assert_one_line_naming(&e, &path, "empty file");
-        assert_eq!(
-            fs::metadata(&path).unwrap().len(),
-            0,
-            "a reader makes nothing"
-        );
-        // what an SQLite client leaves when it opens a new path
-        let store = Store::open(&path, OpenMode::Create).unwrap();
-        assert_eq!(points(&store), 0);
-    }
-
-    #[test]
-    fn readers_never_write_migrate_or_switch_the_journal_mode() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = archive(dir.path());
-        // a copy in rollback-journal mode: a writer would switch it to WAL
-        let conn = Connection::open(&path).unwrap();
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(mode, "delete");
-        drop(conn);
-        let before = snapshot(dir.path());
-        let store = Store::open(&path, OpenMode::Read).unwrap();
-        assert_eq!(points(&store), 10);
-        assert!(store.conn().is_readonly(rusqlite::MAIN_DB).unwrap());
-        let e = store
-            .conn()
-            .execute("DELETE FROM points", [])
-            .expect_err("a reader cannot write");
-        assert!(e.to_string().contains("readonly"), "{e}");
-        drop(store);
-        assert_eq!(snapshot(dir.path()), before);
-    }
-
-    #[test]
-    fn readers_fall_back_to_an_immutable_open_where_the_shm_cannot_be_made() {
-        // what a read-only directory does to SQLite's -shm, for any user
-        // (root too): its path cannot be created
-        let dir = tempfile::tempdir().unwrap();
-        let path = archive(dir.path());
-        #[cfg(unix)]
-        std::os::unix::fs::symlink(dir.path().join("nowhere"), beside(&path, "-shm")).unwrap();
-        #[cfg(not(unix))]
-        fs::create_dir(beside(&path, "-shm")).unwrap();
-        let before = snapshot(dir.path());
-        let store = Store::open(&path, OpenMode::Read).unwrap();
-        assert_eq!(points(&store), 10);
-        drop(store);
-        // (the directory is writable here, so SQLite may add an empty -wal)
-        let kept = |snap: &BTreeMap<String, (usize, u64)>| {
-            snap.iter()
-                .filter(|(n, _)| !n.ends_with("-wal"))
-                .map(|(n, v)| (n.clone(), *v))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            kept(&snapshot(dir.path())),
-            kept(&before),
-            "a.db, -shm untouched"
-        );
-        // writers are told why they cannot write
-        for mode in [OpenMode::Create, OpenMode::Existing] {
-            let e = Store::open(&path, mode).unwrap_err();
-            assert_one_line_naming(&e, &beside(&path, "-shm"), "remove it");
-        }
-        assert_eq!(kept(&snapshot(dir.path())), kept(&before));
-    }
-
-    #[test]
-    fn writers_refuse_a_linked_wal_and_leave_its_target_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = archive(dir.path());
-        let victim = dir.path().join("victim.txt");
-        fs::write(&victim, "precious").unwrap();
-        for suffix in ["-wal", "-journal"] {
-            let link = beside(&path, suffix);
-            #[cfg(unix)]
-            std::os::unix::fs::symlink(&victim, &link).unwrap();
-            #[cfg(not(unix))]
-            fs::create_dir(&link).unwrap();
-            let e = Store::open(&path, OpenMode::Create).unwrap_err();
-            assert_one_line_naming(&e, &link, "not SQLite's");
-            fs::remove_file(&link).unwrap();
-        }
-        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
-    }
-
-    #[test]
-    fn a_new_archive_is_private_to_its_owner_and_group() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = archive(dir.path());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-            let probe = dir.path().join("probe");
-            fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o640)
-                .open(&probe)
-                .unwrap();
-            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode(&path), mode(&probe), "0640 less the umask");
-            assert_eq!(mode(&path) & 0o007, 0, "nothing for others");
-            fs::remove_file(probe).unwrap();
-        }
-        // and nothing left from building it
-        let names: Vec<String> = snapshot(dir.path()).into_keys().collect();
-        assert_eq!(names, ["a.db"]);
-    }
-
-    #[test]
-    fn paths_with_uri_characters_are_plain_files() {
-        let dir = tempfile::tempdir().unwrap();
-        for name in [
-            "a?b#c%d e.db",
-            ":memory:",
-            "file:x.db?mode=memory",
-            "%41.db",
-        ] {
-            let path = dir.path().join(name);
-            let mut store = Store::open(&path, OpenMode::Create).unwrap();
-            let key = StreamKey::new(
-                "app1",
-                None,
-                crate::series::UserSet::NONE,
-                Source::Operation,
-            );
-            store.series_id(&key, "x", None).unwrap();
-            drop(store);
-            assert!(path.is_file(), "{name}");
-            let store = Store::open(&path, OpenMode::Read).unwrap();
-            let n: i64 = store
-                .conn()
-                .query_row("SELECT count(*) FROM series", [], |r| r.get(0))
-                .unwrap();
-            assert_eq!(n, 1, "{name}");
-        }
-        assert!(!dir.path().join("A.db").exists(), "%41 is not decoded");
-    }
-
-    #[test]
-    fn in_memory_names_and_uris_are_not_file_paths() {
-        for bad in [
-            "",
-            ":memory:",
-            "file::memory:",
-            "file:x.db?mode=memory",
-            "file:a.db",
-        ] {
-            let why = not_a_file_path(Path::new(bad)).expect(bad);
-            assert!(why.contains("pass a file path"), "{why}");
-        }
-        for good in [
-            "a.db",
-            "./:memory:",
-            "dir/file:x.db",
-            "/var/lib/x.db",
-            "memory",
-        ] {
-            assert_eq!(not_a_file_path(Path::new(good)), None, "{good}");
-        }
+        // FULL: a commit is on disk when it returns, even across power loss.
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        // A writer's last act is a checkpoint ([`Store::checkpoint`], and
+        // SQLite's own when the last connection closes): the archive is then
+        // whole in the .db file, which can be copied alone. Between
+        // checkpoints a commit costs one fsync of the WAL.
+        self.conn
+            .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.conn.pragma_update(None, "cache_size", -16_000)?;
+        Ok(())
     }
 }

@@ -3,9 +3,11 @@
 
 use rusqlite::{Connection, params_from_iter};
 
-use super::{Result, StoreError, VALUE_SQL, bucket_in_range, bucket_of, decode_value, ts_of};
+use super::{
+    Result, Store, StoreError, VALUE_SQL, bucket_in_range, decode_value, first_bucket_from, ts_of,
+};
 use crate::series::{SeriesKey, StreamKey, UserSet};
-use crate::{BUCKET_SECS, Source, timeutil};
+use crate::{Source, timeutil};
 
 /// A series as the archive holds it: its identity and unit, and the ids
 /// the store reads it by.
@@ -50,100 +52,6 @@ fn any_of(
     ))
 }
 
-/// The series matching a filter, ordered by app, room, users, source, indicator.
-pub fn select_series(conn: &Connection, filter: &SeriesFilter) -> Result<Vec<StoredSeries>> {
-    let mut args = Vec::new();
-    let sources: Vec<String> = filter
-        .sources
-        .iter()
-        .map(|s| s.as_str().to_string())
-        .collect();
-    let clauses: Vec<String> = [
-        any_of(
-            "se.indicator",
-            "GLOB",
-            filter.indicators.len(),
-            &mut args,
-            &filter.indicators,
-        ),
-        any_of("st.app_id", "=", filter.apps.len(), &mut args, &filter.apps),
-        any_of(
-            "st.room_id",
-            "=",
-            filter.rooms.len(),
-            &mut args,
-            &filter.rooms,
-        ),
-        any_of("st.source", "=", sources.len(), &mut args, &sources),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let where_clause = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    let sql = format!(
-        "SELECT se.id, st.id, st.app_id, NULLIF(st.room_id, ''), NULLIF(st.user_ids, ''), st.source,
-                se.indicator, se.unit
-         FROM series se JOIN streams st ON st.id = se.stream_id
-         {where_clause}
-         ORDER BY st.app_id, st.room_id, st.user_ids, st.source, se.indicator"
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-        let text = |i: usize, e: String| {
-            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
-        };
-        let source: Source = r.get::<_, String>(5)?.parse().map_err(|e| text(5, e))?;
-        let users: Option<String> = r.get(4)?;
-        let user_ids = UserSet::parse(users.as_deref().unwrap_or("")).map_err(|e| text(4, e))?;
-        Ok(StoredSeries {
-            id: r.get(0)?,
-            stream_id: r.get(1)?,
-            key: StreamKey::new(r.get::<_, String>(2)?, r.get(3)?, user_ids, source)
-                .series(r.get::<_, String>(6)?),
-            unit: r.get(7)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Calls `f(ts, value)` for each point of a series with `from <= ts < to`,
-/// in time order. Only the archive's time range is read: points outside it
-/// (which no current writer stores) are left out; [`for_each_point_all`]
-/// reads every one.
-pub fn for_each_point<E: From<StoreError>>(
-    conn: &Connection,
-    series: i64,
-    from: i64,
-    to: i64,
-    f: impl FnMut(i64, f64) -> Result<(), E>,
-) -> Result<(), E> {
-    let from = from.clamp(timeutil::DATA_FROM, timeutil::DATA_TO);
-    let to = to.clamp(timeutil::DATA_FROM, timeutil::DATA_TO);
-    // first bucket starting at or after `from`; first one at or after `to`
-    let first = bucket_of(from + BUCKET_SECS - 1);
-    let end = bucket_of(to + BUCKET_SECS - 1);
-    if first >= end {
-        return Ok(());
-    }
-    points_in(conn, series, first, end - 1, f)
-}
-
-/// Calls `f(ts, value)` for every point of a series, in time order (export:
-/// nothing may be left out silently). A point outside the archive's time
-/// range, which an archive written before the range was enforced may hold,
-/// is an error naming it.
-pub fn for_each_point_all<E: From<StoreError>>(
-    conn: &Connection,
-    series: i64,
-    f: impl FnMut(i64, f64) -> Result<(), E>,
-) -> Result<(), E> {
-    points_in(conn, series, i64::MIN, i64::MAX, f)
-}
-
 /// The points with `first <= bucket <= last`, in bucket order.
 fn points_in<E: From<StoreError>>(
     conn: &Connection,
@@ -180,28 +88,6 @@ pub struct Rollup {
     pub sum: f64,
     pub min: f64,
     pub max: f64,
-}
-
-/// Hourly rollups of a series for the hours starting in `[from, to)`.
-pub fn hourly_rollups<E: From<StoreError>>(
-    conn: &Connection,
-    series: i64,
-    from: i64,
-    to: i64,
-    f: impl FnMut(Rollup) -> Result<(), E>,
-) -> Result<(), E> {
-    rollups(conn, "rollup_hourly", "hour", 3600, series, from, to, f)
-}
-
-/// Daily (UTC) rollups of a series for the days starting in `[from, to)`.
-pub fn daily_rollups<E: From<StoreError>>(
-    conn: &Connection,
-    series: i64,
-    from: i64,
-    to: i64,
-    f: impl FnMut(Rollup) -> Result<(), E>,
-) -> Result<(), E> {
-    rollups(conn, "rollup_daily", "day", 86400, series, from, to, f)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -256,23 +142,6 @@ pub struct GapRow {
     pub cause: String,
 }
 
-/// The ledger's gaps of a stream overlapping `[from, to)`, by start.
-pub fn gaps_overlapping(conn: &Connection, stream: i64, from: i64, to: i64) -> Result<Vec<GapRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT indicator, start_ts, end_ts, cause FROM gap_log
-         WHERE stream_id = ?1 AND end_ts > ?2 AND start_ts < ?3 ORDER BY start_ts, indicator",
-    )?;
-    let rows = stmt.query_map(rusqlite::params![stream, from, to], |r| {
-        Ok(GapRow {
-            indicator: r.get(0)?,
-            start: r.get(1)?,
-            end: r.get(2)?,
-            cause: r.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 /// Row counts of the archive.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
@@ -284,48 +153,6 @@ pub struct Counts {
     pub last_ts: Option<i64>,
 }
 
-pub fn counts(conn: &Connection) -> Result<Counts> {
-    let one = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
-    // never a scan of the points: the ends of each series through the primary
-    // key, the count from the rollups
-    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
-        "SELECT min((SELECT min(bucket) FROM points p WHERE p.series_id = s.id)),
-                max((SELECT max(bucket) FROM points p WHERE p.series_id = s.id))
-         FROM series s",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Ok(Counts {
-        streams: one("SELECT count(*) FROM streams")?,
-        series: one("SELECT count(*) FROM series")?,
-        points: one("SELECT coalesce(sum(count), 0) FROM rollup_daily")?,
-        gaps: one("SELECT count(*) FROM gap_log")?,
-        first_ts: first.map(ts_of),
-        last_ts: last.map(ts_of),
-    })
-}
-
-/// First and last point time and point count of a series.
-pub fn series_extent(conn: &Connection, series: i64) -> Result<(Option<i64>, Option<i64>, i64)> {
-    let count: i64 = conn.query_row(
-        "SELECT coalesce(sum(count), 0) FROM rollup_daily WHERE series_id = ?1",
-        [series],
-        |r| r.get(0),
-    )?;
-    // min and max of a primary-key prefix are single index lookups
-    let first: Option<i64> = conn.query_row(
-        "SELECT min(bucket) FROM points WHERE series_id = ?1",
-        [series],
-        |r| r.get(0),
-    )?;
-    let last: Option<i64> = conn.query_row(
-        "SELECT max(bucket) FROM points WHERE series_id = ?1",
-        [series],
-        |r| r.get(0),
-    )?;
-    Ok((first.map(ts_of), last.map(ts_of), count))
-}
-
 /// Statistics of a series' raw points computed by SQLite.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SqlStats {
@@ -333,26 +160,6 @@ pub struct SqlStats {
     pub avg: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
-}
-
-/// The raw value statistics of a series over `[from, to)`, computed in SQL,
-/// to cross-check the aggregations done in Rust.
-pub fn sql_stats(conn: &Connection, series: i64, from: i64, to: i64) -> Result<SqlStats> {
-    Ok(conn.query_row(
-        &format!(
-            "SELECT count(*), avg(v), min(v), max(v) FROM (SELECT {VALUE_SQL} AS v FROM points
-             WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3)"
-        ),
-        rusqlite::params![series, bucket_of(from + 29), bucket_of(to + 29)],
-        |r| {
-            Ok(SqlStats {
-                count: r.get(0)?,
-                avg: r.get(1)?,
-                min: r.get(2)?,
-                max: r.get(3)?,
-            })
-        },
-    )?)
 }
 
 /// What `status` shows for one stream (target and action).
@@ -383,74 +190,290 @@ pub struct StreamStatus {
     pub gap_seconds_7d: i64,
 }
 
-/// The status of every stream in the archive.
-pub fn stream_status(conn: &Connection, now: i64) -> Result<Vec<StreamStatus>> {
-    let mut stmt = conn.prepare(
-        "SELECT st.id, st.app_id, NULLIF(st.room_id, ''), NULLIF(st.user_ids, ''), st.source,
-                st.last_attempt_at, st.last_success_at, st.last_error, st.last_error_at,
-                (SELECT min(done_ts) FROM feeds f WHERE f.stream_id = st.id),
-                (SELECT group_concat(indicator, ',') FROM (SELECT indicator FROM feeds f WHERE f.stream_id = st.id ORDER BY indicator)),
-                coalesce(s.requests, 0), coalesce(s.failures, 0), coalesce(s.points_new, 0),
-                coalesce(s.points_revised, 0), coalesce(s.points_skipped, 0)
-         FROM streams st
-         LEFT JOIN (SELECT stream_id, sum(requests) AS requests, sum(failures) AS failures,
-                           sum(points_new) AS points_new, sum(points_revised) AS points_revised,
-                           sum(points_skipped) AS points_skipped
-                    FROM stream_stats WHERE hour >= ?1 GROUP BY stream_id) s ON s.stream_id = st.id
-         ORDER BY st.app_id, st.room_id, st.user_ids, st.source",
-    )?;
-    let hour_24h_ago = (now - 86400).div_euclid(3600);
-    let rows = stmt.query_map([hour_24h_ago], |r| {
-        let inds: Option<String> = r.get(10)?;
-        Ok((
-            r.get::<_, i64>(0)?,
-            StreamStatus {
-                app_id: r.get(1)?,
-                room_id: r.get(2)?,
-                user_ids: r.get(3)?,
-                source: r.get(4)?,
-                last_attempt_at: r.get(5)?,
-                last_success_at: r.get(6)?,
-                last_error: r.get(7)?,
-                last_error_at: r.get(8)?,
-                fetched_until: r.get(9)?,
-                indicators: inds
-                    .map(|s| s.split(',').map(str::to_string).collect())
-                    .unwrap_or_default(),
-                newest_bucket: None,
-                requests_24h: r.get(11)?,
-                failures_24h: r.get(12)?,
-                points_24h: r.get(13)?,
-                revisions_24h: r.get(14)?,
-                skipped_24h: r.get(15)?,
-                gaps_24h: 0,
-                gap_seconds_24h: 0,
-                gaps_7d: 0,
-                gap_seconds_7d: 0,
-            },
-        ))
-    })?;
-    let mut out = Vec::new();
-    let mut newest = conn.prepare_cached(
-        "SELECT max((SELECT max(bucket) FROM points p WHERE p.series_id = se.id)) FROM series se WHERE se.stream_id = ?1",
-    )?;
-    let mut gaps = conn.prepare_cached(
-        "SELECT count(*), coalesce(sum(min(end_ts, ?3) - max(start_ts, ?2)), 0)
-         FROM gap_log WHERE stream_id = ?1 AND end_ts > ?2 AND start_ts < ?3",
-    )?;
-    for row in rows {
-        let (id, mut status) = row?;
-        let b: Option<i64> = newest.query_row([id], |r| r.get(0))?;
-        status.newest_bucket = b.map(ts_of);
-        (status.gaps_24h, status.gap_seconds_24h) = gaps
-            .query_row(rusqlite::params![id, now - 86400, now], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-        (status.gaps_7d, status.gap_seconds_7d) = gaps
-            .query_row(rusqlite::params![id, now - 7 * 86400, now], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-        out.push(status);
+impl Store {
+    /// The series matching a filter, ordered by app, room, users, source, indicator.
+    pub fn select_series(&self, filter: &SeriesFilter) -> Result<Vec<StoredSeries>> {
+        let mut args = Vec::new();
+        let sources: Vec<String> = filter
+            .sources
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect();
+        let clauses: Vec<String> = [
+            any_of(
+                "se.indicator",
+                "GLOB",
+                filter.indicators.len(),
+                &mut args,
+                &filter.indicators,
+            ),
+            any_of("st.app_id", "=", filter.apps.len(), &mut args, &filter.apps),
+            any_of(
+                "st.room_id",
+                "=",
+                filter.rooms.len(),
+                &mut args,
+                &filter.rooms,
+            ),
+            any_of("st.source", "=", sources.len(), &mut args, &sources),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let where_clause = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT se.id, st.id, st.app_id, NULLIF(st.room_id, ''), NULLIF(st.user_ids, ''), st.source,
+                    se.indicator, se.unit
+             FROM series se JOIN streams st ON st.id = se.stream_id
+             {where_clause}
+             ORDER BY st.app_id, st.room_id, st.user_ids, st.source, se.indicator"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+            let text = |i: usize, e: String| {
+                rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+            };
+            let source: Source = r.get::<_, String>(5)?.parse().map_err(|e| text(5, e))?;
+            let users: Option<String> = r.get(4)?;
+            let user_ids =
+                UserSet::parse(users.as_deref().unwrap_or("")).map_err(|e| text(4, e))?;
+            Ok(StoredSeries {
+                id: r.get(0)?,
+                stream_id: r.get(1)?,
+                key: StreamKey::new(r.get::<_, String>(2)?, r.get(3)?, user_ids, source)
+                    .series(r.get::<_, String>(6)?),
+                unit: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
-    Ok(out)
+
+    /// Calls `f(ts, value)` for each point of a series with `from <= ts < to`,
+    /// in time order. Only the archive's time range is read: points outside it
+    /// (which no current writer stores) are left out; [`for_each_point_all`]
+    /// reads every one.
+    pub fn for_each_point<E: From<StoreError>>(
+        &self,
+        series: i64,
+        from: i64,
+        to: i64,
+        f: impl FnMut(i64, f64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let from = from.clamp(timeutil::DATA_FROM, timeutil::DATA_TO);
+        let to = to.clamp(timeutil::DATA_FROM, timeutil::DATA_TO);
+        // first bucket starting at or after `from`; first one at or after `to`
+        let first = first_bucket_from(from);
+        let end = first_bucket_from(to);
+        if first >= end {
+            return Ok(());
+        }
+        points_in(&self.conn, series, first, end - 1, f)
+    }
+
+    /// Calls `f(ts, value)` for every point of a series, in time order (export:
+    /// nothing may be left out silently). A point outside the archive's time
+    /// range, which an archive written before the range was enforced may hold,
+    /// is an error naming it.
+    pub fn for_each_point_all<E: From<StoreError>>(
+        &self,
+        series: i64,
+        f: impl FnMut(i64, f64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        points_in(&self.conn, series, i64::MIN, i64::MAX, f)
+    }
+
+    /// Hourly rollups of a series for the hours starting in `[from, to)`.
+    pub fn hourly_rollups<E: From<StoreError>>(
+        &self,
+        series: i64,
+        from: i64,
+        to: i64,
+        f: impl FnMut(Rollup) -> Result<(), E>,
+    ) -> Result<(), E> {
+        rollups(
+            &self.conn,
+            "rollup_hourly",
+            "hour",
+            3600,
+            series,
+            from,
+            to,
+            f,
+        )
+    }
+
+    /// Daily (UTC) rollups of a series for the days starting in `[from, to)`.
+    pub fn daily_rollups<E: From<StoreError>>(
+        &self,
+        series: i64,
+        from: i64,
+        to: i64,
+        f: impl FnMut(Rollup) -> Result<(), E>,
+    ) -> Result<(), E> {
+        rollups(
+            &self.conn,
+            "rollup_daily",
+            "day",
+            86400,
+            series,
+            from,
+            to,
+            f,
+        )
+    }
+
+    /// The ledger's gaps of a stream overlapping `[from, to)`, by start.
+    pub fn gaps_overlapping(&self, stream: i64, from: i64, to: i64) -> Result<Vec<GapRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT indicator, start_ts, end_ts, cause FROM gap_log
+             WHERE stream_id = ?1 AND end_ts > ?2 AND start_ts < ?3 ORDER BY start_ts, indicator",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![stream, from, to], |r| {
+            Ok(GapRow {
+                indicator: r.get(0)?,
+                start: r.get(1)?,
+                end: r.get(2)?,
+                cause: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn counts(&self) -> Result<Counts> {
+        let one = |sql: &str| -> Result<i64> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
+        // never a scan of the points: the ends of each series through the primary
+        // key, the count from the rollups
+        let (first, last): (Option<i64>, Option<i64>) = self.conn.query_row(
+            "SELECT min((SELECT min(bucket) FROM points p WHERE p.series_id = s.id)),
+                    max((SELECT max(bucket) FROM points p WHERE p.series_id = s.id))
+             FROM series s",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(Counts {
+            streams: one("SELECT count(*) FROM streams")?,
+            series: one("SELECT count(*) FROM series")?,
+            points: one("SELECT coalesce(sum(count), 0) FROM rollup_daily")?,
+            gaps: one("SELECT count(*) FROM gap_log")?,
+            first_ts: first.map(ts_of),
+            last_ts: last.map(ts_of),
+        })
+    }
+
+    /// First and last point time and point count of a series.
+    pub fn series_extent(&self, series: i64) -> Result<(Option<i64>, Option<i64>, i64)> {
+        let count: i64 = self.conn.query_row(
+            "SELECT coalesce(sum(count), 0) FROM rollup_daily WHERE series_id = ?1",
+            [series],
+            |r| r.get(0),
+        )?;
+        // min and max of a primary-key prefix are single index lookups
+        let first: Option<i64> = self.conn.query_row(
+            "SELECT min(bucket) FROM points WHERE series_id = ?1",
+            [series],
+            |r| r.get(0),
+        )?;
+        let last: Option<i64> = self.conn.query_row(
+            "SELECT max(bucket) FROM points WHERE series_id = ?1",
+            [series],
+            |r| r.get(0),
+        )?;
+        Ok((first.map(ts_of), last.map(ts_of), count))
+    }
+
+    /// The raw value statistics of a series over `[from, to)`, computed in SQL,
+    /// to cross-check the aggregations done in Rust.
+    pub fn sql_stats(&self, series: i64, from: i64, to: i64) -> Result<SqlStats> {
+        Ok(self.conn.query_row(
+            &format!(
+                "SELECT count(*), avg(v), min(v), max(v) FROM (SELECT {VALUE_SQL} AS v FROM points
+                 WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3)"
+            ),
+            rusqlite::params![series, first_bucket_from(from), first_bucket_from(to)],
+            |r| {
+                Ok(SqlStats {
+                    count: r.get(0)?,
+                    avg: r.get(1)?,
+                    min: r.get(2)?,
+                    max: r.get(3)?,
+                })
+            },
+        )?)
+    }
+
+    /// The status of every stream in the archive.
+    pub fn stream_status(&self, now: i64) -> Result<Vec<StreamStatus>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT st.id, st.app_id, NULLIF(st.room_id, ''), NULLIF(st.user_ids, ''), st.source,
+                    st.last_attempt_at, st.last_success_at, st.last_error, st.last_error_at,
+                    (SELECT min(done_ts) FROM feeds f WHERE f.stream_id = st.id),
+                    (SELECT group_concat(indicator, ',') FROM (SELECT indicator FROM feeds f WHERE f.stream_id = st.id ORDER BY indicator)),
+                    coalesce(s.requests, 0), coalesce(s.failures, 0), coalesce(s.points_new, 0),
+                    coalesce(s.points_revised, 0), coalesce(s.points_skipped, 0)
+             FROM streams st
+             LEFT JOIN (SELECT stream_id, sum(requests) AS requests, sum(failures) AS failures,
+                               sum(points_new) AS points_new, sum(points_revised) AS points_revised,
+                               sum(points_skipped) AS points_skipped
+                        FROM stream_stats WHERE hour >= ?1 GROUP BY stream_id) s ON s.stream_id = st.id
+             ORDER BY st.app_id, st.room_id, st.user_ids, st.source",
+        )?;
+        let hour_24h_ago = (now - 86400).div_euclid(3600);
+        let rows = stmt.query_map([hour_24h_ago], |r| {
+            let inds: Option<String> = r.get(10)?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                StreamStatus {
+                    app_id: r.get(1)?,
+                    room_id: r.get(2)?,
+                    user_ids: r.get(3)?,
+                    source: r.get(4)?,
+                    last_attempt_at: r.get(5)?,
+                    last_success_at: r.get(6)?,
+                    last_error: r.get(7)?,
+                    last_error_at: r.get(8)?,
+                    fetched_until: r.get(9)?,
+                    indicators: inds
+                        .map(|s| s.split(',').map(str::to_string).collect())
+                        .unwrap_or_default(),
+                    newest_bucket: None,
+                    requests_24h: r.get(11)?,
+                    failures_24h: r.get(12)?,
+                    points_24h: r.get(13)?,
+                    revisions_24h: r.get(14)?,
+                    skipped_24h: r.get(15)?,
+                    gaps_24h: 0,
+                    gap_seconds_24h: 0,
+                    gaps_7d: 0,
+                    gap_seconds_7d: 0,
+                },
+            ))
+        })?;
+        let mut out = Vec::new();
+        let mut newest = self.conn.prepare_cached(
+            "SELECT max((SELECT max(bucket) FROM points p WHERE p.series_id = se.id)) FROM series se WHERE se.stream_id = ?1",
+        )?;
+        let mut gaps = self.conn.prepare_cached(
+            "SELECT count(*), coalesce(sum(min(end_ts, ?3) - max(start_ts, ?2)), 0)
+             FROM gap_log WHERE stream_id = ?1 AND end_ts > ?2 AND start_ts < ?3",
+        )?;
+        for row in rows {
+            let (id, mut status) = row?;
+            let b: Option<i64> = newest.query_row([id], |r| r.get(0))?;
+            status.newest_bucket = b.map(ts_of);
+            (status.gaps_24h, status.gap_seconds_24h) = gaps
+                .query_row(rusqlite::params![id, now - 86400, now], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            (status.gaps_7d, status.gap_seconds_7d) = gaps
+                .query_row(rusqlite::params![id, now - 7 * 86400, now], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            out.push(status);
+        }
+        Ok(out)
+    }
 }

@@ -1,8 +1,83 @@
+use rusqlite::params;
+use rusqlite::types::Value as SqlValue;
+
 use super::read::{self, SeriesFilter};
 use super::*;
 use crate::Source;
 use crate::api::{Answer, AnsweredSeries};
-use crate::series::UserSet;
+use crate::planner::Window;
+use crate::series::{StreamKey, UserSet};
+use crate::timeutil;
+
+/// What the collector does with an answer: hands it to the store as a
+/// [`Fetch`] of the window, and lost intervals as [`Lost`] by indicator.
+trait AsCollector {
+    fn store_answer(
+        &mut self,
+        key: &StreamKey,
+        indicators: &[String],
+        window: Window,
+        answer: &Answer,
+        attempts: u32,
+        now: i64,
+    ) -> Result<WriteStats>;
+
+    fn record_lost_feeds(
+        &mut self,
+        key: &StreamKey,
+        indicators: &[String],
+        lost: &[crate::planner::Lost],
+        now: i64,
+    ) -> Result<()>;
+}
+
+impl AsCollector for Store {
+    fn store_answer(
+        &mut self,
+        key: &StreamKey,
+        indicators: &[String],
+        window: Window,
+        answer: &Answer,
+        attempts: u32,
+        now: i64,
+    ) -> Result<WriteStats> {
+        let fetch = Fetch {
+            indicators,
+            from: window.start,
+            to: window.done(),
+            series: answer
+                .series
+                .iter()
+                .map(|a| FetchedSeries {
+                    indicator: &a.name,
+                    unit: a.unit.as_deref(),
+                    points: &a.points,
+                })
+                .collect(),
+            skipped: answer.skipped_total(),
+            attempts,
+        };
+        self.store_fetch(key, &fetch, now)
+    }
+
+    fn record_lost_feeds(
+        &mut self,
+        key: &StreamKey,
+        indicators: &[String],
+        lost: &[crate::planner::Lost],
+        now: i64,
+    ) -> Result<()> {
+        let lost: Vec<Lost<'_>> = lost
+            .iter()
+            .map(|l| Lost {
+                indicator: &indicators[l.feed],
+                start: l.start,
+                end: l.end,
+            })
+            .collect();
+        Store::record_lost(self, key, &lost, now)
+    }
+}
 
 // 2026-11-23T12:00:00Z
 const T0: i64 = 1_795_435_200;
@@ -253,14 +328,15 @@ fn rollups_follow_points_through_revisions() {
     store
         .store_answer(&stream, &inds, w, &answer(&revised), 1, T0)
         .unwrap();
-    let series = read::select_series(store.conn(), &SeriesFilter::default()).unwrap();
+    let series = store.select_series(&SeriesFilter::default()).unwrap();
     let id = series[0].id;
     let mut hours = Vec::new();
-    read::hourly_rollups::<StoreError>(store.conn(), id, T0 - 3600, T0 + 3600, |r| {
-        hours.push(r);
-        Ok(())
-    })
-    .unwrap();
+    store
+        .hourly_rollups::<StoreError>(id, T0 - 3600, T0 + 3600, |r| {
+            hours.push(r);
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(hours.len(), 2);
     for (h, r) in hours.iter().enumerate() {
         let read::SqlStats {
@@ -268,7 +344,7 @@ fn rollups_follow_points_through_revisions() {
             avg,
             min,
             max,
-        } = read::sql_stats(store.conn(), id, r.ts, r.ts + 3600).unwrap();
+        } = store.sql_stats(id, r.ts, r.ts + 3600).unwrap();
         assert_eq!(r.ts, T0 - 3600 + h as i64 * 3600);
         assert_eq!(r.count, count);
         assert!((r.sum / r.count as f64 - avg.unwrap()).abs() < 1e-9);
@@ -277,11 +353,12 @@ fn rollups_follow_points_through_revisions() {
     }
     assert_eq!(hours[1].max, 3.0);
     let mut days = Vec::new();
-    read::daily_rollups::<StoreError>(store.conn(), id, T0 - 86400, T0 + 86400, |r| {
-        days.push(r);
-        Ok(())
-    })
-    .unwrap();
+    store
+        .daily_rollups::<StoreError>(id, T0 - 86400, T0 + 86400, |r| {
+            days.push(r);
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(days.len(), 1);
     assert_eq!(days[0].count, 240);
     assert_eq!(days[0].max, 6.25);
@@ -299,19 +376,19 @@ fn lost_intervals_become_gaps_and_move_progress() {
         .store_answer(&stream, &inds, window(), &answer(&[(T0, 1.0)]), 1, T0)
         .unwrap();
     let lost = [
-        Lost {
+        crate::planner::Lost {
             feed: 0,
             start: T0 + 120,
             end: T0 + 7200,
         },
-        Lost {
+        crate::planner::Lost {
             feed: 1,
             start: T0 + 120,
             end: T0 + 7200,
         },
     ];
     store
-        .record_lost(&stream, &inds, &lost, T0 + 10_000)
+        .record_lost_feeds(&stream, &inds, &lost, T0 + 10_000)
         .unwrap();
     assert_eq!(
         store.feed_progress(&stream, &inds).unwrap(),
@@ -333,7 +410,7 @@ fn lost_intervals_become_gaps_and_move_progress() {
 
     // the API goes down: a pass every minute fails, and what slides out of
     // reach meanwhile is one growing fetch_failed gap
-    let lost_at = |now: i64, start: i64| Lost {
+    let lost_at = |now: i64, start: i64| crate::planner::Lost {
         feed: 0,
         start,
         end: crate::planner::horizon_start(now, 60),
@@ -346,7 +423,7 @@ fn lost_intervals_become_gaps_and_move_progress() {
             .unwrap();
         let l = lost_at(now, done);
         if l.end > l.start {
-            store.record_lost(&stream, &inds, &[l], now).unwrap();
+            store.record_lost_feeds(&stream, &inds, &[l], now).unwrap();
             done = l.end;
         }
         now += 60;
@@ -365,7 +442,9 @@ fn lost_intervals_become_gaps_and_move_progress() {
     // while nothing ran is not blamed on the failures
     let restart = T0 + 12_100 + 5 * 3600;
     let l = lost_at(restart, done);
-    store.record_lost(&stream, &inds, &[l], restart).unwrap();
+    store
+        .record_lost_feeds(&stream, &inds, &[l], restart)
+        .unwrap();
     let rows: Vec<(i64, i64, String)> = store
         .conn()
         .prepare(
@@ -467,7 +546,7 @@ fn files_open_with_wal_and_reopen() {
         assert_eq!(mode, "wal");
     }
     let store = Store::open(&path, OpenMode::Existing).unwrap();
-    assert_eq!(read::counts(store.conn()).unwrap().points, 1);
+    assert_eq!(store.counts().unwrap().points, 1);
     store.integrity_check().unwrap();
 }
 
@@ -584,11 +663,12 @@ fn a_point_outside_the_range_fails_a_full_read_instead_of_vanishing() {
         )
         .unwrap();
     let mut seen = Vec::new();
-    let e = read::for_each_point_all::<StoreError>(store.conn(), id, |ts, _| {
-        seen.push(ts);
-        Ok(())
-    })
-    .unwrap_err();
+    let e = store
+        .for_each_point_all::<StoreError>(id, |ts, _| {
+            seen.push(ts);
+            Ok(())
+        })
+        .unwrap_err();
     assert!(
         matches!(e, StoreError::OutOfRange { bucket, .. } if bucket == wrapped),
         "{e:?}"
@@ -597,11 +677,12 @@ fn a_point_outside_the_range_fails_a_full_read_instead_of_vanishing() {
     assert_eq!(seen, [T0]);
     // a read of a time range sees only the range, whatever its bounds
     let mut seen = Vec::new();
-    read::for_each_point::<StoreError>(store.conn(), id, i64::MIN, i64::MAX, |ts, _| {
-        seen.push(ts);
-        Ok(())
-    })
-    .unwrap();
+    store
+        .for_each_point::<StoreError>(id, i64::MIN, i64::MAX, |ts, _| {
+            seen.push(ts);
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(seen, [T0]);
 }
 
@@ -630,11 +711,12 @@ fn negative_zero_keeps_its_sign_through_the_store_and_the_samples_view() {
         .collect();
     assert_eq!(view, [(-0.0f64).to_bits(), 0.0f64.to_bits()]);
     let mut read_back = Vec::new();
-    read::for_each_point::<StoreError>(store.conn(), id, T0, T0 + 60, |_, v| {
-        read_back.push(v.to_bits());
-        Ok(())
-    })
-    .unwrap();
+    store
+        .for_each_point::<StoreError>(id, T0, T0 + 60, |_, v| {
+            read_back.push(v.to_bits());
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(read_back, view);
     // 0 replacing -0 (and back) is a revision, not "unchanged"
     let mut rows = vec![(id, bucket_of(T0), encode_value(0.0))];
