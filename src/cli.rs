@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::output::Format;
 use crate::query::{Agg, Fill};
+use crate::samples::SampleFormat;
 use crate::simulator::Fault;
 use crate::timeutil::{self, DurationRange};
 
@@ -118,17 +119,11 @@ pub struct ReportArgs {
     pub threshold: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DataFormat {
-    Jsonl,
-    Csv,
-}
-
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Output format
-    #[arg(long, value_enum, default_value_t = DataFormat::Jsonl)]
-    pub format: DataFormat,
+    #[arg(long, value_enum, default_value_t = SampleFormat::Jsonl)]
+    pub format: SampleFormat,
     /// Write to this file (atomically) instead of stdout
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -161,7 +156,7 @@ pub struct ImportArgs {
     pub file: PathBuf,
     /// Input format [default: csv for *.csv, else jsonl]
     #[arg(long, value_enum)]
-    pub format: Option<DataFormat>,
+    pub format: Option<SampleFormat>,
     /// Stop at the first bad line (nothing of its batch is stored)
     #[arg(long)]
     pub strict: bool,

@@ -24,6 +24,7 @@ pub mod planner;
 pub mod query;
 pub mod report;
 pub mod retry;
+pub mod samples;
 pub mod series;
 pub mod sign;
 pub mod simulator;

@@ -1,17 +1,14 @@
-//! Writing rows of the `samples` shape (and other tables) to stdout as a
-//! table, CSV, JSON or JSON Lines. Rows stream out as they come, except for
-//! the table, which needs every row to size its columns.
+//! What every command's output shares: the output formats, values printed
+//! as the archive holds them, plain text tables, and files that appear
+//! whole or not at all. (Rows of the samples view are written by
+//! [`crate::samples`].)
 
 use std::io::{self, IsTerminal, Write};
 
 use clap::ValueEnum;
 use comfy_table::{ContentArrangement, Table, presets};
-use serde::Serialize;
 
-use crate::store::read::StoredSeries;
-use crate::timeutil;
-
-/// Output formats of `query` and `export`.
+/// Output formats of `query` (and, with `csv` and `jsonl` only, `export`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,
@@ -32,170 +29,12 @@ impl Format {
     }
 }
 
-/// The column names, in order.
-pub const SAMPLE_COLUMNS: [&str; 9] = [
-    "app_id",
-    "room_id",
-    "user_ids",
-    "source",
-    "indicator",
-    "unit",
-    "ts",
-    "time",
-    "value",
-];
-
-/// One row of the samples view: the series (identity and unit) embedded.
-#[derive(Serialize)]
-struct SampleRef<'a> {
-    #[serde(flatten)]
-    series: &'a StoredSeries,
-    ts: i64,
-    time: String,
-    value: Option<f64>,
-}
-
-impl<'a> SampleRef<'a> {
-    fn new(series: &'a StoredSeries, ts: i64, value: Option<f64>) -> Self {
-        SampleRef {
-            series,
-            ts,
-            time: timeutil::fmt_utc(ts),
-            value,
-        }
-    }
-
-    /// The row as text cells, in the order of [`SAMPLE_COLUMNS`].
-    fn cells(&self) -> [String; 9] {
-        let key = &self.series.key;
-        [
-            key.stream.app_id.clone(),
-            key.stream.room_id.clone().unwrap_or_default(),
-            key.stream.user_ids.joined().to_string(),
-            key.stream.source.as_str().to_string(),
-            key.indicator.clone(),
-            self.series.unit.clone().unwrap_or_default(),
-            itoa::Buffer::new().format(self.ts).to_string(),
-            self.time.clone(),
-            fmt_value(self.value),
-        ]
-    }
-}
-
 /// Formats a value as the samples view would show it (shortest exact form).
 pub fn fmt_value(v: Option<f64>) -> String {
     match v {
         // Display for f64 is the shortest text that reads back as the same value
         Some(v) => format!("{v}"),
         None => String::new(),
-    }
-}
-
-/// Streams sample rows in one format.
-pub struct SampleWriter<W: Write> {
-    format: Format,
-    sink: Sink<W>,
-    table: Vec<Vec<String>>,
-    rows: u64,
-}
-
-/// csv::Writer wants to own the writer it buffers into.
-enum Sink<W: Write> {
-    Plain(W),
-    Csv(Box<csv::Writer<W>>),
-}
-
-impl<W: Write> SampleWriter<W> {
-    pub fn new(format: Format, out: W) -> io::Result<Self> {
-        let sink = match format {
-            Format::Csv => Sink::Csv(Box::new(
-                csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(out),
-            )),
-            _ => Sink::Plain(out),
-        };
-        Ok(SampleWriter {
-            format,
-            sink,
-            table: Vec::new(),
-            rows: 0,
-        })
-    }
-
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
-    pub fn write(&mut self, s: &StoredSeries, ts: i64, value: Option<f64>) -> io::Result<()> {
-        let row = SampleRef::new(s, ts, value);
-        match (&mut self.sink, self.format) {
-            (Sink::Csv(w), _) => {
-                if self.rows == 0 {
-                    w.write_record(SAMPLE_COLUMNS)?;
-                }
-                let (key, unit) = (&s.key, s.unit.as_deref());
-                w.write_record([
-                    key.stream.app_id.as_str(),
-                    key.stream.room_id.as_deref().unwrap_or(""),
-                    key.stream.user_ids.joined(),
-                    key.stream.source.as_str(),
-                    key.indicator.as_str(),
-                    unit.unwrap_or(""),
-                    itoa::Buffer::new().format(row.ts),
-                    &row.time,
-                    &fmt_value(row.value),
-                ])?;
-            }
-            (Sink::Plain(out), Format::Json) => {
-                out.write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
-                serde_json::to_writer(&mut *out, &row)?;
-            }
-            (Sink::Plain(_), Format::Table) => {
-                // the table shows the time, not the Unix seconds
-                let [app, room, users, source, indicator, unit, _ts, time, value] = row.cells();
-                self.table
-                    .push(vec![app, room, users, source, indicator, unit, time, value]);
-            }
-            (Sink::Plain(out), _) => {
-                serde_json::to_writer(&mut *out, &row)?;
-                out.write_all(b"\n")?;
-            }
-        }
-        self.rows += 1;
-        Ok(())
-    }
-
-    pub fn finish(self) -> io::Result<W> {
-        let mut out = match self.sink {
-            Sink::Csv(w) => w.into_inner().map_err(|e| e.into_error())?,
-            Sink::Plain(out) => out,
-        };
-        match self.format {
-            Format::Json => {
-                out.write_all(if self.rows == 0 { b"[]\n" } else { b"\n]\n" })?;
-            }
-            Format::Table => {
-                if self.table.is_empty() {
-                    writeln!(out, "(no data)")?;
-                } else {
-                    let header = [
-                        "app_id",
-                        "room_id",
-                        "user_ids",
-                        "source",
-                        "indicator",
-                        "unit",
-                        "time",
-                        "value",
-                    ];
-                    writeln!(out, "{}", make_table(&header, self.table))?;
-                }
-            }
-            Format::Csv | Format::Jsonl => {}
-        }
-        out.flush()?;
-        Ok(out)
     }
 }
 
@@ -295,75 +134,6 @@ impl Write for AtomicFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Source;
-
-    fn series() -> StoredSeries {
-        StoredSeries {
-            id: 1,
-            stream_id: 1,
-            key: crate::series::StreamKey::new(
-                "app1",
-                Some("room, \"1\"".into()),
-                crate::series::UserSet::NONE,
-                Source::Quality,
-            )
-            .series("audio_stall_rate"),
-            unit: Some("%".into()),
-        }
-    }
-
-    fn render(format: Format) -> String {
-        let mut w = SampleWriter::new(format, Vec::new()).unwrap();
-        w.write(&series(), 1_795_435_200, Some(98.68)).unwrap();
-        w.write(&series(), 1_795_435_230, None).unwrap();
-        String::from_utf8(w.finish().unwrap()).unwrap()
-    }
-
-    #[test]
-    fn jsonl_has_the_samples_keys() {
-        let text = render(Format::Jsonl);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2);
-        assert_eq!(
-            lines[0],
-            r#"{"app_id":"app1","room_id":"room, \"1\"","user_ids":null,"source":"quality","indicator":"audio_stall_rate","unit":"%","ts":1795435200,"time":"2026-11-23T12:00:00Z","value":98.68}"#
-        );
-        let row: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
-        assert_eq!(row["value"], serde_json::Value::Null);
-    }
-
-    #[test]
-    fn json_is_one_array() {
-        let v: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
-        assert_eq!(v.as_array().unwrap().len(), 2);
-        let empty = SampleWriter::new(Format::Json, Vec::new())
-            .unwrap()
-            .finish()
-            .unwrap();
-        assert_eq!(empty, b"[]\n");
-    }
-
-    #[test]
-    fn csv_quotes_and_has_a_header() {
-        let text = render(Format::Csv);
-        let mut r = csv::Reader::from_reader(text.as_bytes());
-        assert_eq!(
-            r.headers().unwrap().iter().collect::<Vec<_>>(),
-            SAMPLE_COLUMNS
-        );
-        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
-        assert_eq!(&rows[0][1], "room, \"1\"");
-        assert_eq!(&rows[0][8], "98.68");
-        assert_eq!(&rows[1][8], "");
-    }
-
-    #[test]
-    fn table_shows_values() {
-        let text = render(Format::Table);
-        assert!(text.contains("audio_stall_rate"), "{text}");
-        assert!(text.contains("98.68"), "{text}");
-        assert!(text.contains("2026-11-23T12:00:30Z"), "{text}");
-    }
 
     #[test]
     fn atomic_files_appear_whole_or_not_at_all() {

@@ -113,6 +113,15 @@ impl UserSet {
         Ok(UserSet(list.join(",")))
     }
 
+    /// A set from a joined form that [`normalize_joined`] produced.
+    pub(crate) fn from_normalized(joined: String) -> UserSet {
+        debug_assert_eq!(
+            normalize_joined(Cow::Borrowed(&joined)).as_deref(),
+            Ok(joined.as_str())
+        );
+        UserSet(joined)
+    }
+
     /// A set from the comma-joined form (as stored, exported or typed).
     pub fn parse(joined: &str) -> Result<UserSet, String> {
         normalize_joined(Cow::Borrowed(joined)).map(|c| UserSet(c.into_owned()))

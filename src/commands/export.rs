@@ -7,9 +7,10 @@ use std::io::{self, BufWriter, Write};
 use anyhow::Context as _;
 
 use super::{Ctx, check_out, time_range, zone};
-use crate::cli::{DataFormat, ExportArgs};
+use crate::cli::ExportArgs;
 use crate::exit::{self, UsageError};
-use crate::output::{AtomicFile, Format, SampleWriter};
+use crate::output::{AtomicFile, Format};
+use crate::samples::{SampleFormat, SampleWriter};
 use crate::store::read::SeriesFilter;
 use crate::timeutil;
 
@@ -33,8 +34,8 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
     };
     let series = store.select_series(&filter)?;
     let format = match args.format {
-        DataFormat::Jsonl => Format::Jsonl,
-        DataFormat::Csv => Format::Csv,
+        SampleFormat::Jsonl => Format::Jsonl,
+        SampleFormat::Csv => Format::Csv,
     };
 
     if let Some(path) = &args.out {

@@ -8,10 +8,11 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Ctx, compact, open_store};
-use crate::cli::{DataFormat, ImportArgs};
+use crate::cli::ImportArgs;
 use crate::exit::{self, UsageError};
-use crate::import::{ImportOptions, InputFormat, import};
+use crate::import::{ImportOptions, import};
 use crate::lock;
+use crate::samples::SampleFormat;
 use crate::store::OpenMode;
 
 /// Files smaller than this import too fast to be worth a progress bar.
@@ -22,18 +23,9 @@ const COMPACT_MIN_POINTS: u64 = 100_000;
 pub fn run(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<u8> {
     let (db, _config) = ctx.read_target()?;
     let stdin = args.file == Path::new("-");
-    let format = match args.format {
-        Some(DataFormat::Csv) => InputFormat::Csv,
-        Some(DataFormat::Jsonl) => InputFormat::Jsonl,
-        None if args
-            .file
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv")) =>
-        {
-            InputFormat::Csv
-        }
-        None => InputFormat::Jsonl,
-    };
+    let format = args
+        .format
+        .unwrap_or_else(|| SampleFormat::of_path(&args.file));
     let name = if stdin {
         "<stdin>".to_string()
     } else {

@@ -7,8 +7,9 @@ use clap::ValueEnum as _;
 use super::{Ctx, time_range, zone};
 use crate::cli::QueryArgs;
 use crate::exit::{self, UsageError};
-use crate::output::{Format, SampleWriter};
+use crate::output::Format;
 use crate::query::{Aggregation, Fill, MAX_FILLED_STEPS, aggregate_series, filled_steps};
+use crate::samples::SampleWriter;
 use crate::store::read::SeriesFilter;
 use crate::timeutil;
 
