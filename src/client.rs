@@ -140,7 +140,7 @@ async fn read_body(mut response: reqwest::Response, status: u16) -> Result<Vec<u
 }
 
 impl ApiClient {
-    pub fn new(api: &ApiConfig, creds: Credentials) -> anyhow::Result<ApiClient> {
+    pub fn new(api: &ApiConfig, creds: Credentials) -> Result<ApiClient, reqwest::Error> {
         // ring is our only crypto provider; installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()

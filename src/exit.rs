@@ -6,7 +6,8 @@ use crate::api::FetchError;
 use crate::config::ConfigError;
 use crate::credentials::CredentialsError;
 use crate::import::ImportError;
-use crate::lock::{LockFileError, LockHeld};
+use crate::lock::{LockError, LockFileError, LockHeld};
+use crate::report::RenderError;
 use crate::samples::{BadLine, InputError};
 use crate::store::StoreError;
 
@@ -60,6 +61,7 @@ classified!(
     UsageError,
     ConfigError,
     CredentialsError,
+    LockError,
     LockHeld,
     LockFileError,
     ImportError,
@@ -67,6 +69,7 @@ classified!(
     BadLine,
     StoreError,
     FetchError,
+    RenderError,
     rusqlite::Error,
 );
 
@@ -96,6 +99,15 @@ impl Exit for CredentialsError {
             | CredentialsError::Half { .. }
             | CredentialsError::BadFile { .. } => USAGE,
         })
+    }
+}
+
+impl Exit for LockError {
+    fn exit_code(&self) -> Option<u8> {
+        match self {
+            LockError::Held(e) => e.exit_code(),
+            LockError::File(e) => e.exit_code(),
+        }
     }
 }
 
@@ -162,6 +174,17 @@ impl Exit for FetchError {
             | FetchError::BadAnswer { .. }
             | FetchError::Rejected { .. }
             | FetchError::Cancelled => FAILURE,
+        })
+    }
+}
+
+impl Exit for RenderError {
+    fn exit_code(&self) -> Option<u8> {
+        Some(match self {
+            RenderError::Chart(_)
+            | RenderError::Json(_)
+            | RenderError::Csv(_)
+            | RenderError::Io(_) => FAILURE,
         })
     }
 }

@@ -26,6 +26,15 @@ pub struct LockFileError {
     pub problem: String,
 }
 
+/// Why the lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(transparent)]
+    Held(#[from] LockHeld),
+    #[error(transparent)]
+    File(#[from] LockFileError),
+}
+
 /// The held lock; released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct CollectorLock {
@@ -41,7 +50,7 @@ pub fn lock_path(db: &Path) -> PathBuf {
 }
 
 /// Takes the lock of a database, or says who has it.
-pub fn acquire(db: &Path) -> anyhow::Result<CollectorLock> {
+pub fn acquire(db: &Path) -> Result<CollectorLock, LockError> {
     let path = lock_path(db);
     let io_err = |e: std::io::Error| LockFileError {
         path: path.clone(),
@@ -135,7 +144,9 @@ mod tests {
         let db = dir.path().join("a.db");
         let held = acquire(&db).unwrap();
         let err = acquire(&db).unwrap_err();
-        let held_err = err.downcast_ref::<LockHeld>().unwrap();
+        let LockError::Held(held_err) = &err else {
+            panic!("{err:?}")
+        };
         assert_eq!(held_err.holder, std::process::id().to_string());
         assert!(err.to_string().contains("already collecting"), "{err}");
         drop(held);
@@ -151,9 +162,9 @@ mod tests {
         std::fs::write(&victim, "precious").unwrap();
         std::os::unix::fs::symlink(&victim, lock_path(&db)).unwrap();
         let err = acquire(&db).unwrap_err();
-        let e = err
-            .downcast_ref::<LockFileError>()
-            .expect("a lock file error");
+        let LockError::File(e) = &err else {
+            panic!("a lock file error: {err:?}")
+        };
         assert_eq!(e.path, lock_path(&db));
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
@@ -186,7 +197,7 @@ mod tests {
             ("linked.db", "hard links"),
         ] {
             let err = acquire(&db(name)).unwrap_err();
-            assert!(err.is::<LockFileError>(), "{err:?}");
+            assert!(matches!(err, LockError::File(_)), "{err:?}");
             let text = err.to_string();
             assert!(text.contains(needle) && text.contains(name), "{text}");
         }
@@ -219,7 +230,10 @@ mod tests {
         // another process's lock, whose file someone filled with something else
         std::fs::write(lock_path(&db), "\x1b]0;owned\x07 9999999999999\n").unwrap();
         let err = acquire(&db).unwrap_err();
-        assert_eq!(err.downcast_ref::<LockHeld>().unwrap().holder, "unknown");
+        let LockError::Held(other) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(other.holder, "unknown");
         assert!(!err.to_string().contains('\x1b'), "{err}");
         drop(held);
     }

@@ -6,7 +6,7 @@
 use chrono::DateTime;
 use plotters::prelude::*;
 
-use super::{Period, SeriesReport};
+use super::{Period, RenderError, SeriesReport};
 
 /// At most this many series per chart; the rest are named as left out.
 pub const MAX_LINES: usize = 8;
@@ -60,7 +60,7 @@ pub fn render(
     period: &Period,
     unit: Option<&str>,
     series: &[&SeriesReport],
-) -> anyhow::Result<String> {
+) -> Result<String, RenderError> {
     let tz = period.zone();
     let x_max = period.seconds as f64 / 3600.0;
     let shown = &series[..series.len().min(MAX_LINES)];
@@ -152,8 +152,8 @@ pub fn render(
     Ok(svg)
 }
 
-fn draw_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow::anyhow!("cannot draw a chart: {e}")
+fn draw_err<E: std::fmt::Display>(e: E) -> RenderError {
+    RenderError::Chart(e.to_string())
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! The report for programs: one JSON object, or CSV with one row per series.
 
-use super::{Report, SeriesReport};
+use super::{RenderError, Report, SeriesReport};
 use crate::output::fmt_value;
 
 /// The whole report as pretty-printed JSON.
-pub fn json(report: &Report) -> anyhow::Result<String> {
+pub fn json(report: &Report) -> Result<String, RenderError> {
     let mut s = serde_json::to_string_pretty(report)?;
     s.push('\n');
     Ok(s)
@@ -74,12 +74,13 @@ fn row(s: &SeriesReport, report: &Report) -> Vec<String> {
 }
 
 /// One row per series (empty cells for nulls), with a header row.
-pub fn csv(report: &Report) -> anyhow::Result<String> {
+pub fn csv(report: &Report) -> Result<String, RenderError> {
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     w.write_record(CSV_COLUMNS)?;
     for s in &report.series {
         w.write_record(row(s, report))?;
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    Ok(String::from_utf8(bytes)?)
+    // every field is a Rust string: the bytes are UTF-8
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

@@ -10,7 +10,7 @@ use super::markdown::{
     GAPS_HEADER, REGRESSION_HEADER, REGRESSION_NUMERIC, SERIES_HEADER, columns_note, gap_intervals,
     intro, regression_rows, series_numbers, sources,
 };
-use super::{Report, SeriesReport, chart};
+use super::{RenderError, Report, SeriesReport, chart};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -88,7 +88,7 @@ fn tend(out: &mut String) {
 }
 
 /// Renders the report.
-pub fn render(report: &Report) -> anyhow::Result<String> {
+pub fn render(report: &Report) -> Result<String, RenderError> {
     let (title, lines) = intro(report);
     let mut out = String::with_capacity(64 * 1024);
     let _ = write!(
@@ -175,7 +175,7 @@ fn charted<'a>(series: &[&'a SeriesReport]) -> Vec<&'a SeriesReport> {
     v
 }
 
-fn charts(out: &mut String, report: &Report) -> anyhow::Result<()> {
+fn charts(out: &mut String, report: &Report) -> Result<(), RenderError> {
     let mut by_indicator: BTreeMap<&str, Vec<&SeriesReport>> = BTreeMap::new();
     for s in &report.series {
         by_indicator.entry(&s.series.indicator).or_default().push(s);

@@ -34,6 +34,19 @@ use crate::store::StoreError;
 use crate::store::read::SeriesFilter;
 use rules::{judge, ratio};
 
+/// A report that could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot draw a chart: {0}")]
+    Chart(String),
+    #[error("cannot write the report as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot write the report as CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("cannot write the report: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 /// What to report on.
 #[derive(Debug, Clone)]
 pub struct Options {
