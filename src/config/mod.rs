@@ -62,6 +62,17 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// A problem with the file as a whole (unreadable, not TOML), no key.
+    fn of_file(file: &str, message: String) -> ConfigError {
+        ConfigError {
+            file: file.to_string(),
+            key: None,
+            message,
+        }
+    }
+}
+
 /// `ProductType` of `ListRealTimeQuality`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -282,15 +293,53 @@ impl Default for Config {
     }
 }
 
+/// Checks the keys of one section of a file: every error names the file
+/// and the key as the user writes it (`api.timeout`, `target[2].room_id`).
 struct Checker<'a> {
     file: &'a str,
+    /// The section's own key (`api`, `target[2]`); empty at the top level.
+    section: String,
 }
 
-impl Checker<'_> {
-    fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+impl<'a> Checker<'a> {
+    fn new(file: &'a str) -> Checker<'a> {
+        Checker {
+            file,
+            section: String::new(),
+        }
+    }
+
+    /// The checker of a section within this one.
+    fn section(&self, name: &str) -> Checker<'a> {
+        Checker {
+            file: self.file,
+            section: self.key(name),
+        }
+    }
+
+    /// A key of this section, as the user writes it.
+    fn key(&self, key: &str) -> String {
+        if self.section.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.section)
+        }
+    }
+
+    /// A problem with a key of this section.
+    fn err(&self, key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.file.to_string(),
-            key: Some(key.into()),
+            key: Some(self.key(key)),
+            message: message.into(),
+        }
+    }
+
+    /// A problem with the section as a whole (`target[2]: asks for nothing`).
+    fn section_err(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_string(),
+            key: Some(self.section.clone()),
             message: message.into(),
         }
     }
@@ -357,11 +406,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         use std::io::Read as _;
         let file = path.display().to_string();
-        let problem = |message: String| ConfigError {
-            file: file.clone(),
-            key: None,
-            message,
-        };
+        let problem = |message: String| ConfigError::of_file(&file, message);
         let mut text = String::new();
         std::fs::File::open(path)
             .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
@@ -387,16 +432,17 @@ impl Config {
 
     /// Parses and checks config text; relative paths are taken from `base`.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
-            file: file.to_string(),
-            key: None,
-            // the error quotes the line, which may hold an endpoint's password
-            message: format!(
-                "{}; see `rtc-archiver config example` for every key",
-                redact_userinfo(e.to_string().trim_end())
-            ),
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            ConfigError::of_file(
+                file,
+                // the error quotes the line, which may hold an endpoint's password
+                format!(
+                    "{}; see `rtc-archiver config example` for every key",
+                    redact_userinfo(e.to_string().trim_end())
+                ),
+            )
         })?;
-        let c = Checker { file };
+        let c = Checker::new(file);
         let defaults = Config::default();
         if let Some(why) = raw
             .database
@@ -438,18 +484,19 @@ impl Config {
 
         let mut api = ApiConfig::default();
         if let Some(raw_api) = raw.api {
+            let c = c.section("api");
             if let Some(raw_endpoint) = raw_api.endpoint {
                 // messages show it without any user or password
                 let endpoint = redact_userinfo(&raw_endpoint);
                 let url = Url::parse(&raw_endpoint).map_err(|e| {
                     c.err(
-                        "api.endpoint",
+                        "endpoint",
                         format!("{endpoint:?} is not a URL ({e}): use e.g. \"https://rtc.volcengineapi.com\""),
                     )
                 })?;
                 if !url.username().is_empty() || url.password().is_some() {
                     return Err(c.err(
-                        "api.endpoint",
+                        "endpoint",
                         format!(
                             "{endpoint:?} holds a user or password: remove it (requests are \
                              signed with the access key from VOLC_ACCESSKEY/VOLC_SECRETKEY or \
@@ -462,7 +509,7 @@ impl Config {
                     "http" if is_loopback(&url) || raw_api.allow_http == Some(true) => {}
                     "http" => {
                         return Err(c.err(
-                            "api.endpoint",
+                            "endpoint",
                             format!(
                                 "{endpoint:?} is plain HTTP: signed requests go over HTTPS only, except \
                                  to loopback; use https://, or set api.allow_http = true if you must"
@@ -471,31 +518,31 @@ impl Config {
                     }
                     other => {
                         return Err(c.err(
-                            "api.endpoint",
+                            "endpoint",
                             format!("unsupported scheme {other:?}: use https://"),
                         ));
                     }
                 }
                 if url.host().is_none() {
-                    return Err(c.err("api.endpoint", format!("{endpoint:?} has no host")));
+                    return Err(c.err("endpoint", format!("{endpoint:?} has no host")));
                 }
                 api.endpoint = url;
             }
             if let Some(region) = raw_api.region {
                 if region.trim().is_empty() {
-                    return Err(c.err("api.region", "is empty: use e.g. \"cn-north-1\""));
+                    return Err(c.err("region", "is empty: use e.g. \"cn-north-1\""));
                 }
                 api.region = region;
             }
             api.timeout = c.duration(
-                "api.timeout",
+                "timeout",
                 raw_api.timeout.as_deref(),
                 api.timeout,
                 TIMEOUT_RANGE,
                 "e.g. \"20s\"",
             )?;
             api.connect_timeout = c.duration(
-                "api.connect_timeout",
+                "connect_timeout",
                 raw_api.connect_timeout.as_deref(),
                 api.connect_timeout,
                 TIMEOUT_RANGE,
@@ -508,13 +555,13 @@ impl Config {
             std::collections::HashMap::new();
         let mut unknown = Vec::new();
         for (i, t) in raw.target.into_iter().enumerate() {
-            let key = |k: &str| format!("target[{}].{k}", i + 1);
+            let c = c.section(&format!("target[{}]", i + 1));
             if t.app_id.trim().is_empty() {
-                return Err(c.err(key("app_id"), "is empty: set it to your RTC AppId"));
+                return Err(c.err("app_id", "is empty: set it to your RTC AppId"));
             }
             let control = |k: &str, text: &str| match crate::series::control_char(text) {
                 Some(ch) => Err(c.err(
-                    key(k),
+                    k,
                     format!(
                         "{text:?} holds a control character ({}): remove it",
                         ch.escape_unicode()
@@ -526,7 +573,7 @@ impl Config {
             let room_id = match t.room_id {
                 Some(r) if r.trim().is_empty() => {
                     return Err(c.err(
-                        key("room_id"),
+                        "room_id",
                         "is empty: remove it for app-wide data, or name a room",
                     ));
                 }
@@ -538,17 +585,17 @@ impl Config {
             let user_list = t.user_ids.unwrap_or_default();
             if !user_list.is_empty() && room_id.is_none() {
                 return Err(c.err(
-                    key("user_ids"),
+                    "user_ids",
                     "needs room_id: the API filters users only within a room; add room_id, or remove user_ids",
                 ));
             }
             for u in &user_list {
                 control("user_ids", u)?;
             }
-            let user_ids = UserSet::new(&user_list).map_err(|e| c.err(key("user_ids"), e))?;
+            let user_ids = UserSet::new(&user_list).map_err(|e| c.err("user_ids", e))?;
             if user_ids.len() > 20 {
                 return Err(c.err(
-                    key("user_ids"),
+                    "user_ids",
                     format!(
                         "has {} users; the API takes at most 20: split them into several targets",
                         user_ids.len()
@@ -557,13 +604,13 @@ impl Config {
             }
             if room_id.is_some() && t.operation.is_some() {
                 return Err(c.err(
-                    key("operation"),
+                    "operation",
                     "is app-wide only (ListRealTimeOperationData has no RoomId): move it to a target without room_id",
                 ));
             }
             if t.product_type.is_some() && t.quality.is_none() {
                 return Err(c.err(
-                    key("product_type"),
+                    "product_type",
                     "applies to quality indicators only: add quality = [...] or remove it",
                 ));
             }
@@ -575,7 +622,7 @@ impl Config {
                 let list = match list {
                     None => Vec::new(),
                     Some(l) if l.is_empty() => {
-                        return Err(c.err(key(name), format!("is empty: list indicators (see `rtc-archiver indicators`), or remove {name}")));
+                        return Err(c.err(name, format!("is empty: list indicators (see `rtc-archiver indicators`), or remove {name}")));
                     }
                     Some(l) => l,
                 };
@@ -584,10 +631,10 @@ impl Config {
                     if ind.trim().is_empty()
                         || ind.chars().any(|ch| ch.is_whitespace() || ch.is_control())
                     {
-                        return Err(c.err(key(name), format!("{ind:?} is not an indicator name")));
+                        return Err(c.err(name, format!("{ind:?} is not an indicator name")));
                     }
                     if catalog::lookup(source, &ind).is_none() {
-                        unknown.push(format!("{} ({})", ind, key(name)));
+                        unknown.push(format!("{} ({})", ind, c.key(name)));
                     }
                     if !seen.contains(&ind) {
                         seen.push(ind);
@@ -598,8 +645,7 @@ impl Config {
             let operation = lists.pop().unwrap_or_default();
             let quality = lists.pop().unwrap_or_default();
             if quality.is_empty() && operation.is_empty() {
-                return Err(c.err(
-                    format!("target[{}]", i + 1),
+                return Err(c.section_err(
                     "asks for nothing: add quality = [\"stall_rate\"] or operation = [\"online_user_count\"]",
                 ));
             }
@@ -618,8 +664,7 @@ impl Config {
                     continue;
                 }
                 if let Some(j) = streams.insert(target.stream_key(source), i) {
-                    return Err(c.err(
-                        format!("target[{}]", i + 1),
+                    return Err(c.section_err(
                         format!(
                             "asks for the same {source} data as target[{}] (same app_id, room_id and user_ids): \
                              merge their indicator lists into one target",
@@ -633,12 +678,13 @@ impl Config {
 
         let mut report = ReportConfig::default();
         if let Some(raw_report) = raw.report {
-            let check = |key: String, v: f64| check_threshold(v).map_err(|e| c.err(key, e));
+            let c = c.section("report");
+            let check = |key: &str, v: f64| check_threshold(v).map_err(|e| c.err(key, e));
             if let Some(t) = raw_report.threshold {
-                report.threshold = check("report.threshold".into(), t)?;
+                report.threshold = check("threshold", t)?;
             }
             for (pattern, t) in raw_report.thresholds {
-                let t = check(format!("report.thresholds.\"{pattern}\""), t)?;
+                let t = check(&format!("thresholds.\"{pattern}\""), t)?;
                 report.thresholds.push((pattern, t));
             }
         }
