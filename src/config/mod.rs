@@ -14,6 +14,11 @@ use crate::series::{StreamKey, UserSet};
 use crate::timeutil::{self, DurationRange};
 use crate::{HORIZON_SECS, Source};
 
+mod report;
+
+use report::RawReport;
+pub use report::{ReportConfig, check_threshold, glob_match};
+
 /// The config file used when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "rtc-archiver.toml";
 /// The database used when the config does not name one.
@@ -106,14 +111,6 @@ struct RawConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawReport {
-    threshold: Option<f64>,
-    #[serde(default)]
-    thresholds: std::collections::BTreeMap<String, f64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawApi {
     endpoint: Option<String>,
     region: Option<String>,
@@ -181,82 +178,6 @@ impl Target {
             source,
         )
     }
-}
-
-/// How `report` decides that a series got worse.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReportConfig {
-    /// How much worse (in the indicator's unit: percentage points for rates)
-    /// the day's average must be than the previous day's or the same
-    /// weekday's a week before to count as a regression.
-    pub threshold: f64,
-    /// Per-indicator overrides: (indicator name or glob, threshold), in file order.
-    pub thresholds: Vec<(String, f64)>,
-}
-
-impl Default for ReportConfig {
-    fn default() -> Self {
-        ReportConfig {
-            threshold: 0.2,
-            thresholds: Vec::new(),
-        }
-    }
-}
-
-impl ReportConfig {
-    /// The threshold for an indicator: the first matching override, else the default.
-    pub fn threshold_for(&self, indicator: &str) -> f64 {
-        self.thresholds
-            .iter()
-            .find(|(pattern, _)| glob_match(pattern, indicator))
-            .map_or(self.threshold, |(_, t)| *t)
-    }
-}
-
-/// A regression threshold (config `report.threshold`, `report --threshold`):
-/// a finite number, at least zero.
-pub fn check_threshold(v: f64) -> Result<f64, String> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(v)
-    } else {
-        Err(format!(
-            "{v} is not a threshold: use a number >= 0 (0.2 = 0.2 percentage points for rates)"
-        ))
-    }
-}
-
-/// `*` matches any run of characters, `?` any one; everything else itself.
-/// Greedy with one backtrack point (the last `*`): linear in practice and
-/// never worse than pattern × text, however many stars the pattern has.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    // after the last `*` seen: where the pattern resumes, and the text
-    // position the star's match ends at so far
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                pi += 1;
-                star = Some((pi, ti));
-            }
-            Some(&c) if c == '?' || c == t[ti] => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                // let the star take one more character
-                Some((resume, taken)) => {
-                    pi = resume;
-                    ti = taken + 1;
-                    star = Some((resume, taken + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// A checked configuration.
@@ -676,18 +597,7 @@ impl Config {
             targets.push(target);
         }
 
-        let mut report = ReportConfig::default();
-        if let Some(raw_report) = raw.report {
-            let c = c.section("report");
-            let check = |key: &str, v: f64| check_threshold(v).map_err(|e| c.err(key, e));
-            if let Some(t) = raw_report.threshold {
-                report.threshold = check("threshold", t)?;
-            }
-            for (pattern, t) in raw_report.thresholds {
-                let t = check(&format!("thresholds.\"{pattern}\""), t)?;
-                report.thresholds.push((pattern, t));
-            }
-        }
+        let report = report::check(&c.section("report"), raw.report)?;
 
         Ok(Config {
             file: None,
