@@ -7,15 +7,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use url::Url;
 
 use crate::catalog;
 use crate::series::{StreamKey, UserSet};
 use crate::timeutil::{self, DurationRange};
 use crate::{HORIZON_SECS, Source};
 
+mod api;
 mod report;
 
+use api::RawApi;
+pub use api::{ApiConfig, TIMEOUT_RANGE, redact_userinfo};
 use report::RawReport;
 pub use report::{ReportConfig, check_threshold, glob_match};
 
@@ -43,10 +45,6 @@ pub const OVERLAP_RANGE: DurationRange = DurationRange::new(
 /// `horizon_margin`: at most half the API's reach.
 pub const HORIZON_MARGIN_RANGE: DurationRange =
     DurationRange::new(Duration::ZERO, Duration::from_secs(1800));
-/// `api.timeout` and `api.connect_timeout`: a request waited for longer
-/// than this holds up the whole pass.
-pub const TIMEOUT_RANGE: DurationRange =
-    DurationRange::new(Duration::from_millis(1), Duration::from_secs(600));
 
 /// A configuration problem: which file, which key, what is wrong, what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,16 +109,6 @@ struct RawConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawApi {
-    endpoint: Option<String>,
-    region: Option<String>,
-    timeout: Option<String>,
-    connect_timeout: Option<String>,
-    allow_http: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawTarget {
     app_id: String,
     room_id: Option<String>,
@@ -128,27 +116,6 @@ struct RawTarget {
     quality: Option<Vec<String>>,
     operation: Option<Vec<String>>,
     product_type: Option<ProductType>,
-}
-
-/// How to reach the API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiConfig {
-    pub endpoint: Url,
-    pub region: String,
-    /// Whole-request timeout.
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
-}
-
-impl Default for ApiConfig {
-    fn default() -> Self {
-        ApiConfig {
-            endpoint: Url::parse("https://rtc.volcengineapi.com").expect("valid default endpoint"),
-            region: "cn-north-1".into(),
-            timeout: Duration::from_secs(20),
-            connect_timeout: Duration::from_secs(5),
-        }
-    }
 }
 
 /// One `[[target]]`: an app, or one room of it (optionally some of its users).
@@ -285,43 +252,6 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// Text with the user and password of every URL in it (`scheme://user:pw@host`)
-/// replaced by `***`, for messages: a config line may hold credentials
-/// that must never be echoed. Everything from `://` to the last `@` of the
-/// URL goes (a password may hold a `/`; a path with an `@` loses more
-/// than it needs to, which is harmless in a message).
-pub fn redact_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| matches!(c, '"' | '\'' | '`') || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let url = &tail[..end];
-        match url.rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                out.push_str(&url[at..]);
-            }
-            None => out.push_str(url),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
 impl Config {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -403,73 +333,7 @@ impl Config {
             timeutil::parse_zone(tz).map_err(|e| c.err("timezone", e))?;
         }
 
-        let mut api = ApiConfig::default();
-        if let Some(raw_api) = raw.api {
-            let c = c.section("api");
-            if let Some(raw_endpoint) = raw_api.endpoint {
-                // messages show it without any user or password
-                let endpoint = redact_userinfo(&raw_endpoint);
-                let url = Url::parse(&raw_endpoint).map_err(|e| {
-                    c.err(
-                        "endpoint",
-                        format!("{endpoint:?} is not a URL ({e}): use e.g. \"https://rtc.volcengineapi.com\""),
-                    )
-                })?;
-                if !url.username().is_empty() || url.password().is_some() {
-                    return Err(c.err(
-                        "endpoint",
-                        format!(
-                            "{endpoint:?} holds a user or password: remove it (requests are \
-                             signed with the access key from VOLC_ACCESSKEY/VOLC_SECRETKEY or \
-                             ~/.volc/credentials, never with credentials in the URL)"
-                        ),
-                    ));
-                }
-                match url.scheme() {
-                    "https" => {}
-                    "http" if is_loopback(&url) || raw_api.allow_http == Some(true) => {}
-                    "http" => {
-                        return Err(c.err(
-                            "endpoint",
-                            format!(
-                                "{endpoint:?} is plain HTTP: signed requests go over HTTPS only, except \
-                                 to loopback; use https://, or set api.allow_http = true if you must"
-                            ),
-                        ));
-                    }
-                    other => {
-                        return Err(c.err(
-                            "endpoint",
-                            format!("unsupported scheme {other:?}: use https://"),
-                        ));
-                    }
-                }
-                if url.host().is_none() {
-                    return Err(c.err("endpoint", format!("{endpoint:?} has no host")));
-                }
-                api.endpoint = url;
-            }
-            if let Some(region) = raw_api.region {
-                if region.trim().is_empty() {
-                    return Err(c.err("region", "is empty: use e.g. \"cn-north-1\""));
-                }
-                api.region = region;
-            }
-            api.timeout = c.duration(
-                "timeout",
-                raw_api.timeout.as_deref(),
-                api.timeout,
-                TIMEOUT_RANGE,
-                "e.g. \"20s\"",
-            )?;
-            api.connect_timeout = c.duration(
-                "connect_timeout",
-                raw_api.connect_timeout.as_deref(),
-                api.connect_timeout,
-                TIMEOUT_RANGE,
-                "e.g. \"5s\"",
-            )?;
-        }
+        let api = api::check(&c.section("api"), raw.api)?;
 
         let mut targets: Vec<Target> = Vec::new();
         let mut streams: std::collections::HashMap<StreamKey, usize> =
