@@ -8,18 +8,19 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::catalog;
-use crate::series::{StreamKey, UserSet};
+use crate::HORIZON_SECS;
 use crate::timeutil::{self, DurationRange};
-use crate::{HORIZON_SECS, Source};
 
 mod api;
 mod report;
+mod targets;
 
 use api::RawApi;
 pub use api::{ApiConfig, TIMEOUT_RANGE, redact_userinfo};
 use report::RawReport;
 pub use report::{ReportConfig, check_threshold, glob_match};
+use targets::RawTarget;
+pub use targets::{ProductType, Target};
 
 /// The config file used when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "rtc-archiver.toml";
@@ -76,23 +77,6 @@ impl ConfigError {
     }
 }
 
-/// `ProductType` of `ListRealTimeQuality`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProductType {
-    Native,
-    Web,
-}
-
-impl ProductType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProductType::Native => "native",
-            ProductType::Web => "web",
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -105,46 +89,6 @@ struct RawConfig {
     report: Option<RawReport>,
     #[serde(default)]
     target: Vec<RawTarget>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTarget {
-    app_id: String,
-    room_id: Option<String>,
-    user_ids: Option<Vec<String>>,
-    quality: Option<Vec<String>>,
-    operation: Option<Vec<String>>,
-    product_type: Option<ProductType>,
-}
-
-/// One `[[target]]`: an app, or one room of it (optionally some of its users).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub app_id: String,
-    pub room_id: Option<String>,
-    pub user_ids: UserSet,
-    pub quality: Vec<String>,
-    pub operation: Vec<String>,
-    pub product_type: Option<ProductType>,
-}
-
-impl Target {
-    pub fn indicators(&self, source: Source) -> &[String] {
-        match source {
-            Source::Quality => &self.quality,
-            Source::Operation => &self.operation,
-        }
-    }
-
-    pub fn stream_key(&self, source: Source) -> StreamKey {
-        StreamKey::new(
-            self.app_id.clone(),
-            self.room_id.clone(),
-            self.user_ids.clone(),
-            source,
-        )
-    }
 }
 
 /// A checked configuration.
@@ -335,131 +279,7 @@ impl Config {
 
         let api = api::check(&c.section("api"), raw.api)?;
 
-        let mut targets: Vec<Target> = Vec::new();
-        let mut streams: std::collections::HashMap<StreamKey, usize> =
-            std::collections::HashMap::new();
-        let mut unknown = Vec::new();
-        for (i, t) in raw.target.into_iter().enumerate() {
-            let c = c.section(&format!("target[{}]", i + 1));
-            if t.app_id.trim().is_empty() {
-                return Err(c.err("app_id", "is empty: set it to your RTC AppId"));
-            }
-            let control = |k: &str, text: &str| match crate::series::control_char(text) {
-                Some(ch) => Err(c.err(
-                    k,
-                    format!(
-                        "{text:?} holds a control character ({}): remove it",
-                        ch.escape_unicode()
-                    ),
-                )),
-                None => Ok(()),
-            };
-            control("app_id", &t.app_id)?;
-            let room_id = match t.room_id {
-                Some(r) if r.trim().is_empty() => {
-                    return Err(c.err(
-                        "room_id",
-                        "is empty: remove it for app-wide data, or name a room",
-                    ));
-                }
-                r => r,
-            };
-            if let Some(r) = &room_id {
-                control("room_id", r)?;
-            }
-            let user_list = t.user_ids.unwrap_or_default();
-            if !user_list.is_empty() && room_id.is_none() {
-                return Err(c.err(
-                    "user_ids",
-                    "needs room_id: the API filters users only within a room; add room_id, or remove user_ids",
-                ));
-            }
-            for u in &user_list {
-                control("user_ids", u)?;
-            }
-            let user_ids = UserSet::new(&user_list).map_err(|e| c.err("user_ids", e))?;
-            if user_ids.len() > 20 {
-                return Err(c.err(
-                    "user_ids",
-                    format!(
-                        "has {} users; the API takes at most 20: split them into several targets",
-                        user_ids.len()
-                    ),
-                ));
-            }
-            if room_id.is_some() && t.operation.is_some() {
-                return Err(c.err(
-                    "operation",
-                    "is app-wide only (ListRealTimeOperationData has no RoomId): move it to a target without room_id",
-                ));
-            }
-            if t.product_type.is_some() && t.quality.is_none() {
-                return Err(c.err(
-                    "product_type",
-                    "applies to quality indicators only: add quality = [...] or remove it",
-                ));
-            }
-            let mut lists = Vec::new();
-            for (name, list, source) in [
-                ("quality", t.quality, Source::Quality),
-                ("operation", t.operation, Source::Operation),
-            ] {
-                let list = match list {
-                    None => Vec::new(),
-                    Some(l) if l.is_empty() => {
-                        return Err(c.err(name, format!("is empty: list indicators (see `rtc-archiver indicators`), or remove {name}")));
-                    }
-                    Some(l) => l,
-                };
-                let mut seen = Vec::new();
-                for ind in list {
-                    if ind.trim().is_empty()
-                        || ind.chars().any(|ch| ch.is_whitespace() || ch.is_control())
-                    {
-                        return Err(c.err(name, format!("{ind:?} is not an indicator name")));
-                    }
-                    if catalog::lookup(source, &ind).is_none() {
-                        unknown.push(format!("{} ({})", ind, c.key(name)));
-                    }
-                    if !seen.contains(&ind) {
-                        seen.push(ind);
-                    }
-                }
-                lists.push(seen);
-            }
-            let operation = lists.pop().unwrap_or_default();
-            let quality = lists.pop().unwrap_or_default();
-            if quality.is_empty() && operation.is_empty() {
-                return Err(c.section_err(
-                    "asks for nothing: add quality = [\"stall_rate\"] or operation = [\"online_user_count\"]",
-                ));
-            }
-            let target = Target {
-                app_id: t.app_id,
-                room_id,
-                user_ids,
-                quality,
-                operation,
-                product_type: t.product_type,
-            };
-            // one lookup per stream, not a scan of the targets before it:
-            // configurations with thousands of targets exist
-            for source in Source::ALL {
-                if target.indicators(source).is_empty() {
-                    continue;
-                }
-                if let Some(j) = streams.insert(target.stream_key(source), i) {
-                    return Err(c.section_err(
-                        format!(
-                            "asks for the same {source} data as target[{}] (same app_id, room_id and user_ids): \
-                             merge their indicator lists into one target",
-                            j + 1
-                        ),
-                    ));
-                }
-            }
-            targets.push(target);
-        }
+        let targets = targets::check(&c, raw.target)?;
 
         let report = report::check(&c.section("report"), raw.report)?;
 
@@ -471,9 +291,9 @@ impl Config {
             horizon_margin,
             timezone: raw.timezone,
             api,
-            targets,
+            targets: targets.targets,
             report,
-            unknown_indicators: unknown,
+            unknown_indicators: targets.unknown_indicators,
         })
     }
 
