@@ -1,6 +1,13 @@
 //! The TOML configuration: what to collect, where to keep it, how to reach
 //! the API. Everything is checked here, once, before any request leaves, and
 //! every problem names the file, the key and the fix.
+//!
+//! This file reads the text, checks the top-level keys and holds what every
+//! section shares (`Config`, `ConfigError`, the `Checker` that names keys).
+//! Each section has a file with its types and its `check`: `api.rs`
+//! (`[api]`), `targets.rs` (`[[target]]`), `report.rs` (`[report]`).
+//! `Config::parse` deserializes the text and calls the checks in that
+//! order, after the top level's; the first problem found is the one shown.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -77,6 +84,8 @@ impl ConfigError {
     }
 }
 
+/// The file as written: every key optional (defaults apply), an unknown
+/// key refused by name.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -238,58 +247,17 @@ impl Config {
             )
         })?;
         let c = Checker::new(file);
-        let defaults = Config::default();
-        if let Some(why) = raw
-            .database
-            .as_deref()
-            .and_then(crate::store::not_a_file_path)
-        {
-            return Err(c.err("database", why));
-        }
-
-        let database = raw
-            .database
-            .map(|p| base.join(p))
-            .unwrap_or_else(|| base.join(DEFAULT_DATABASE));
-        let interval = c.duration(
-            "interval",
-            raw.interval.as_deref(),
-            defaults.interval,
-            INTERVAL_RANGE,
-            "the API forgets data after 60 minutes, so polls further apart lose data \
-             (60s is a good choice)",
-        )?;
-        let overlap = c.duration(
-            "overlap",
-            raw.overlap.as_deref(),
-            defaults.overlap,
-            OVERLAP_RANGE,
-            "it must stay inside the API's 60-minute reach (10m is a good choice)",
-        )?;
-        let horizon_margin = c.duration(
-            "horizon_margin",
-            raw.horizon_margin.as_deref(),
-            defaults.horizon_margin,
-            HORIZON_MARGIN_RANGE,
-            "the default, 60s, suits a synchronised clock",
-        )?;
-        if let Some(tz) = &raw.timezone {
-            timeutil::parse_zone(tz).map_err(|e| c.err("timezone", e))?;
-        }
-
+        let top = check_top_level(&c, &raw, base)?;
         let api = api::check(&c.section("api"), raw.api)?;
-
         let targets = targets::check(&c, raw.target)?;
-
         let report = report::check(&c.section("report"), raw.report)?;
-
         Ok(Config {
             file: None,
-            database,
-            interval,
-            overlap,
-            horizon_margin,
-            timezone: raw.timezone,
+            database: top.database,
+            interval: top.interval,
+            overlap: top.overlap,
+            horizon_margin: top.horizon_margin,
+            timezone: top.timezone,
             api,
             targets: targets.targets,
             report,
@@ -304,6 +272,61 @@ impl Config {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "(built-in configuration)".into())
     }
+}
+
+/// The top-level keys, checked: where the archive is and how passes are timed.
+struct TopLevel {
+    database: PathBuf,
+    interval: Duration,
+    overlap: Duration,
+    horizon_margin: Duration,
+    timezone: Option<String>,
+}
+
+/// The top-level keys: `database` a file path (a relative one taken from
+/// `base`), each duration within its range, `timezone` an IANA name;
+/// absent keys keep the defaults.
+fn check_top_level(c: &Checker, raw: &RawConfig, base: &Path) -> Result<TopLevel, ConfigError> {
+    let defaults = Config::default();
+    let database = match &raw.database {
+        Some(path) => match crate::store::not_a_file_path(path) {
+            Some(why) => return Err(c.err("database", why)),
+            None => base.join(path),
+        },
+        None => base.join(DEFAULT_DATABASE),
+    };
+    let interval = c.duration(
+        "interval",
+        raw.interval.as_deref(),
+        defaults.interval,
+        INTERVAL_RANGE,
+        "the API forgets data after 60 minutes, so polls further apart lose data \
+         (60s is a good choice)",
+    )?;
+    let overlap = c.duration(
+        "overlap",
+        raw.overlap.as_deref(),
+        defaults.overlap,
+        OVERLAP_RANGE,
+        "it must stay inside the API's 60-minute reach (10m is a good choice)",
+    )?;
+    let horizon_margin = c.duration(
+        "horizon_margin",
+        raw.horizon_margin.as_deref(),
+        defaults.horizon_margin,
+        HORIZON_MARGIN_RANGE,
+        "the default, 60s, suits a synchronised clock",
+    )?;
+    if let Some(zone) = &raw.timezone {
+        timeutil::parse_zone(zone).map_err(|e| c.err("timezone", e))?;
+    }
+    Ok(TopLevel {
+        database,
+        interval,
+        overlap,
+        horizon_margin,
+        timezone: raw.timezone.clone(),
+    })
 }
 
 #[cfg(test)]
