@@ -1,0 +1,257 @@
+//! History from the archive: raw points, or aggregated over steps aligned to
+//! a time zone's days, computed by streaming through the points (or the
+//! hourly/daily rollups when they give the same answer faster).
+
+mod steps;
+
+use chrono_tz::Tz;
+use clap::ValueEnum;
+
+pub use steps::{MAX_FILLED_STEPS, STEP_RANGE, Steps, grid};
+
+use crate::store::read::{Rollup, StoredSeries};
+use crate::store::{Store, StoreError};
+
+/// How to aggregate the points of one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Agg {
+    Avg,
+    Min,
+    Max,
+    Sum,
+    Count,
+    P50,
+    P95,
+    First,
+    Last,
+}
+
+impl Agg {
+    /// Whether hourly rollups (count, sum, min, max) can answer it.
+    fn answerable_by_rollups(self) -> bool {
+        matches!(self, Agg::Avg | Agg::Min | Agg::Max | Agg::Sum | Agg::Count)
+    }
+}
+
+/// What to print for a step without data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fill {
+    /// Leave the step out.
+    None,
+    /// A row with an empty value.
+    Null,
+    /// A row with 0.
+    Zero,
+    /// A row with the previous step's value.
+    Previous,
+}
+
+/// The `p`-th percentile (0–100) of sorted values, interpolating linearly
+/// between the closest ranks (numpy's default, Excel's PERCENTILE.INC).
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = p / 100.0 * (sorted.len() - 1) as f64;
+    let lo = rank.floor() as usize;
+    let hi = rank.ceil() as usize;
+    let frac = rank - lo as f64;
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * frac)
+}
+
+/// Accumulates one step's points.
+#[derive(Debug, Default)]
+struct Acc {
+    count: i64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    first: Option<f64>,
+    last: Option<f64>,
+    values: Vec<f64>,
+}
+
+impl Acc {
+    fn add(&mut self, v: f64, keep: bool) {
+        if self.count == 0 {
+            self.min = v;
+            self.max = v;
+            self.first = Some(v);
+        } else {
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+        }
+        self.count += 1;
+        self.sum += v;
+        self.last = Some(v);
+        if keep {
+            self.values.push(v);
+        }
+    }
+
+    fn add_rollup(&mut self, r: &Rollup) {
+        if r.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            self.min = r.min;
+            self.max = r.max;
+        } else {
+            self.min = self.min.min(r.min);
+            self.max = self.max.max(r.max);
+        }
+        self.count += r.count;
+        self.sum += r.sum;
+    }
+
+    fn value(&mut self, agg: Agg) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        Some(match agg {
+            Agg::Avg => self.sum / self.count as f64,
+            Agg::Min => self.min,
+            Agg::Max => self.max,
+            Agg::Sum => self.sum,
+            Agg::Count => self.count as f64,
+            Agg::First => self.first?,
+            Agg::Last => self.last?,
+            Agg::P50 | Agg::P95 => {
+                self.values.sort_by(f64::total_cmp);
+                percentile(&self.values, if agg == Agg::P50 { 50.0 } else { 95.0 })?
+            }
+        })
+    }
+}
+
+/// An aggregation request.
+#[derive(Debug, Clone, Copy)]
+pub struct Aggregation {
+    pub step: i64,
+    pub agg: Agg,
+    pub fill: Fill,
+    pub tz: Tz,
+}
+
+/// One series' steps as they stream past: points (or rollups) come in time
+/// order, each closes the steps before it, and only the current step is held.
+struct Stepper<'a, E, F: FnMut(i64, Option<f64>) -> Result<(), E>> {
+    steps: Steps,
+    a: &'a Aggregation,
+    keep: bool,
+    current: (i64, i64),
+    acc: Acc,
+    previous: Option<f64>,
+    emit: F,
+}
+
+impl<E, F: FnMut(i64, Option<f64>) -> Result<(), E>> Stepper<'_, E, F> {
+    /// Emits the current step (or its fill).
+    fn close(&mut self) -> Result<(), E> {
+        let ts = self.current.0;
+        match (self.acc.value(self.a.agg), self.a.fill) {
+            (Some(v), _) => {
+                self.previous = Some(v);
+                (self.emit)(ts, Some(v))?;
+            }
+            (None, Fill::None) => {}
+            (None, Fill::Null) => (self.emit)(ts, None)?,
+            (None, Fill::Zero) => (self.emit)(ts, Some(0.0))?,
+            (None, Fill::Previous) => {
+                if self.previous.is_some() {
+                    (self.emit)(ts, self.previous)?;
+                }
+            }
+        }
+        self.acc = Acc::default();
+        Ok(())
+    }
+
+    /// Makes the step holding `ts` current, closing (and filling) the ones before.
+    fn advance(&mut self, ts: i64) -> Result<(), E> {
+        if ts < self.current.1 {
+            return Ok(());
+        }
+        self.close()?;
+        if self.a.fill == Fill::None {
+            // empty steps print nothing: jump straight to the one holding `ts`
+            self.current = self.steps.containing(ts);
+            return Ok(());
+        }
+        self.current = self.steps.containing(self.current.1);
+        while ts >= self.current.1 {
+            self.close()?;
+            self.current = self.steps.containing(self.current.1);
+        }
+        Ok(())
+    }
+
+    fn point(&mut self, ts: i64, v: f64) -> Result<(), E> {
+        self.advance(ts)?;
+        self.acc.add(v, self.keep);
+        Ok(())
+    }
+
+    fn rollup(&mut self, r: &Rollup) -> Result<(), E> {
+        self.advance(r.ts)?;
+        self.acc.add_rollup(r);
+        Ok(())
+    }
+
+    /// Closes the last step holding data, and fills the ones up to `to`.
+    fn finish(mut self, to: i64) -> Result<(), E> {
+        self.close()?;
+        if self.a.fill != Fill::None {
+            while self.current.1 < to {
+                self.current = self.steps.containing(self.current.1);
+                self.close()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many rows a query of `[from, to)` produces per series if every step
+/// is printed (`--fill` other than none).
+pub fn filled_steps(from: i64, to: i64, step: i64, tz: Tz) -> u64 {
+    Steps::new(from, step, tz).count(from, to)
+}
+
+/// Streams the aggregated steps of one series over `[from, to)` to
+/// `emit(ts, value)`, holding one step at a time.
+pub fn aggregate_series<E: From<StoreError>>(
+    store: &Store,
+    series: &StoredSeries,
+    from: i64,
+    to: i64,
+    a: Aggregation,
+    emit: impl FnMut(i64, Option<f64>) -> Result<(), E>,
+) -> Result<(), E> {
+    if from >= to || a.step <= 0 {
+        return Ok(());
+    }
+    let mut steps = Steps::new(from, a.step, a.tz);
+    let current = steps.containing(from);
+    let by_day = a.agg.answerable_by_rollups() && steps.aligned(from, to, 86400);
+    let by_hour = a.agg.answerable_by_rollups() && !by_day && steps.aligned(from, to, 3600);
+    let mut stepper = Stepper {
+        steps,
+        a: &a,
+        keep: matches!(a.agg, Agg::P50 | Agg::P95),
+        current,
+        acc: Acc::default(),
+        previous: None,
+        emit,
+    };
+    if by_day {
+        store.daily_rollups::<E>(series.id, from, to, |r| stepper.rollup(&r))?;
+    } else if by_hour {
+        store.hourly_rollups::<E>(series.id, from, to, |r| stepper.rollup(&r))?;
+    } else {
+        store.for_each_point::<E>(series.id, from, to, |ts, v| stepper.point(ts, v))?;
+    }
+    stepper.finish(to)
+}
+
+#[cfg(test)]
+mod tests;

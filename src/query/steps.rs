@@ -1,0 +1,203 @@
+//! The steps of an aggregated query: boundaries aligned to the zone's
+//! midnights (calendar days for whole-day steps, 23 or 25 hours across DST
+//! changes), found for any time directly, never materialised as a list.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+
+use crate::BUCKET_SECS;
+use crate::timeutil::{self, DurationRange};
+
+/// `--step`: at least one bucket, at most the archive's whole time range,
+/// in whole seconds.
+pub const STEP_RANGE: DurationRange = DurationRange::new(
+    Duration::from_secs(BUCKET_SECS.unsigned_abs()),
+    Duration::from_secs(timeutil::DATA_SPAN_SECS),
+)
+.whole_seconds();
+
+/// The most steps a filled query (`--fill` other than none) may produce per
+/// series: each is a row whether or not it holds data.
+pub const MAX_FILLED_STEPS: u64 = 10_000_000;
+
+/// How steps are laid out.
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    /// From the Unix epoch: `step` neither divides a day nor is whole days.
+    Epoch,
+    /// From each of the zone's midnights: `step` divides a day (the last
+    /// step of a 23- or 25-hour day is cut short by the next midnight).
+    InDay,
+    /// Calendar days of the zone, `n` at a time from `anchor`.
+    Days { n: i64, anchor: NaiveDate },
+}
+
+/// The steps of an aggregation, found one at a time: never a list, as a
+/// century of 30-second steps is a hundred million of them. Steps that
+/// divide a day start at the zone's midnight; whole-day steps follow
+/// calendar days (23 or 25 hours across DST changes) from the day `from`
+/// falls in; other steps are aligned to the Unix epoch.
+#[derive(Debug, Clone)]
+pub struct Steps {
+    step: i64,
+    tz: Tz,
+    layout: Layout,
+    /// The last day looked up: (start, next day's start), for `InDay`.
+    day: Option<(i64, i64)>,
+}
+
+impl Steps {
+    /// The steps of `step` seconds (> 0) of a query starting at `from`.
+    pub fn new(from: i64, step: i64, tz: Tz) -> Steps {
+        let step = step.max(1);
+        let layout = if step % 86400 == 0 {
+            Layout::Days {
+                n: step / 86400,
+                anchor: timeutil::date_of(from, tz),
+            }
+        } else if 86400 % step == 0 {
+            Layout::InDay
+        } else {
+            Layout::Epoch
+        };
+        Steps {
+            step,
+            tz,
+            layout,
+            day: None,
+        }
+    }
+
+    /// The zone's day holding `ts`: (its start, the next day's start).
+    fn day_of(&mut self, ts: i64) -> (i64, i64) {
+        if let Some((start, next)) = self.day
+            && (start..next).contains(&ts)
+        {
+            return (start, next);
+        }
+        let mut date = timeutil::date_of(ts, self.tz);
+        let mut start = timeutil::day_start(date, self.tz);
+        if start > ts {
+            date = date.pred_opt().unwrap_or(date);
+            start = timeutil::day_start(date, self.tz);
+        }
+        let next = timeutil::day_start(date + chrono::Duration::days(1), self.tz);
+        self.day = Some((start, next));
+        (start, next)
+    }
+
+    /// The step holding `ts`: `[start, end)`.
+    pub fn containing(&mut self, ts: i64) -> (i64, i64) {
+        match self.layout {
+            Layout::Epoch => {
+                let start = ts.div_euclid(self.step) * self.step;
+                (start, start + self.step)
+            }
+            Layout::InDay => {
+                let (day, next) = self.day_of(ts);
+                let start = day + (ts - day) / self.step * self.step;
+                (start, (start + self.step).min(next))
+            }
+            Layout::Days { n, anchor } => {
+                let at =
+                    |k: i64| timeutil::day_start(anchor + chrono::Duration::days(k * n), self.tz);
+                let days = (timeutil::date_of(ts, self.tz) - anchor).num_days();
+                let mut k = days.div_euclid(n);
+                if at(k) > ts {
+                    k -= 1;
+                }
+                (at(k), at(k + 1))
+            }
+        }
+    }
+
+    /// How many steps cover `[from, to)`, counted without visiting them
+    /// (except day by day for steps within days).
+    pub fn count(&mut self, from: i64, to: i64) -> u64 {
+        if from >= to {
+            return 0;
+        }
+        let (first, _) = self.containing(from);
+        let (last, _) = self.containing(to - 1);
+        let n = match self.layout {
+            Layout::Epoch => (last - first) / self.step + 1,
+            Layout::Days { n, anchor } => {
+                let index = |t: i64| (timeutil::date_of(t, self.tz) - anchor).num_days() / n;
+                index(last) - index(first) + 1
+            }
+            Layout::InDay => {
+                let mut steps = 0;
+                let (mut day, mut next) = self.day_of(first);
+                steps -= (first - day) / self.step;
+                loop {
+                    if (day..next).contains(&last) {
+                        steps += (last - day) / self.step + 1;
+                        break;
+                    }
+                    steps += (next - day + self.step - 1) / self.step;
+                    (day, next) = self.day_of(next);
+                }
+                steps
+            }
+        };
+        n.max(0).unsigned_abs()
+    }
+
+    /// Whether every step boundary over `[from, to)` is a multiple of
+    /// `unit` seconds (then the hourly or daily rollups answer the steps).
+    pub(super) fn aligned(&mut self, from: i64, to: i64, unit: i64) -> bool {
+        if from % unit != 0 || to % unit != 0 || self.step % unit != 0 {
+            return false;
+        }
+        match self.layout {
+            Layout::Epoch => true,
+            Layout::InDay => {
+                // a step's boundaries are its day's midnight plus whole steps
+                let mut t = self.containing(from).0;
+                loop {
+                    let (day, next) = self.day_of(t);
+                    if day % unit != 0 {
+                        return false;
+                    }
+                    if next >= to {
+                        break;
+                    }
+                    t = next;
+                }
+                self.containing(to - 1).1 % unit == 0
+            }
+            Layout::Days { .. } => {
+                let (mut start, mut end) = self.containing(from);
+                loop {
+                    if start % unit != 0 {
+                        return false;
+                    }
+                    if end >= to {
+                        return end % unit == 0;
+                    }
+                    (start, end) = self.containing(end);
+                }
+            }
+        }
+    }
+}
+
+/// Step boundaries over `[from, to)`: `grid[i]..grid[i+1]` is one step (see
+/// [`Steps`]). A list, for tests and small ranges; queries use [`Steps`].
+pub fn grid(from: i64, to: i64, step: i64, tz: Tz) -> Vec<i64> {
+    let mut out = Vec::new();
+    if from >= to || step <= 0 {
+        return out;
+    }
+    let mut steps = Steps::new(from, step, tz);
+    let (mut start, mut end) = steps.containing(from);
+    out.push(start);
+    while end < to {
+        (start, end) = steps.containing(end);
+        out.push(start);
+    }
+    out.push(end);
+    out
+}

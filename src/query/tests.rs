@@ -1,0 +1,244 @@
+//! Steps, fills and aggregates checked against SQL and the rollups.
+
+use super::*;
+use crate::Source;
+use crate::series::{StreamKey, UserSet};
+use crate::store::read::SeriesFilter;
+use crate::store::{Fetch, FetchedSeries, Store};
+
+const DAY: i64 = 1_795_392_000; // 2026-11-23T00:00:00Z
+
+#[test]
+fn percentiles_interpolate() {
+    let v = [1.0, 2.0, 3.0, 4.0];
+    assert_eq!(percentile(&v, 50.0), Some(2.5));
+    assert_eq!(percentile(&v, 95.0), Some(3.8499999999999996));
+    assert_eq!(percentile(&v, 0.0), Some(1.0));
+    assert_eq!(percentile(&v, 100.0), Some(4.0));
+    assert_eq!(percentile(&[7.0], 95.0), Some(7.0));
+    assert_eq!(percentile(&[], 50.0), None);
+}
+
+#[test]
+fn grids_follow_the_zone() {
+    let utc = Tz::UTC;
+    assert_eq!(
+        grid(DAY, DAY + 3600, 1800, utc),
+        [DAY, DAY + 1800, DAY + 3600]
+    );
+    // a partial first step starts at its boundary
+    assert_eq!(
+        grid(DAY + 100, DAY + 3600, 1800, utc),
+        [DAY, DAY + 1800, DAY + 3600]
+    );
+    let sh: Tz = "Asia/Shanghai".parse().unwrap();
+    let g = grid(DAY, DAY + 2 * 86400, 86400, sh);
+    // Shanghai days start at 16:00 UTC
+    assert_eq!(
+        g,
+        [
+            DAY - 8 * 3600,
+            DAY + 16 * 3600,
+            DAY + 40 * 3600,
+            DAY + 64 * 3600
+        ]
+    );
+    // an odd step is epoch-aligned
+    assert_eq!(grid(DAY + 10, DAY + 800, 420, utc)[0] % 420, 0);
+    // a DST day in New York has 25 hours
+    let ny: Tz = "America/New_York".parse().unwrap();
+    let fall_back = 1_793_592_000; // 2026-11-01T04:00:00Z, local midnight
+    let g = grid(fall_back, fall_back + 86400 * 2, 86400, ny);
+    assert_eq!(g[1] - g[0], 25 * 3600);
+    let hours = grid(fall_back, fall_back + 25 * 3600, 3600, ny);
+    assert_eq!(hours.len(), 26);
+}
+
+fn store_with(points: &[(i64, f64)]) -> (Store, StoredSeries) {
+    let mut store = Store::in_memory().unwrap();
+    let key = StreamKey::new("a", None, UserSet::NONE, Source::Operation);
+    let fetch = Fetch {
+        indicators: &["online_user_count".into()],
+        from: points[0].0,
+        to: points.last().unwrap().0 + 30,
+        series: vec![FetchedSeries {
+            indicator: "online_user_count",
+            unit: None,
+            points,
+        }],
+        skipped: 0,
+        attempts: 1,
+    };
+    store.store_fetch(&key, &fetch, DAY).unwrap();
+    let s = store
+        .select_series(&SeriesFilter::default())
+        .unwrap()
+        .remove(0);
+    (store, s)
+}
+
+fn run(
+    store: &Store,
+    s: &StoredSeries,
+    from: i64,
+    to: i64,
+    step: i64,
+    agg: Agg,
+    fill: Fill,
+) -> Vec<(i64, Option<f64>)> {
+    let mut out = Vec::new();
+    aggregate_series::<StoreError>(
+        store,
+        s,
+        from,
+        to,
+        Aggregation {
+            step,
+            agg,
+            fill,
+            tz: Tz::UTC,
+        },
+        |ts, v| {
+            out.push((ts, v));
+            Ok(())
+        },
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn aggregates_match_sql_and_rollups_match_raw() {
+    // two days of points with a hole in the second hour
+    let pts: Vec<(i64, f64)> = (0..5760)
+        .filter(|i| !(120..240).contains(i))
+        .map(|i| (DAY + i * 30, ((i * 37) % 101) as f64 + 0.5))
+        .collect();
+    let (store, s) = store_with(&pts);
+    for agg in [Agg::Avg, Agg::Min, Agg::Max, Agg::Sum, Agg::Count] {
+        // hour-aligned (rollups) vs. shifted by 30 s (raw points) over the same data
+        let by_rollup = run(&store, &s, DAY, DAY + 2 * 86400, 86400, agg, Fill::None);
+        let by_hour = run(&store, &s, DAY, DAY + 2 * 86400, 3600, agg, Fill::None);
+        assert_eq!(by_rollup.len(), 2);
+        assert_eq!(by_hour.len(), 47, "the empty hour is omitted");
+        let crate::store::read::SqlStats {
+            count,
+            avg,
+            min,
+            max,
+        } = store.sql_stats(s.id, DAY, DAY + 86400).unwrap();
+        let want = match agg {
+            Agg::Avg => avg.unwrap(),
+            Agg::Min => min.unwrap(),
+            Agg::Max => max.unwrap(),
+            Agg::Count => count as f64,
+            _ => avg.unwrap() * count as f64,
+        };
+        assert!(
+            (by_rollup[0].1.unwrap() - want).abs() < 1e-6,
+            "{agg:?}: {by_rollup:?} vs {want}"
+        );
+        // the same day through raw points (an unaligned end forces the raw path)
+        let raw = run(&store, &s, DAY, DAY + 86400 - 1, 86400, agg, Fill::None);
+        assert!(
+            (raw[0].1.unwrap() - want).abs() < 1e-6,
+            "{agg:?} raw: {raw:?} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn fills_and_first_last_and_percentiles() {
+    let pts = [
+        (DAY, 1.0),
+        (DAY + 30, 5.0),
+        (DAY + 60, 3.0),
+        (DAY + 3 * 600, 9.0),
+    ];
+    let (store, s) = store_with(&pts);
+    let q = |agg, fill| run(&store, &s, DAY, DAY + 2400, 600, agg, fill);
+    assert_eq!(
+        q(Agg::First, Fill::None),
+        [(DAY, Some(1.0)), (DAY + 1800, Some(9.0))]
+    );
+    assert_eq!(q(Agg::Last, Fill::None)[0], (DAY, Some(3.0)));
+    assert_eq!(q(Agg::P50, Fill::None)[0], (DAY, Some(3.0)));
+    assert_eq!(
+        q(Agg::Max, Fill::Null),
+        [
+            (DAY, Some(5.0)),
+            (DAY + 600, None),
+            (DAY + 1200, None),
+            (DAY + 1800, Some(9.0))
+        ]
+    );
+    assert_eq!(q(Agg::Max, Fill::Zero)[1], (DAY + 600, Some(0.0)));
+    assert_eq!(q(Agg::Max, Fill::Previous)[2], (DAY + 1200, Some(5.0)));
+}
+
+#[test]
+fn steps_are_counted_and_found_without_a_list() {
+    let zones: Vec<Tz> = ["UTC", "Asia/Shanghai", "America/New_York", "Asia/Kolkata"]
+        .iter()
+        .map(|z| z.parse().unwrap())
+        .collect();
+    let fall_back = 1_793_592_000; // 2026-11-01T04:00:00Z, a 25-hour day in New York
+    for tz in zones {
+        for step in [30, 420, 1800, 3600, 7200, 25_200, 86_400, 3 * 86_400] {
+            for (from, to) in [
+                (DAY, DAY + 3600),
+                (DAY + 10, DAY + 2 * 86_400 - 7),
+                (fall_back - 3 * 86_400, fall_back + 5 * 86_400 + 1),
+            ] {
+                let g = grid(from, to, step, tz);
+                assert_eq!(
+                    filled_steps(from, to, step, tz),
+                    (g.len() - 1) as u64,
+                    "{tz} step {step} {from}..{to}: {g:?}"
+                );
+                let mut steps = Steps::new(from, step, tz);
+                for w in g.windows(2) {
+                    for ts in [w[0], (w[0] + w[1]) / 2, w[1] - 1] {
+                        assert_eq!(steps.containing(ts), (w[0], w[1]), "{tz} {step} {ts}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_century_of_30s_steps_streams_without_a_grid() {
+    use crate::timeutil::{DATA_FROM, DATA_TO};
+    // the list this used to build was 105 million steps (and an
+    // accumulator each): gigabytes before the first row
+    assert_eq!(filled_steps(DATA_FROM, DATA_TO, 30, Tz::UTC), 105_192_000);
+    assert_eq!(filled_steps(DATA_FROM, DATA_TO, 86_400, Tz::UTC), 36_525);
+    let (store, s) = store_with(&[(DAY, 1.0), (DAY + 30, 2.0), (DAY + 86_400, 3.0)]);
+    let started = std::time::Instant::now();
+    for agg in [Agg::Avg, Agg::P95] {
+        let rows = run(&store, &s, DATA_FROM, DATA_TO, 30, agg, Fill::None);
+        assert_eq!(
+            rows,
+            [
+                (DAY, Some(1.0)),
+                (DAY + 30, Some(2.0)),
+                (DAY + 86_400, Some(3.0))
+            ]
+        );
+    }
+    // filled, over a few days: every step, in order
+    let rows = run(
+        &store,
+        &s,
+        DAY - 86_400,
+        DAY + 2 * 86_400,
+        3600,
+        Agg::Max,
+        Fill::Zero,
+    );
+    assert_eq!(rows.len(), 72);
+    assert!(rows.windows(2).all(|w| w[1].0 - w[0].0 == 3600));
+    assert_eq!(rows[24], (DAY, Some(2.0)));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
