@@ -10,6 +10,7 @@ use crate::output::Format;
 use crate::query::{Agg, Fill};
 use crate::samples::SampleFormat;
 use crate::simulator::Fault;
+use crate::store::read::SeriesFilter;
 use crate::timeutil::{self, DurationRange};
 
 /// Keeps a permanent, SQL-queryable history of Volcengine RTC real-time data.
@@ -105,15 +106,8 @@ pub struct ReportArgs {
     /// Write to this file (atomically) instead of stdout
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Only this AppId; repeatable
-    #[arg(long, value_name = "APP_ID")]
-    pub app: Vec<String>,
-    /// Only this room; repeatable
-    #[arg(long, value_name = "ROOM_ID")]
-    pub room: Vec<String>,
-    /// Only these indicators (answered names or globs); repeatable
-    #[arg(long, short = 'i', value_name = "NAME")]
-    pub indicator: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectionArgs,
     /// Regression threshold, overriding config `report.threshold` (percentage points for rates)
     #[arg(long, value_parser = parse_threshold)]
     pub threshold: Option<f64>,
@@ -127,18 +121,8 @@ pub struct ExportArgs {
     /// Write to this file (atomically) instead of stdout
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Only these indicators (answered names or globs); repeatable
-    #[arg(long, short = 'i', value_name = "NAME")]
-    pub indicator: Vec<String>,
-    /// Only this AppId; repeatable
-    #[arg(long, value_name = "APP_ID")]
-    pub app: Vec<String>,
-    /// Only this room; repeatable
-    #[arg(long, value_name = "ROOM_ID")]
-    pub room: Vec<String>,
-    /// Only this source
-    #[arg(long, value_enum)]
-    pub source: Option<SourceArg>,
+    #[command(flatten)]
+    pub select: SelectionArgs,
     /// Start, inclusive [default: the beginning of the archive]
     #[arg(long, allow_hyphen_values = true)]
     pub from: Option<String>,
@@ -240,18 +224,8 @@ fn parse_slow(s: &str) -> Result<Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// Indicator (answered name) to show; a glob such as '*_stall_rate' works; repeatable
-    #[arg(long, short = 'i', value_name = "NAME")]
-    pub indicator: Vec<String>,
-    /// Only this AppId; repeatable
-    #[arg(long, value_name = "APP_ID")]
-    pub app: Vec<String>,
-    /// Only this room; repeatable
-    #[arg(long, value_name = "ROOM_ID")]
-    pub room: Vec<String>,
-    /// Only this source
-    #[arg(long, value_enum)]
-    pub source: Option<SourceArg>,
+    #[command(flatten)]
+    pub select: SelectionArgs,
     /// Start, inclusive: RFC 3339, YYYY-MM-DD, now, today, yesterday, or relative (-7d, -90m)
     #[arg(long, default_value = "-24h", allow_hyphen_values = true)]
     pub from: String,
@@ -273,6 +247,39 @@ pub struct QueryArgs {
     /// Output format [default: table on a terminal, else jsonl]
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+}
+
+/// Which series a command reads: the same flags, and the same meaning,
+/// for `query`, `export` and `report`. Empty lists select everything.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SelectionArgs {
+    /// Only this indicator (the answered name; globs such as '*_stall_rate' work); repeatable
+    #[arg(long, short = 'i', value_name = "NAME", help_heading = "Selection")]
+    pub indicator: Vec<String>,
+    /// Only this AppId; repeatable
+    #[arg(long, value_name = "APP_ID", help_heading = "Selection")]
+    pub app: Vec<String>,
+    /// Only this room; repeatable
+    #[arg(long, value_name = "ROOM_ID", help_heading = "Selection")]
+    pub room: Vec<String>,
+    /// Only user sets that include this UserId; repeatable
+    #[arg(long, value_name = "USER_ID", help_heading = "Selection")]
+    pub user: Vec<String>,
+    /// Only this source; repeatable
+    #[arg(long, value_enum, help_heading = "Selection")]
+    pub source: Vec<SourceArg>,
+}
+
+impl From<SelectionArgs> for SeriesFilter {
+    fn from(a: SelectionArgs) -> SeriesFilter {
+        SeriesFilter {
+            indicators: a.indicator,
+            apps: a.app,
+            rooms: a.room,
+            users: a.user,
+            sources: a.source.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+
 use common::*;
 use predicates::prelude::*;
 use rtc_archiver::Source;
@@ -367,4 +369,135 @@ fn broken_pipe_every_format_piped_into_head_exits_0() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn selection_flags_are_one_set_for_query_export_and_report() {
+    // three streams: app-wide, a room with users u1 and u2, the same room with u3
+    let env = Env::new();
+    let line = |room: &str, users: &str, ts: i64, v: f64| {
+        format!(
+            "{{\"app_id\":\"a\",\"room_id\":{},\"user_ids\":{},\"source\":\"quality\",\"indicator\":\"video_stall_rate\",\"ts\":{ts},\"value\":{v}}}\n",
+            if room.is_empty() {
+                "null".into()
+            } else {
+                format!("\"{room}\"")
+            },
+            if users.is_empty() {
+                "null".into()
+            } else {
+                format!("\"{users}\"")
+            },
+        )
+    };
+    let day = 1_795_392_000; // 2026-11-23T00:00:00Z
+    let mut text = String::new();
+    for i in 0..10 {
+        text += &line("", "", day + i * 30, 1.0);
+        text += &line("r", "u2,u1", day + i * 30, 2.0);
+        text += &line("r", "u3", day + i * 30, 3.0);
+    }
+    std::fs::write(env.path("in.jsonl"), text).unwrap();
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    env.cmd()
+        .args(["import", "--db", db, "in.jsonl"])
+        .assert()
+        .success();
+    let users_of = |args: &[&str]| -> BTreeSet<String> {
+        let out = env.cmd().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["user_ids"].as_str().unwrap_or("-").to_string()
+            })
+            .collect()
+    };
+    let range = ["--from", "2026-11-23", "--to", "2026-11-24"];
+    for user in [["--user", "u1"], ["--user", "u2"]] {
+        let want: BTreeSet<String> = ["u1,u2".to_string()].into();
+        assert_eq!(
+            users_of(
+                &[
+                    &["query", "--db", db, "--format", "jsonl"][..],
+                    &range,
+                    &user
+                ]
+                .concat()
+            ),
+            want
+        );
+        assert_eq!(
+            users_of(&[&["export", "--db", db][..], &range, &user].concat()),
+            want
+        );
+    }
+    // a UserId is matched whole, never as a part of another
+    assert!(users_of(&["export", "--db", db, "--user", "u"]).is_empty());
+    assert_eq!(
+        users_of(&["export", "--db", db, "--user", "u3", "--user", "u1"]),
+        ["u1,u2".to_string(), "u3".to_string()].into()
+    );
+    assert_eq!(
+        users_of(&["export", "--db", db, "--room", "r", "--source", "quality"]),
+        ["u1,u2".to_string(), "u3".to_string()].into()
+    );
+    // report takes the same flags, --source and --user included
+    let out = env
+        .cmd()
+        .args([
+            "report",
+            "--db",
+            db,
+            "--day",
+            "2026-11-23",
+            "--tz",
+            "UTC",
+            "--format",
+            "json",
+            "--user",
+            "u3",
+            "--source",
+            "quality",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let series = report["series"].as_array().unwrap();
+    assert_eq!(series.len(), 1, "{report}");
+    assert_eq!(series[0]["user_ids"], "u3");
+    let out = env
+        .cmd()
+        .args([
+            "report",
+            "--db",
+            db,
+            "--day",
+            "2026-11-23",
+            "--tz",
+            "UTC",
+            "--source",
+            "operation",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("No data"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

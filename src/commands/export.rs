@@ -26,12 +26,7 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
         tz,
         "export",
     )?;
-    let filter = SeriesFilter {
-        indicators: args.indicator,
-        apps: args.app,
-        rooms: args.room,
-        sources: args.source.map(Into::into).into_iter().collect(),
-    };
+    let filter = SeriesFilter::from(args.select);
     let series = store.select_series(&filter)?;
     let format = match args.format {
         SampleFormat::Jsonl => Format::Jsonl,

@@ -41,12 +41,7 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
             .into());
         }
     }
-    let filter = SeriesFilter {
-        indicators: args.indicator,
-        apps: args.app,
-        rooms: args.room,
-        sources: args.source.map(Into::into).into_iter().collect(),
-    };
+    let filter = SeriesFilter::from(args.select);
     let series = store.select_series(&filter)?;
     if series.is_empty() {
         eprintln!(

@@ -12,7 +12,6 @@ use crate::config::ReportConfig;
 use crate::exit::{self, UsageError};
 use crate::output::AtomicFile;
 use crate::report::{self, Options, PeriodSpec};
-use crate::store::read::SeriesFilter;
 use crate::timeutil;
 
 /// The format asked for, else the one the output file's extension names,
@@ -70,12 +69,7 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
     let opts = Options {
         period,
         tz,
-        filter: SeriesFilter {
-            indicators: args.indicator,
-            apps: args.app,
-            rooms: args.room,
-            sources: Vec::new(),
-        },
+        filter: args.select.into(),
         thresholds,
         database: store.path().display().to_string(),
     };

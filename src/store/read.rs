@@ -29,27 +29,19 @@ pub struct SeriesFilter {
     pub indicators: Vec<String>,
     pub apps: Vec<String>,
     pub rooms: Vec<String>,
+    /// UserIds: a series matches if its user set includes any of them.
+    pub users: Vec<String>,
     pub sources: Vec<Source>,
 }
 
-fn any_of(
-    column: &str,
-    op: &str,
-    n: usize,
-    args: &mut Vec<String>,
-    values: &[String],
-) -> Option<String> {
-    if n == 0 {
+/// `(condition OR condition ...)`, one per value, each with its `?` bound
+/// to the value; `None` for no values (no restriction).
+fn any_of(condition: &str, values: &[String], args: &mut Vec<String>) -> Option<String> {
+    if values.is_empty() {
         return None;
     }
     args.extend(values.iter().cloned());
-    Some(format!(
-        "({})",
-        (0..n)
-            .map(|_| format!("{column} {op} ?"))
-            .collect::<Vec<_>>()
-            .join(" OR ")
-    ))
+    Some(format!("({})", vec![condition; values.len()].join(" OR ")))
 }
 
 /// The points with `first <= bucket <= last`, in bucket order.
@@ -200,22 +192,16 @@ impl Store {
             .map(|s| s.as_str().to_string())
             .collect();
         let clauses: Vec<String> = [
+            any_of("se.indicator GLOB ?", &filter.indicators, &mut args),
+            any_of("st.app_id = ?", &filter.apps, &mut args),
+            any_of("st.room_id = ?", &filter.rooms, &mut args),
+            // a user set includes the UserId: ",u1,u2," holds ",u2,"
             any_of(
-                "se.indicator",
-                "GLOB",
-                filter.indicators.len(),
+                "instr(',' || st.user_ids || ',', ',' || ? || ',') > 0",
+                &filter.users,
                 &mut args,
-                &filter.indicators,
             ),
-            any_of("st.app_id", "=", filter.apps.len(), &mut args, &filter.apps),
-            any_of(
-                "st.room_id",
-                "=",
-                filter.rooms.len(),
-                &mut args,
-                &filter.rooms,
-            ),
-            any_of("st.source", "=", sources.len(), &mut args, &sources),
+            any_of("st.source = ?", &sources, &mut args),
         ]
         .into_iter()
         .flatten()
