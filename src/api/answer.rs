@@ -1,28 +1,24 @@
-//! Successful answers taken apart, as pure functions so that every odd
-//! answer is a unit test.
+//! The real-time actions' data taken apart: [`parse_answer`] turns a
+//! successful answer into series of (bucket, value) points.
 //!
 //! Answers are taken as they come: `TimeStamp` or `Timestamp`, any offset,
 //! integer or decimal values, unknown fields. What cannot be stored honestly
 //! (a point without a valid time or value, off the 30-second grid, outside the
 //! requested window, or repeated) is skipped and counted, never stored, and
 //! the good points of the same answer still land.
+//!
+//! The walk over the indicators and the parsers of an item's time and value
+//! are apart from the real-time point, so that an action whose data items
+//! carry more (a `Dimension` value) reuses them with its own point parser.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use super::error::{FetchError, classify_error, excerpt};
+use super::envelope::{self, HttpAnswer, str_field};
+use super::error::FetchError;
 use crate::{BUCKET_SECS, timeutil};
-
-/// What the HTTP layer hands over for parsing.
-#[derive(Debug, Clone)]
-pub struct HttpAnswer<'a> {
-    pub status: u16,
-    pub retry_after: Option<Duration>,
-    pub body: &'a [u8],
-}
 
 /// The points of one answered indicator, in bucket order, deduplicated.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,102 +87,51 @@ impl Answer {
     }
 }
 
-fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
 /// Takes an answer apart. `window` is the requested (first, last) bucket
 /// start, both inclusive; points outside it are skipped.
 pub fn parse_answer(http: &HttpAnswer<'_>, window: (i64, i64)) -> Result<Answer, FetchError> {
-    let status = http.status;
-    let parsed: Result<Value, _> = serde_json::from_slice(http.body);
-    let doc = match parsed {
-        Ok(doc) => doc,
-        Err(e) => {
-            if (200..300).contains(&status) {
-                return Err(FetchError::BadAnswer {
-                    status,
-                    reason: format!("body is not JSON ({e})"),
-                });
-            }
-            // An error page from a gateway: the status decides.
-            let code = if status == 429 {
-                "TooManyRequests"
-            } else {
-                "HTTPError"
-            };
-            return Err(classify_error(
-                status,
-                http.retry_after,
-                code.into(),
-                None,
-                excerpt(http.body),
-                None,
-            ));
-        }
-    };
-    let meta = doc.get("ResponseMetadata");
-    let request_id = meta
-        .and_then(|m| str_field(m, "RequestId"))
-        .map(str::to_string);
-    if let Some(err) = meta.and_then(|m| m.get("Error")).filter(|e| !e.is_null()) {
-        let code = str_field(err, "Code").unwrap_or("UnknownError").to_string();
-        let code_n = err.get("CodeN").and_then(Value::as_i64);
-        let message = str_field(err, "Message").unwrap_or("").to_string();
-        let status = if (200..300).contains(&status) {
-            // An error in a 200: treat it by its code alone.
-            0
-        } else {
-            status
-        };
-        return Err(classify_error(
-            status,
-            http.retry_after,
-            code,
-            code_n,
-            message,
-            request_id,
-        ));
-    }
-    if !(200..300).contains(&status) {
-        return Err(classify_error(
-            status,
-            http.retry_after,
-            "HTTPError".into(),
-            None,
-            excerpt(http.body),
-            request_id,
-        ));
-    }
-    let Some(result) = doc.get("Result").filter(|r| !r.is_null()) else {
-        return Err(FetchError::BadAnswer {
-            status,
-            reason: "no Result and no Error in the answer".into(),
-        });
-    };
-    if !result.is_object() {
-        return Err(FetchError::BadAnswer {
-            status,
-            reason: "Result is not an object".into(),
-        });
-    }
-    let indicators = match result.get("Indicators") {
-        None | Some(Value::Null) => &[][..],
-        Some(Value::Array(list)) => list.as_slice(),
-        Some(_) => {
-            return Err(FetchError::BadAnswer {
-                status,
-                reason: "Result.Indicators is not a list".into(),
-            });
-        }
-    };
+    let envelope = envelope::open(http)?;
+    let mut skipped = BTreeMap::new();
+    let series = walk_indicators(&envelope.indicators, &mut skipped, |item| {
+        parse_point(item, window)
+    })
+    .into_iter()
+    .map(|i| AnsweredSeries {
+        name: i.name,
+        unit: i.unit,
+        points: i.points,
+    })
+    .collect();
+    Ok(Answer {
+        request_id: envelope.request_id,
+        series,
+        skipped,
+    })
+}
 
-    let mut answer = Answer {
-        request_id,
-        ..Answer::default()
-    };
-    let mut by_name: BTreeMap<String, (Option<String>, BTreeMap<i64, f64>)> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
+/// One answered indicator: its points keyed by `K` (a bucket start, or for
+/// data items with more fields, the bucket and those fields), in key order,
+/// deduplicated.
+#[derive(Debug)]
+pub(super) struct Indicator<K> {
+    pub name: String,
+    pub unit: Option<String>,
+    pub points: Vec<(K, f64)>,
+}
+
+/// Walks an answer's indicators, whatever their data items hold: refuses an
+/// indicator without a usable `Name` or `Data` list, joins indicators of one
+/// name (in the order first answered), parses each data item with `point`,
+/// keeps the later of two items with one key, and counts every item it does
+/// not keep in `skipped`.
+pub(super) fn walk_indicators<K: Ord>(
+    indicators: &[Value],
+    skipped: &mut BTreeMap<SkipReason, u64>,
+    mut point: impl FnMut(&Value) -> Result<(K, f64), SkipReason>,
+) -> Vec<Indicator<K>> {
+    let mut count = |reason: SkipReason, n: u64| *skipped.entry(reason).or_default() += n;
+    let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut walked: Vec<(&str, Option<&str>, BTreeMap<K, f64>)> = Vec::new();
     for indicator in indicators {
         let unit = str_field(indicator, "Unit").filter(|u| !u.is_empty());
         let name = str_field(indicator, "Name").filter(|n| {
@@ -204,40 +149,51 @@ pub fn parse_answer(http: &HttpAnswer<'_>, window: (i64, i64)) -> Result<Answer,
                 .get("Data")
                 .and_then(Value::as_array)
                 .map_or(1, |d| d.len().max(1));
-            *answer.skipped.entry(SkipReason::BadIndicator).or_default() += lost as u64;
+            count(SkipReason::BadIndicator, lost as u64);
             continue;
         };
-        let unit = unit.map(str::to_string);
-        let entry = by_name.entry(name.to_string()).or_insert_with(|| {
-            order.push(name.to_string());
-            (None, BTreeMap::new())
+        let at = *by_name.entry(name).or_insert_with(|| {
+            walked.push((name, None, BTreeMap::new()));
+            walked.len() - 1
         });
+        let (_, known_unit, points) = &mut walked[at];
         if unit.is_some() {
-            entry.0 = unit;
+            *known_unit = unit;
         }
         for item in data {
-            match parse_point(item, window) {
-                Ok((ts, value)) => {
-                    if entry.1.insert(ts, value).is_some() {
-                        *answer.skipped.entry(SkipReason::Duplicate).or_default() += 1;
+            match point(item) {
+                Ok((key, value)) => {
+                    if points.insert(key, value).is_some() {
+                        count(SkipReason::Duplicate, 1);
                     }
                 }
-                Err(reason) => *answer.skipped.entry(reason).or_default() += 1,
+                Err(reason) => count(reason, 1),
             }
         }
     }
-    for name in order {
-        let (unit, points) = by_name.remove(&name).expect("every name has an entry");
-        answer.series.push(AnsweredSeries {
-            name,
-            unit,
+    walked
+        .into_iter()
+        .map(|(name, unit, points)| Indicator {
+            name: name.to_string(),
+            unit: unit.map(str::to_string),
             points: points.into_iter().collect(),
-        });
-    }
-    Ok(answer)
+        })
+        .collect()
 }
 
+/// A real-time data item: its bucket and value, inside `window`.
 fn parse_point(item: &Value, window: (i64, i64)) -> Result<(i64, f64), SkipReason> {
+    let ts = item_bucket(item)?;
+    let value = item_value(item)?;
+    if ts < window.0 || ts > window.1 {
+        return Err(SkipReason::OutsideWindow);
+    }
+    Ok((ts, value))
+}
+
+/// A data item's bucket start: its `TimeStamp` (or `Timestamp`), RFC 3339,
+/// inside the archive's time range and on the 30-second grid.
+pub(super) fn item_bucket(item: &Value) -> Result<i64, SkipReason> {
     let time = item
         .get("TimeStamp")
         .or_else(|| item.get("Timestamp"))
@@ -253,18 +209,19 @@ fn parse_point(item: &Value, window: (i64, i64)) -> Result<(i64, f64), SkipReaso
     if ts.rem_euclid(BUCKET_SECS) != 0 {
         return Err(SkipReason::OffGrid);
     }
+    Ok(ts)
+}
+
+/// A data item's `Value`: a finite number.
+pub(super) fn item_value(item: &Value) -> Result<f64, SkipReason> {
     let value = item
         .get("Value")
         .filter(|v| !v.is_null())
         .ok_or(SkipReason::MissingValue)?;
-    let value = value
+    value
         .as_f64()
         .filter(|v| v.is_finite())
-        .ok_or(SkipReason::BadValue)?;
-    if ts < window.0 || ts > window.1 {
-        return Err(SkipReason::OutsideWindow);
-    }
-    Ok((ts, value))
+        .ok_or(SkipReason::BadValue)
 }
 
 #[cfg(test)]
@@ -302,39 +259,6 @@ mod tests {
         assert_eq!(a.series[0].unit, None);
         assert_eq!(a.series[0].points, [(T0, 3212.0), (T0 + 30, 3211.0)]);
         assert_eq!(a.series[1].points, [(T0, 1231.0), (T0 + 30, 1232.0)]);
-    }
-
-    #[test]
-    fn malformed_bodies_are_retryable_bad_answers() {
-        // The documentation's own sample: objects without commas between them.
-        let doc_sample = r#"{"Result":{"Indicators":[{"Name":"a","Data":[{"TimeStamp":"2021-07-24T00:00:00+08:00","Value":1}{"TimeStamp":"2021-07-24T00:00:30+08:00","Value":2}]}]}}"#;
-        for body in [doc_sample, "", "{", r#"{"Result": {"Indicators": [{"Na"#] {
-            let e = parse_answer(&ok(body), WIDE).unwrap_err();
-            assert!(
-                matches!(e, FetchError::BadAnswer { .. }),
-                "{body:?} gave {e:?}"
-            );
-            assert!(e.is_retryable());
-        }
-    }
-
-    #[test]
-    fn wrong_shapes_are_bad_answers() {
-        for body in [
-            r#"{"ResponseMetadata": {}}"#,
-            r#"{"Result": "oops"}"#,
-            r#"{"Result": {"Indicators": {"Name": "a"}}}"#,
-            "[1, 2]",
-        ] {
-            let e = parse_answer(&ok(body), WIDE).unwrap_err();
-            assert!(
-                matches!(e, FetchError::BadAnswer { .. }),
-                "{body:?} gave {e:?}"
-            );
-        }
-        // No indicators at all is an empty answer, not an error.
-        let a = parse_answer(&ok(r#"{"Result": {}}"#), WIDE).unwrap();
-        assert!(a.series.is_empty());
     }
 
     #[test]

@@ -1,13 +1,22 @@
 //! The wire format of the API's actions, as pure functions so that every odd
-//! answer is a unit test: the request body we send ([`request`]), the
-//! successful answers we take apart ([`answer`]), and the errors an answer
-//! can mean ([`error`]). [`crate::client`] does the HTTP around them.
+//! answer is a unit test. [`crate::client`] does the HTTP around them.
+//!
+//! - `request`: the request body we send;
+//! - `envelope`: the frame every answer shares, which tells data from an
+//!   error;
+//! - `error`: what an error answer means (retry or refuse) and what to
+//!   check;
+//! - `answer`: the data of the real-time actions taken apart, each point
+//!   stored or skipped for a counted reason. Its indicator walker and item
+//!   parsers serve any action whose indicators carry a `Data` list.
 
 mod answer;
+mod envelope;
 mod error;
 mod request;
 
-pub use answer::{Answer, AnsweredSeries, HttpAnswer, SkipReason, parse_answer};
+pub use answer::{Answer, AnsweredSeries, SkipReason, parse_answer};
+pub use envelope::HttpAnswer;
 pub use error::{FetchError, hint_for};
 pub use request::QueryRequest;
 
