@@ -95,7 +95,8 @@ pub struct SimStats {
 }
 
 struct Inner {
-    arrivals: [VecDeque<Instant>; 2],
+    /// Arrivals within the last second, per action.
+    arrivals: BTreeMap<Source, VecDeque<Instant>>,
     stats: SimStats,
 }
 
@@ -148,7 +149,7 @@ pub fn start(listener: TcpListener, config: SimConfig) -> std::io::Result<SimHan
         fault_counter: AtomicU64::new(0),
         request_counter: AtomicU64::new(0),
         inner: Mutex::new(Inner {
-            arrivals: [VecDeque::new(), VecDeque::new()],
+            arrivals: BTreeMap::new(),
             stats: SimStats::default(),
         }),
     });
@@ -172,50 +173,88 @@ pub fn start(listener: TcpListener, config: SimConfig) -> std::io::Result<SimHan
     })
 }
 
-fn source_index(source: Source) -> usize {
-    match source {
-        Source::Quality => 0,
-        Source::Operation => 1,
+/// An error code as the gateway and the service answer it: with its HTTP
+/// status and its `CodeN`.
+#[derive(Debug, Clone, Copy)]
+struct Code {
+    name: &'static str,
+    status: u16,
+    n: i64,
+}
+
+impl Code {
+    const fn new(name: &'static str, status: u16, n: i64) -> Code {
+        Code { name, status, n }
     }
 }
 
+const INTERNAL_ERROR: Code = Code::new("InternalError", 500, 100001);
+const MISSING_PARAMETER: Code = Code::new("MissingParameter", 400, 100002);
+const MISSING_AUTHENTICATION_TOKEN: Code = Code::new("MissingAuthenticationToken", 401, 100003);
+const INVALID_PARAMETER: Code = Code::new("InvalidParameter", 400, 100004);
+const MISSING_SIGNATURE: Code = Code::new("MissingSignature", 401, 100005);
+const INVALID_TIMESTAMP: Code = Code::new("InvalidTimestamp", 403, 100006);
+const INVALID_ACTION_OR_VERSION: Code = Code::new("InvalidActionOrVersion", 404, 100008);
+const INVALID_ACCESS_KEY: Code = Code::new("InvalidAccessKey", 401, 100009);
+const SIGNATURE_DOES_NOT_MATCH: Code = Code::new("SignatureDoesNotMatch", 401, 100010);
+const ACCESS_DENIED: Code = Code::new("AccessDenied", 403, 100013);
+const ACCOUNT_FLOW_LIMIT_EXCEEDED: Code = Code::new("AccountFlowLimitExceeded", 429, 100018);
+
+/// A refusal, answered as `ResponseMetadata.Error`.
 struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    code_n: i64,
+    code: Code,
     message: String,
 }
 
 impl ApiError {
-    fn new(status: u16, code: &'static str, code_n: i64, message: impl Into<String>) -> Self {
+    fn new(code: Code, message: impl Into<String>) -> Self {
         ApiError {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
             code,
-            code_n,
             message: message.into(),
         }
     }
 }
 
-fn metadata(request_id: &str, action: &str, region: &str) -> Value {
-    json!({
-        "RequestId": request_id,
-        "Action": action,
-        "Version": API_VERSION,
-        "Service": "rtc",
-        "Region": region,
-    })
+/// What every answer to one request says in its `ResponseMetadata`.
+struct ResponseMeta {
+    request_id: String,
+    action: String,
+    region: String,
 }
 
-fn error_response(e: ApiError, request_id: &str, action: &str, region: &str) -> Response {
-    let mut meta = metadata(request_id, action, region);
-    meta["Error"] = json!({"Code": e.code, "CodeN": e.code_n, "Message": e.message});
-    let mut resp = (e.status, axum::Json(json!({ "ResponseMetadata": meta }))).into_response();
-    if e.status == StatusCode::TOO_MANY_REQUESTS {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+impl ResponseMeta {
+    fn to_json(&self) -> Value {
+        json!({
+            "RequestId": self.request_id,
+            "Action": self.action,
+            "Version": API_VERSION,
+            "Service": "rtc",
+            "Region": self.region,
+        })
     }
-    resp
+
+    /// The error answer, with `Retry-After: 1` when throttled.
+    fn error(&self, e: ApiError) -> Response {
+        let status = StatusCode::from_u16(e.code.status).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut meta = self.to_json();
+        meta["Error"] = json!({"Code": e.code.name, "CodeN": e.code.n, "Message": e.message});
+        let mut resp = (status, axum::Json(json!({ "ResponseMetadata": meta }))).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+/// A 200 with a JSON content type, whatever the body holds.
+fn json_ok(body: impl IntoResponse) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 fn gateway_page(status: u16, reason: &str) -> Response {
@@ -256,44 +295,24 @@ impl SimState {
     ) -> Result<(), ApiError> {
         let cfg = &self.config;
         let auth = header_str(headers, "authorization").ok_or_else(|| {
-            ApiError::new(
-                401,
-                "MissingAuthenticationToken",
-                100003,
-                "The request is not signed",
-            )
+            ApiError::new(MISSING_AUTHENTICATION_TOKEN, "The request is not signed")
         })?;
         let auth = sign::parse_authorization(auth).ok_or_else(|| {
-            ApiError::new(
-                401,
-                "MissingSignature",
-                100005,
-                "The Authorization header is malformed",
-            )
+            ApiError::new(MISSING_SIGNATURE, "The Authorization header is malformed")
         })?;
         if auth.access_key != cfg.access_key {
             return Err(ApiError::new(
-                401,
-                "InvalidAccessKey",
-                100009,
+                INVALID_ACCESS_KEY,
                 "The access key does not exist",
             ));
         }
         let x_date = header_str(headers, "x-date").unwrap_or("");
-        let when = NaiveDateTime::parse_from_str(x_date, "%Y%m%dT%H%M%SZ").map_err(|_| {
-            ApiError::new(
-                403,
-                "InvalidTimestamp",
-                100006,
-                "X-Date is missing or malformed",
-            )
-        })?;
+        let when = NaiveDateTime::parse_from_str(x_date, "%Y%m%dT%H%M%SZ")
+            .map_err(|_| ApiError::new(INVALID_TIMESTAMP, "X-Date is missing or malformed"))?;
         let skew = (Utc::now().timestamp() - when.and_utc().timestamp()).abs();
         if skew > 15 * 60 {
             return Err(ApiError::new(
-                403,
-                "InvalidTimestamp",
-                100006,
+                INVALID_TIMESTAMP,
                 format!(
                     "X-Date is {skew} s away from the server's time; at most 15 minutes are allowed"
                 ),
@@ -303,17 +322,13 @@ impl SimState {
             && header_str(headers, "x-security-token") != Some(token.as_str())
         {
             return Err(ApiError::new(
-                401,
-                "InvalidAccessKey",
-                100009,
+                INVALID_ACCESS_KEY,
                 "The security token is invalid",
             ));
         }
         let mismatch = |why: &str| {
             ApiError::new(
-                401,
-                "SignatureDoesNotMatch",
-                100010,
+                SIGNATURE_DOES_NOT_MATCH,
                 format!(
                     "The request signature we calculated does not match the signature you provided ({why})"
                 ),
@@ -356,8 +371,7 @@ impl SimState {
     fn admit(&self, source: Source) -> bool {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        let idx = source_index(source);
-        let q = &mut inner.arrivals[idx];
+        let q = inner.arrivals.entry(source).or_default();
         while q
             .front()
             .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
@@ -400,11 +414,10 @@ fn parse_request(
     stats: &mut SimStats,
 ) -> Result<Request, ApiError> {
     let now = now_ms.div_euclid(1000);
-    let invalid = |m: String| ApiError::new(400, "InvalidParameter", 100004, m);
+    let invalid = |m: String| ApiError::new(INVALID_PARAMETER, m);
     let doc: Value =
         serde_json::from_slice(body).map_err(|e| invalid(format!("the body is not JSON: {e}")))?;
-    let missing =
-        |k: &str| ApiError::new(400, "MissingParameter", 100002, format!("{k} is required"));
+    let missing = |k: &str| ApiError::new(MISSING_PARAMETER, format!("{k} is required"));
     let app_id = doc
         .get("AppId")
         .and_then(Value::as_str)
@@ -606,54 +619,44 @@ async fn handle(
     }
     let n = state.request_counter.fetch_add(1, Ordering::Relaxed);
     let request_id = format!("{}{:018}", Utc::now().format("%Y%m%d%H%M%S"), n);
-    let region = state.config.region.clone();
     let query = query_pairs(&uri);
     let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.clone());
-    let action = get("Action").unwrap_or_default();
+    let meta = ResponseMeta {
+        request_id,
+        action: get("Action").unwrap_or_default(),
+        region: state.config.region.clone(),
+    };
+    let action = meta.action.as_str();
     state.stats(|s| {
         s.requests += 1;
-        *s.by_action.entry(action.clone()).or_default() += 1;
+        *s.by_action.entry(action.to_string()).or_default() += 1;
     });
-    let source = match (Source::from_action(&action), get("Version").as_deref()) {
+    let source = match (Source::from_action(action), get("Version").as_deref()) {
         (Some(source), Some(API_VERSION)) if method == Method::POST => source,
         _ => {
             state.stats(|s| s.bad_requests += 1);
-            return error_response(
-                ApiError::new(
-                    404,
-                    "InvalidActionOrVersion",
-                    100008,
-                    format!("Could not find operation {action}"),
-                ),
-                &request_id,
-                &action,
-                &region,
-            );
+            return meta.error(ApiError::new(
+                INVALID_ACTION_OR_VERSION,
+                format!("Could not find operation {action}"),
+            ));
         }
     };
     if let Err(e) = state.authenticate(&method, &uri, &headers, &body) {
         state.stats(|s| s.auth_failures += 1);
-        return error_response(e, &request_id, &action, &region);
+        return meta.error(e);
     }
     if !state.admit(source) {
-        return error_response(
-            ApiError::new(
-                429,
-                "AccountFlowLimitExceeded",
-                100018,
-                "Too many requests: at most 2 per second",
-            ),
-            &request_id,
-            &action,
-            &region,
-        );
+        return meta.error(ApiError::new(
+            ACCOUNT_FLOW_LIMIT_EXCEEDED,
+            "Too many requests: at most 2 per second",
+        ));
     }
     let now_ms = Utc::now().timestamp_millis();
     let req = match state.stats(|s| parse_request(source, &body, now_ms, s)) {
         Ok(r) => r,
         Err(e) => {
             state.stats(|s| s.bad_requests += 1);
-            return error_response(e, &request_id, &action, &region);
+            return meta.error(e);
         }
     };
 
@@ -664,67 +667,36 @@ async fn handle(
     if let Some(f) = fault {
         state.stats(|s| *s.faults.entry(f.as_str().to_string()).or_default() += 1);
     }
-    let meta = metadata(&request_id, &action, &region);
     match fault {
         Some(Fault::Http500) => {
-            return error_response(
-                ApiError::new(500, "InternalError", 100001, "internal error"),
-                &request_id,
-                &action,
-                &region,
-            );
+            return meta.error(ApiError::new(INTERNAL_ERROR, "internal error"));
         }
         Some(Fault::Http502) => return gateway_page(502, "Bad Gateway"),
         Some(Fault::Http503) => return gateway_page(503, "Service Temporarily Unavailable"),
         Some(Fault::Http504) => return gateway_page(504, "Gateway Time-out"),
         Some(Fault::Throttle) => {
-            return error_response(
-                ApiError::new(
-                    429,
-                    "AccountFlowLimitExceeded",
-                    100018,
-                    "flow limit exceeded",
-                ),
-                &request_id,
-                &action,
-                &region,
-            );
+            return meta.error(ApiError::new(
+                ACCOUNT_FLOW_LIMIT_EXCEEDED,
+                "flow limit exceeded",
+            ));
         }
         Some(Fault::Denied) => {
-            return error_response(
-                ApiError::new(403, "AccessDenied", 100013, "access denied for this AppId"),
-                &request_id,
-                &action,
-                &region,
-            );
+            return meta.error(ApiError::new(ACCESS_DENIED, "access denied for this AppId"));
         }
-        Some(Fault::Malformed) => {
-            return (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                "{\"ResponseMetadata\": <oops>",
-            )
-                .into_response();
-        }
+        Some(Fault::Malformed) => return json_ok("{\"ResponseMetadata\": <oops>"),
         Some(Fault::WrongShape) => {
-            return axum::Json(json!({ "ResponseMetadata": meta, "Result": { "Indicators": "temporarily unavailable" } })).into_response();
+            return axum::Json(json!({ "ResponseMetadata": meta.to_json(), "Result": { "Indicators": "temporarily unavailable" } })).into_response();
         }
         Some(Fault::Slow) => tokio::time::sleep(state.config.faults.slow).await,
         _ => {}
     }
     // the answer reflects the moment it is sent
     let now = Utc::now().timestamp();
-    let (answer, served) = build_answer(&state, source, &req, now, fault, meta);
+    let (answer, served) = build_answer(&state, source, &req, now, fault, meta.to_json());
     let bytes = serde_json::to_vec(&answer).expect("an answer always serializes");
     match fault {
         Some(Fault::Truncate) => {
-            let cut = bytes[..bytes.len() / 2].to_vec();
-            return (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                cut,
-            )
-                .into_response();
+            return json_ok(bytes[..bytes.len() / 2].to_vec());
         }
         Some(Fault::Reset) => {
             let half = Bytes::from(bytes[..bytes.len() / 2].to_vec());
@@ -748,12 +720,7 @@ async fn handle(
         s.answered += 1;
         s.points_served += served;
     });
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        bytes,
-    )
-        .into_response()
+    json_ok(bytes)
 }
 
 #[cfg(test)]
