@@ -90,25 +90,11 @@ impl FetchError {
 
     /// The same refusal with another hint (what to check); other errors
     /// are returned unchanged.
-    pub fn with_hint(self, new_hint: String) -> FetchError {
-        match self {
-            FetchError::Rejected {
-                status,
-                code,
-                code_n,
-                message,
-                request_id,
-                ..
-            } => FetchError::Rejected {
-                status,
-                code,
-                code_n,
-                message,
-                hint: new_hint,
-                request_id,
-            },
-            other => other,
+    pub fn with_hint(mut self, new_hint: String) -> FetchError {
+        if let FetchError::Rejected { hint, .. } = &mut self {
+            *hint = new_hint;
         }
+        self
     }
 
     pub fn request_id(&self) -> Option<&str> {
@@ -238,19 +224,14 @@ pub(super) fn classify_error(
 mod tests {
     use std::time::Duration;
 
-    use crate::api::testing::{WIDE, ok};
+    use crate::api::testing::{WIDE, http, ok};
     use crate::api::{HttpAnswer, parse_answer};
 
     const ERROR: &str = include_str!("../../tests/fixtures/error-answer.json");
 
     #[test]
     fn error_answer_is_refused_with_a_hint() {
-        let http = HttpAnswer {
-            status: 401,
-            retry_after: None,
-            body: ERROR.as_bytes(),
-        };
-        let e = parse_answer(&http, WIDE).unwrap_err();
+        let e = parse_answer(&http(401, ERROR.as_bytes()), WIDE).unwrap_err();
         assert!(!e.is_retryable());
         let text = e.to_string();
         assert!(text.contains("SignatureDoesNotMatch"), "{text}");
@@ -262,28 +243,16 @@ mod tests {
     #[test]
     fn statuses_classify() {
         let html = b"<html><body><h1>502 Bad Gateway</h1></body></html>";
-        let e = parse_answer(
-            &HttpAnswer {
-                status: 502,
-                retry_after: None,
-                body: html,
-            },
-            WIDE,
-        )
-        .unwrap_err();
+        let e = parse_answer(&http(502, html), WIDE).unwrap_err();
         assert!(e.is_retryable());
         assert!(e.to_string().contains("502 Bad Gateway"), "{e}");
 
         let throttled = r#"{"ResponseMetadata": {"RequestId": "r1", "Error": {"Code": "AccountFlowLimitExceeded", "Message": "slow down"}}}"#;
-        let e = parse_answer(
-            &HttpAnswer {
-                status: 429,
-                retry_after: Some(Duration::from_secs(2)),
-                body: throttled.as_bytes(),
-            },
-            WIDE,
-        )
-        .unwrap_err();
+        let answer = HttpAnswer {
+            retry_after: Some(Duration::from_secs(2)),
+            ..http(429, throttled.as_bytes())
+        };
+        let e = parse_answer(&answer, WIDE).unwrap_err();
         assert_eq!(e.kind(), "throttled");
         assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
         // The same code in a 200 still means throttling.
@@ -292,28 +261,12 @@ mod tests {
 
         let internal = r#"{"ResponseMetadata": {"Error": {"Code": "InternalError", "CodeN": 100001, "Message": "oops"}}}"#;
         for (status, retryable) in [(500, true), (503, true), (501, false), (400, false)] {
-            let e = parse_answer(
-                &HttpAnswer {
-                    status,
-                    retry_after: None,
-                    body: internal.as_bytes(),
-                },
-                WIDE,
-            )
-            .unwrap_err();
+            let e = parse_answer(&http(status, internal.as_bytes()), WIDE).unwrap_err();
             assert_eq!(e.is_retryable(), retryable, "HTTP {status}: {e:?}");
         }
 
         let clock = r#"{"ResponseMetadata": {"Error": {"Code": "InvalidTimestamp", "CodeN": 100006, "Message": "x"}}}"#;
-        let e = parse_answer(
-            &HttpAnswer {
-                status: 403,
-                retry_after: None,
-                body: clock.as_bytes(),
-            },
-            WIDE,
-        )
-        .unwrap_err();
+        let e = parse_answer(&http(403, clock.as_bytes()), WIDE).unwrap_err();
         assert!(!e.is_retryable());
         assert!(e.to_string().contains("clock"), "{e}");
     }

@@ -29,11 +29,17 @@ mod testing {
     pub const T0: i64 = 1_795_435_200;
     pub const WIDE: (i64, i64) = (T0 - 3600, T0 + 3600);
 
-    pub fn ok(body: &str) -> HttpAnswer<'_> {
+    /// An answer with `status`, without `Retry-After`.
+    pub fn http(status: u16, body: &[u8]) -> HttpAnswer<'_> {
         HttpAnswer {
-            status: 200,
+            status,
             retry_after: None,
-            body: body.as_bytes(),
+            body,
         }
+    }
+
+    /// A 200 answer.
+    pub fn ok(body: &str) -> HttpAnswer<'_> {
+        http(200, body.as_bytes())
     }
 }
