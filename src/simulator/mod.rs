@@ -8,7 +8,7 @@
 //! violation of the API's rules (rate, horizon, span) a client committed.
 //!
 //! This file holds its configuration, its statistics, starting and stopping,
-//! and the path of one request ([`handle`]); each step is a file:
+//! and the path of one request (`handle`); each step is a file:
 //! `auth` (the signature check), `rate` (the rate limit), `request` (the
 //! body's rules), `answer` (the data, and what faults do to it), `reply`
 //! (how errors are answered), with `model` (the values) and `faults`
