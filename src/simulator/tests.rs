@@ -1,9 +1,16 @@
+//! The simulator against the real client: answered names over the whole
+//! hour, signature and horizon refusals, every fault kind, the rate limit,
+//! and the horizon compared to the millisecond.
+
+use serde_json::json;
+
 use super::*;
 use crate::api::FetchError;
 use crate::client::ApiClient;
 use crate::config::ApiConfig;
 use crate::credentials::Credentials;
 use crate::planner::{self, PlanParams};
+use crate::timeutil;
 
 async fn sim(config: SimConfig) -> SimHandle {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,148 @@
+//! What the simulator answers a valid request with: the served buckets of
+//! each answered name under the action's time key, and what a fault puts in
+//! its place, mixes into it or does to its bytes.
+
+use axum::body::{Body, Bytes};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::faults::Fault;
+use super::model::{Model, SeriesRef};
+use super::reply::{
+    ACCESS_DENIED, ACCOUNT_FLOW_LIMIT_EXCEEDED, ApiError, INTERNAL_ERROR, ResponseMeta,
+    gateway_page, json_ok,
+};
+use super::request::Request;
+use crate::{BUCKET_SECS, Source, timeutil};
+
+/// The answer to a valid request at `now`, with a fault's extras mixed in.
+pub(super) fn build_answer(
+    model: &Model,
+    source: Source,
+    req: &Request,
+    now: i64,
+    fault: Option<Fault>,
+    meta: Value,
+) -> (Value, u64) {
+    let users = req.user_ids.join(",");
+    let room = req.room_id.clone().unwrap_or_default();
+    let quality = source == Source::Quality;
+    let time_key = if quality { "TimeStamp" } else { "Timestamp" };
+    let fmt = |ts: i64| {
+        if quality {
+            timeutil::fmt_api(ts)
+        } else {
+            timeutil::fmt_utc(ts)
+        }
+    };
+    let mut served = 0;
+    let mut indicators = Vec::new();
+    for name in &req.answered {
+        let s = SeriesRef {
+            source,
+            app_id: &req.app_id,
+            room_id: &room,
+            user_ids: &users,
+            name,
+        };
+        let mut data = Vec::new();
+        let mut sum = 0.0;
+        let mut ts = timeutil::bucket_ceil(req.start);
+        while ts <= req.end {
+            if let Some(v) = model.served_value(&s, ts, now) {
+                data.push(json!({ time_key: fmt(ts), "Value": v }));
+                sum += v;
+                if fault == Some(Fault::Duplicates) && data.len() % 7 == 0 {
+                    data.push(json!({ time_key: fmt(ts), "Value": v }));
+                }
+            }
+            ts += BUCKET_SECS;
+        }
+        served += data.len() as u64;
+        match fault {
+            Some(Fault::BadPoints) => {
+                data.insert(0, json!({ "Value": 1.0 }));
+                data.push(json!({ time_key: "not a time", "Value": 2.0 }));
+                data.push(json!({ time_key: fmt(req.start) }));
+                data.push(json!({ time_key: fmt(req.start), "Value": "n/a" }));
+                data.push(json!({ time_key: fmt(req.start + 7), "Value": 3.0 }));
+            }
+            Some(Fault::Outside) => {
+                data.push(json!({ time_key: fmt(timeutil::bucket_floor(req.start) - 600), "Value": -1.0 }));
+                data.push(
+                    json!({ time_key: fmt(timeutil::bucket_floor(req.end) + 600), "Value": -1.0 }),
+                );
+            }
+            _ => {}
+        }
+        let count = data.len();
+        let mut ind = json!({ "Name": name, "Data": data });
+        if quality {
+            ind["Unit"] = json!("%");
+            if count > 0 {
+                ind["overview"] = json!({ "Value": (sum / count as f64 * 100.0).round() / 100.0 });
+            }
+        }
+        indicators.push(ind);
+    }
+    let mut result = json!({ "Indicators": indicators });
+    if quality {
+        if let Some(room) = &req.room_id {
+            result["RoomId"] = json!(room);
+        }
+        if !req.user_ids.is_empty() {
+            result["UserId"] = json!(req.user_ids);
+        }
+    }
+    (
+        json!({ "ResponseMetadata": meta, "Result": result }),
+        served,
+    )
+}
+
+/// What a fault answers instead of data, if it does.
+pub(super) fn instead_of_data(fault: Option<Fault>, meta: &ResponseMeta) -> Option<Response> {
+    let response = match fault? {
+        Fault::Http500 => meta.error(ApiError::new(INTERNAL_ERROR, "internal error")),
+        Fault::Http502 => gateway_page(502, "Bad Gateway"),
+        Fault::Http503 => gateway_page(503, "Service Temporarily Unavailable"),
+        Fault::Http504 => gateway_page(504, "Gateway Time-out"),
+        Fault::Throttle => meta.error(ApiError::new(
+            ACCOUNT_FLOW_LIMIT_EXCEEDED,
+            "flow limit exceeded",
+        )),
+        Fault::Denied => meta.error(ApiError::new(ACCESS_DENIED, "access denied for this AppId")),
+        Fault::Malformed => json_ok("{\"ResponseMetadata\": <oops>"),
+        Fault::WrongShape => axum::Json(json!({ "ResponseMetadata": meta.to_json(), "Result": { "Indicators": "temporarily unavailable" } })).into_response(),
+        _ => return None,
+    };
+    Some(response)
+}
+
+/// An answer's bytes cut short by a fault, if it does: half of them, or
+/// half and then a reset connection.
+pub(super) fn cut_short(fault: Option<Fault>, bytes: &[u8]) -> Option<Response> {
+    match fault? {
+        Fault::Truncate => Some(json_ok(bytes[..bytes.len() / 2].to_vec())),
+        Fault::Reset => {
+            let half = Bytes::from(bytes[..bytes.len() / 2].to_vec());
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(half),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated reset",
+                )),
+            ];
+            Some(
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::CONTENT_LENGTH, bytes.len())
+                    .body(Body::from_stream(futures_util::stream::iter(chunks)))
+                    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+            )
+        }
+        _ => None,
+    }
+}

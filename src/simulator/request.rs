@@ -1,0 +1,146 @@
+//! What the API accepts: a request's query string and body checked by its
+//! rules. `StartTime` at most 60 minutes before the arrival, to the
+//! millisecond (the gateway is that strict); a span of at most 60 minutes;
+//! an `EndTime` newer than the data delay is served, but counted; at most 20
+//! users, and only with a room; indicators the action knows.
+
+use axum::http::Uri;
+use serde_json::Value;
+
+use super::SimStats;
+use super::reply::{ApiError, INVALID_PARAMETER, MISSING_PARAMETER};
+use crate::{HORIZON_SECS, Source, catalog, timeutil};
+
+/// The query string's pairs (`Action`, `Version`), decoded.
+pub(super) fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// A valid request, as the answer needs it.
+#[derive(Debug)]
+pub(super) struct Request {
+    pub app_id: String,
+    /// `StartTime` and `EndTime` (inclusive), as Unix seconds.
+    pub start: i64,
+    pub end: i64,
+    pub room_id: Option<String>,
+    /// Sorted and deduplicated; empty without a room.
+    pub user_ids: Vec<String>,
+    /// The names to answer with, in order.
+    pub answered: Vec<String>,
+}
+
+/// Checks a request's body at `now_ms` (Unix milliseconds) as the API does.
+pub(super) fn parse_request(
+    source: Source,
+    body: &[u8],
+    now_ms: i64,
+    stats: &mut SimStats,
+) -> Result<Request, ApiError> {
+    let now = now_ms.div_euclid(1000);
+    let invalid = |m: String| ApiError::new(INVALID_PARAMETER, m);
+    let doc: Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("the body is not JSON: {e}")))?;
+    let missing = |k: &str| ApiError::new(MISSING_PARAMETER, format!("{k} is required"));
+    let app_id = doc
+        .get("AppId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| missing("AppId"))?;
+    let time = |k: &str| -> Result<i64, ApiError> {
+        let s = doc
+            .get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| missing(k))?;
+        timeutil::parse_rfc3339(s).ok_or_else(|| invalid(format!("{k} {s:?} is not RFC 3339")))
+    };
+    let start = time("StartTime")?;
+    let end = time("EndTime")?;
+    let indicators: Vec<String> = doc
+        .get("Indicator")
+        .and_then(Value::as_array)
+        .ok_or_else(|| missing("Indicator"))?
+        .iter()
+        .map(|v| v.as_str().map(str::to_string))
+        .collect::<Option<_>>()
+        .ok_or_else(|| invalid("Indicator must be a list of strings".into()))?;
+    if indicators.is_empty() {
+        return Err(missing("Indicator"));
+    }
+    let lookback_ms = now_ms - start * 1000;
+    stats.max_lookback_secs = stats.max_lookback_secs.max(lookback_ms as f64 / 1000.0);
+    if lookback_ms > HORIZON_SECS * 1000 {
+        stats.horizon_violations += 1;
+        return Err(invalid(format!(
+            "StartTime is {:.3} s before now; at most 3600 s are allowed",
+            lookback_ms as f64 / 1000.0
+        )));
+    }
+    if end < start {
+        return Err(invalid("EndTime is before StartTime".into()));
+    }
+    if end - start > HORIZON_SECS {
+        stats.span_violations += 1;
+        return Err(invalid(format!(
+            "the span is {} s; at most 3600 s are allowed",
+            end - start
+        )));
+    }
+    if end > now - source.delay_secs() {
+        stats.beyond_delay += 1;
+    }
+    let (room_id, user_ids) = if source == Source::Quality {
+        let room = doc
+            .get("RoomId")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let mut users: Vec<String> = doc
+            .get("UserId")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if users.len() > 20 {
+            return Err(invalid(format!(
+                "UserId has {} entries; at most 20 are allowed",
+                users.len()
+            )));
+        }
+        if room.is_none() {
+            users.clear();
+        }
+        users.sort();
+        users.dedup();
+        (room, users)
+    } else {
+        (None, Vec::new())
+    };
+    let mut answered = Vec::new();
+    for ind in &indicators {
+        let names = catalog::answered_names(source, ind).ok_or_else(|| {
+            invalid(format!(
+                "Indicator {ind:?} is not supported by {}",
+                source.action()
+            ))
+        })?;
+        for n in names {
+            if !answered.contains(&n) {
+                answered.push(n);
+            }
+        }
+    }
+    Ok(Request {
+        app_id: app_id.to_string(),
+        start,
+        end,
+        room_id,
+        user_ids,
+        answered,
+    })
+}
