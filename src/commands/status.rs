@@ -35,36 +35,8 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                     continue;
                 }
                 let key = t.stream_key(source);
-                let users = key.user_ids.as_option().map(str::to_string);
-                let known = streams.iter().any(|s| {
-                    s.app_id == key.app_id
-                        && s.room_id == key.room_id
-                        && s.user_ids == users
-                        && s.source == source.as_str()
-                });
-                if !known {
-                    streams.push(StreamStatus {
-                        app_id: key.app_id.clone(),
-                        room_id: key.room_id.clone(),
-                        user_ids: users,
-                        source: source.as_str().into(),
-                        indicators: inds.to_vec(),
-                        fetched_until: None,
-                        newest_bucket: None,
-                        last_attempt_at: None,
-                        last_success_at: None,
-                        last_error: None,
-                        last_error_at: None,
-                        requests_24h: 0,
-                        failures_24h: 0,
-                        points_24h: 0,
-                        revisions_24h: 0,
-                        skipped_24h: 0,
-                        gaps_24h: 0,
-                        gap_seconds_24h: 0,
-                        gaps_7d: 0,
-                        gap_seconds_7d: 0,
-                    });
+                if !streams.iter().any(|s| s.key == key) {
+                    streams.push(StreamStatus::never_fetched(key, inds.to_vec()));
                 }
             }
         }
@@ -122,10 +94,10 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                     .iter()
                     .map(|s| {
                         vec![
-                            s.source.clone(),
-                            s.app_id.clone(),
-                            s.room_id.clone().unwrap_or_default(),
-                            s.user_ids.clone().unwrap_or_default(),
+                            s.key.source.to_string(),
+                            s.key.app_id.clone(),
+                            s.key.room_id.clone().unwrap_or_default(),
+                            s.key.user_ids.joined().to_string(),
                             s.fetched_until
                                 .map(timeutil::fmt_utc)
                                 .unwrap_or_else(|| "-".into()),
@@ -166,19 +138,19 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
         && !lagging.is_empty()
     {
         for s in &lagging {
-            eprintln!(
-                "rtc-archiver: {} app={}{}: lag {} exceeds {}",
-                s.source,
-                s.app_id,
-                s.room_id
-                    .as_ref()
-                    .map(|r| format!(" room={r}"))
-                    .unwrap_or_default(),
-                lag(s, now)
-                    .map(fmt_duration_secs)
-                    .unwrap_or_else(|| "never fetched".into()),
-                fmt_duration_secs(max)
-            );
+            match lag(s, now) {
+                Some(l) => eprintln!(
+                    "rtc-archiver: {}: lag {} exceeds {}",
+                    s.key,
+                    fmt_duration_secs(l),
+                    fmt_duration_secs(max)
+                ),
+                None => eprintln!(
+                    "rtc-archiver: {}: never fetched (the limit is {})",
+                    s.key,
+                    fmt_duration_secs(max)
+                ),
+            }
         }
         return Ok(exit::FAILURE);
     }

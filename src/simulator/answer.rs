@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::faults::Fault;
-use super::model::{Model, SeriesRef};
+use super::model::Model;
 use super::reply::{
     ACCESS_DENIED, ACCOUNT_FLOW_LIMIT_EXCEEDED, ApiError, INTERNAL_ERROR, ResponseMeta,
     gateway_page, json_ok,
@@ -25,8 +25,6 @@ pub(super) fn build_answer(
     fault: Option<Fault>,
     meta: Value,
 ) -> (Value, u64) {
-    let users = req.user_ids.join(",");
-    let room = req.room_id.clone().unwrap_or_default();
     let quality = source == Source::Quality;
     let time_key = if quality { "TimeStamp" } else { "Timestamp" };
     let fmt = |ts: i64| {
@@ -39,13 +37,7 @@ pub(super) fn build_answer(
     let mut served = 0;
     let mut indicators = Vec::new();
     for name in &req.answered {
-        let s = SeriesRef {
-            source,
-            app_id: &req.app_id,
-            room_id: &room,
-            user_ids: &users,
-            name,
-        };
+        let s = req.stream.series(name.as_str());
         let mut data = Vec::new();
         let mut sum = 0.0;
         let mut ts = timeutil::bucket_ceil(req.start);
@@ -88,11 +80,11 @@ pub(super) fn build_answer(
     }
     let mut result = json!({ "Indicators": indicators });
     if quality {
-        if let Some(room) = &req.room_id {
+        if let Some(room) = &req.stream.room_id {
             result["RoomId"] = json!(room);
         }
-        if !req.user_ids.is_empty() {
-            result["UserId"] = json!(req.user_ids);
+        if !req.stream.user_ids.is_empty() {
+            result["UserId"] = json!(req.stream.user_ids.to_vec());
         }
     }
     (

@@ -38,7 +38,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use faults::{Fault, FaultPlan};
-pub use model::{Model, SeriesRef};
+pub use model::Model;
 
 use answer::build_answer;
 use reply::{

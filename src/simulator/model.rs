@@ -6,18 +6,8 @@
 //! aggregation pipelines revise late data. A small share of buckets has no
 //! data at all and is never served.
 
-use crate::{BUCKET_SECS, Source, catalog};
-
-/// Identifies a simulated series: what the request asked for, and the answered name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SeriesRef<'a> {
-    pub source: Source,
-    pub app_id: &'a str,
-    pub room_id: &'a str,
-    /// Sorted, comma-joined.
-    pub user_ids: &'a str,
-    pub name: &'a str,
-}
+use crate::series::SeriesKey;
+use crate::{BUCKET_SECS, catalog};
 
 /// The knobs of the simulated data.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,25 +60,25 @@ fn round2(v: f64) -> f64 {
 }
 
 impl Model {
-    fn series_hash(&self, s: &SeriesRef<'_>) -> u64 {
+    fn series_hash(&self, s: &SeriesKey) -> u64 {
         fnv1a(&[
             &self.seed.to_le_bytes(),
-            s.source.as_str().as_bytes(),
-            s.app_id.as_bytes(),
-            s.room_id.as_bytes(),
-            s.user_ids.as_bytes(),
-            s.name.as_bytes(),
+            s.stream.source.as_str().as_bytes(),
+            s.stream.app_id.as_bytes(),
+            s.stream.room_id.as_deref().unwrap_or("").as_bytes(),
+            s.stream.user_ids.joined().as_bytes(),
+            s.indicator.as_bytes(),
         ])
     }
 
     /// Whether the API has data for this bucket at all.
-    pub fn has_data(&self, s: &SeriesRef<'_>, ts: i64) -> bool {
+    pub fn has_data(&self, s: &SeriesKey, ts: i64) -> bool {
         let h = mix(self.series_hash(s) ^ (ts as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
         h % 1000 >= self.missing_per_mille
     }
 
     /// The final value of a bucket, or `None` if it has no data.
-    pub fn final_value(&self, s: &SeriesRef<'_>, ts: i64) -> Option<f64> {
+    pub fn final_value(&self, s: &SeriesKey, ts: i64) -> Option<f64> {
         if !self.has_data(s, ts) {
             return None;
         }
@@ -98,8 +88,8 @@ impl Model {
         // a daily wave, peaking in the (Beijing) evening
         let day_phase = ((ts + 8 * 3600).rem_euclid(86400)) as f64 / 86400.0;
         let wave = (std::f64::consts::TAU * (day_phase - 0.6)).cos();
-        let (threshold, base) =
-            catalog::split_threshold(s.name).map_or((0, s.name), |(n, _, b)| (n, b));
+        let (threshold, base) = catalog::split_threshold(&s.indicator)
+            .map_or((0, s.indicator.as_str()), |(n, _, b)| (n, b));
         let v = if base.contains("join_room_success_rate") {
             // more time to join, more joins succeed
             98.2 + 0.06 * threshold.min(20) as f64 - 0.8 * slow - 0.6 * noise + 0.2 * wave
@@ -123,8 +113,8 @@ impl Model {
 
     /// What the API answers for a bucket at `now`: nothing before the
     /// bucket's data is due, a provisional value for a while, then the final one.
-    pub fn served_value(&self, s: &SeriesRef<'_>, ts: i64, now: i64) -> Option<f64> {
-        let available = ts + BUCKET_SECS + s.source.delay_secs();
+    pub fn served_value(&self, s: &SeriesKey, ts: i64, now: i64) -> Option<f64> {
+        let available = ts + BUCKET_SECS + s.stream.source.delay_secs();
         if now < available {
             return None;
         }
@@ -147,15 +137,11 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Source;
+    use crate::series::{StreamKey, UserSet};
 
-    fn series(name: &str) -> SeriesRef<'_> {
-        SeriesRef {
-            source: Source::Quality,
-            app_id: "app1",
-            room_id: "",
-            user_ids: "",
-            name,
-        }
+    fn series(name: &str) -> SeriesKey {
+        StreamKey::new("app1", None, UserSet::NONE, Source::Quality).series(name)
     }
 
     #[test]
@@ -176,11 +162,8 @@ mod tests {
             }
         }
         assert!(missing > 10 && missing < 150, "{missing}");
-        let users = SeriesRef {
-            source: Source::Operation,
-            name: "online_user_count",
-            ..series("")
-        };
+        let users = StreamKey::new("app1", None, UserSet::NONE, Source::Operation)
+            .series("online_user_count");
         let v = m
             .final_value(&users, t0)
             .or(m.final_value(&users, t0 + 30))

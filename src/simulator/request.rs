@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::SimStats;
 use super::reply::{ApiError, INVALID_PARAMETER, MISSING_PARAMETER};
+use crate::series::{StreamKey, UserSet};
 use crate::{HORIZON_SECS, Source, catalog, timeutil};
 
 /// The query string's pairs (`Action`, `Version`), decoded.
@@ -21,13 +22,11 @@ pub(super) fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
 /// A valid request, as the answer needs it.
 #[derive(Debug)]
 pub(super) struct Request {
-    pub app_id: String,
+    /// AppId, RoomId and UserId (empty without a room), and the action.
+    pub stream: StreamKey,
     /// `StartTime` and `EndTime` (inclusive), as Unix seconds.
     pub start: i64,
     pub end: i64,
-    pub room_id: Option<String>,
-    /// Sorted and deduplicated; empty without a room.
-    pub user_ids: Vec<String>,
     /// The names to answer with, in order.
     pub answered: Vec<String>,
 }
@@ -115,11 +114,12 @@ pub(super) fn parse_request(
         if room.is_none() {
             users.clear();
         }
-        users.sort();
-        users.dedup();
+        // "invalid values are dropped" (the API's doc)
+        users.retain(|u| !u.trim().is_empty() && !u.contains(','));
+        let users = UserSet::new(&users).map_err(invalid)?;
         (room, users)
     } else {
-        (None, Vec::new())
+        (None, UserSet::NONE)
     };
     let mut answered = Vec::new();
     for ind in &indicators {
@@ -136,11 +136,9 @@ pub(super) fn parse_request(
         }
     }
     Ok(Request {
-        app_id: app_id.to_string(),
+        stream: StreamKey::new(app_id, room_id, user_ids, source),
         start,
         end,
-        room_id,
-        user_ids,
         answered,
     })
 }

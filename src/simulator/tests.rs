@@ -78,13 +78,13 @@ async fn serves_answered_names_over_the_whole_hour() {
             .take_while(|&t| t <= req.end)
             .filter(|&t| {
                 model.has_data(
-                    &SeriesRef {
-                        source: Source::Quality,
-                        app_id: "app1",
-                        room_id: "",
-                        user_ids: "",
-                        name: &s.name,
-                    },
+                    &crate::series::StreamKey::new(
+                        "app1",
+                        None,
+                        crate::series::UserSet::NONE,
+                        Source::Quality,
+                    )
+                    .series(s.name.as_str()),
                     t,
                 )
             })

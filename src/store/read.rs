@@ -34,6 +34,27 @@ pub struct SeriesFilter {
     pub sources: Vec<Source>,
 }
 
+/// A stream's identity from four columns starting at `first`: app_id,
+/// room_id and user_ids (NULL for none), source.
+fn stream_key(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<StreamKey> {
+    let text = |i: usize, e: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    };
+    let users: Option<String> = r.get(first + 2)?;
+    let user_ids =
+        UserSet::parse(users.as_deref().unwrap_or("")).map_err(|e| text(first + 2, e))?;
+    let source: Source = r
+        .get::<_, String>(first + 3)?
+        .parse()
+        .map_err(|e| text(first + 3, e))?;
+    Ok(StreamKey::new(
+        r.get::<_, String>(first)?,
+        r.get(first + 1)?,
+        user_ids,
+        source,
+    ))
+}
+
 /// `(condition OR condition ...)`, one per value, each with its `?` bound
 /// to the value; `None` for no values (no restriction).
 fn any_of(condition: &str, values: &[String], args: &mut Vec<String>) -> Option<String> {
@@ -157,10 +178,8 @@ pub struct SqlStats {
 /// What `status` shows for one stream (target and action).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StreamStatus {
-    pub app_id: String,
-    pub room_id: Option<String>,
-    pub user_ids: Option<String>,
-    pub source: String,
+    #[serde(flatten)]
+    pub key: StreamKey,
     /// Requested indicators with progress.
     pub indicators: Vec<String>,
     /// Every bucket before this has been fetched (the oldest feed's progress).
@@ -180,6 +199,31 @@ pub struct StreamStatus {
     pub gap_seconds_24h: i64,
     pub gaps_7d: i64,
     pub gap_seconds_7d: i64,
+}
+
+impl StreamStatus {
+    /// A configured stream the archive has not heard of yet.
+    pub fn never_fetched(key: StreamKey, indicators: Vec<String>) -> StreamStatus {
+        StreamStatus {
+            key,
+            indicators,
+            fetched_until: None,
+            newest_bucket: None,
+            last_attempt_at: None,
+            last_success_at: None,
+            last_error: None,
+            last_error_at: None,
+            requests_24h: 0,
+            failures_24h: 0,
+            points_24h: 0,
+            revisions_24h: 0,
+            skipped_24h: 0,
+            gaps_24h: 0,
+            gap_seconds_24h: 0,
+            gaps_7d: 0,
+            gap_seconds_7d: 0,
+        }
+    }
 }
 
 impl Store {
@@ -220,18 +264,10 @@ impl Store {
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-            let text = |i: usize, e: String| {
-                rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
-            };
-            let source: Source = r.get::<_, String>(5)?.parse().map_err(|e| text(5, e))?;
-            let users: Option<String> = r.get(4)?;
-            let user_ids =
-                UserSet::parse(users.as_deref().unwrap_or("")).map_err(|e| text(4, e))?;
             Ok(StoredSeries {
                 id: r.get(0)?,
                 stream_id: r.get(1)?,
-                key: StreamKey::new(r.get::<_, String>(2)?, r.get(3)?, user_ids, source)
-                    .series(r.get::<_, String>(6)?),
+                key: stream_key(r, 2)?.series(r.get::<_, String>(6)?),
                 unit: r.get(7)?,
             })
         })?;
@@ -413,10 +449,7 @@ impl Store {
             Ok((
                 r.get::<_, i64>(0)?,
                 StreamStatus {
-                    app_id: r.get(1)?,
-                    room_id: r.get(2)?,
-                    user_ids: r.get(3)?,
-                    source: r.get(4)?,
+                    key: stream_key(r, 1)?,
                     last_attempt_at: r.get(5)?,
                     last_success_at: r.get(6)?,
                     last_error: r.get(7)?,

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rtc_archiver::simulator::{self, SeriesRef, SimConfig, SimHandle, SimStats};
+use rtc_archiver::series::{StreamKey, UserSet};
+use rtc_archiver::simulator::{self, SimConfig, SimHandle, SimStats};
 use rusqlite::Connection;
 
 /// The simulator, on its own runtime, for as long as the test holds it.
@@ -289,13 +290,13 @@ pub fn assert_archive_matches_model(
             .fold((i64::MAX, i64::MIN), |(a, b), f| (a.min(f.5), b.max(f.6)));
         assert!(first < done, "no fetched range for {source} {room}");
         for name in names {
-            let s = SeriesRef {
+            let s = StreamKey::new(
+                "app1",
+                Some(room.to_string()),
+                UserSet::parse(users).unwrap(),
                 source,
-                app_id: "app1",
-                room_id: room,
-                user_ids: users,
-                name,
-            };
+            )
+            .series(name);
             let stored: std::collections::BTreeMap<i64, f64> = points
                 .iter()
                 .filter(|p| {
