@@ -1,24 +1,19 @@
-//! The HTTP side of the API: one signed `POST` per call, never more than the
-//! API's rate per action leaving this process, answers handed to [`api`]
-//! for parsing. Retrying is the collector's business: it re-plans the window
-//! between attempts.
+//! The HTTP side of the API: one signed `POST` per call, each action paced
+//! by its own [`Pacer`] (its limit, its daily quota, the most urgent stream
+//! first), answers handed to [`api`] for parsing. Retrying is the
+//! collector's business: it re-plans the window between attempts.
 
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use url::Url;
 
 use crate::api::{self, Answer, FetchError, HttpAnswer, QueryRequest};
 use crate::config::ApiConfig;
 use crate::credentials::Credentials;
+use crate::pacer::{Pacer, QuotaExhausted};
 use crate::{API_VERSION, Source, sign};
-
-/// Space between two requests of one action: the API allows 2 per second;
-/// 550 ms keeps any one-second window at two even with a little jitter.
-pub const REQUEST_SPACING: Duration = Duration::from_millis(550);
 
 /// Longest `Retry-After` we honour.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -45,10 +40,8 @@ pub struct ApiClient {
     host: String,
     region: String,
     creds: Credentials,
-    limiters: [DefaultDirectRateLimiter; 2],
-    /// Waiters for each limiter, served first come, first served (the
-    /// limiter alone lets an unlucky waiter lose every race).
-    queues: [tokio::sync::Mutex<()>; 2],
+    /// One pacer per action.
+    pacers: [Pacer; 2],
     /// Requests sent, per action (for tests and metrics).
     sent: [AtomicU64; 2],
 }
@@ -149,25 +142,14 @@ impl ApiClient {
             .connect_timeout(api.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
-        let quota = Quota::with_period(REQUEST_SPACING)
-            .expect("non-zero period")
-            .allow_burst(NonZeroU32::MIN);
-        let limiters = [RateLimiter::direct(quota), RateLimiter::direct(quota)];
-        // Start each limiter as if a request had just left: the collector that
-        // ran before this process (cron fires right after a run ends, a daemon
-        // restarts) may have sent its last requests a moment ago, and the API
-        // counts per account, not per process.
-        for l in &limiters {
-            let _ = l.check();
-        }
+        let pacers = Source::ALL.map(|s| Pacer::new(api.limits.of(s.action())));
         Ok(ApiClient {
             http,
             host: host_header(&api.endpoint),
             url: api.endpoint.clone(),
             region: api.region.clone(),
             creds,
-            limiters,
-            queues: Default::default(),
+            pacers,
             sent: [AtomicU64::new(0), AtomicU64::new(0)],
         })
     }
@@ -177,17 +159,19 @@ impl ApiClient {
         self.sent[source_index(source)].load(Ordering::Relaxed)
     }
 
-    /// Waits until a request of `source` may leave: first come, first served
-    /// among this process's waiters, never faster than the API's rate.
+    /// The pacer of an action.
+    pub fn pacer(&self, source: Source) -> &Pacer {
+        &self.pacers[source_index(source)]
+    }
+
+    /// Waits until a request of `source` may leave: after every more urgent
+    /// waiting stream (a smaller `urgency`: its oldest unfetched bucket),
+    /// never faster than the action's limit, never past its daily quota.
     /// Returns how long it waited. The caller sends right after (see
     /// [`ApiClient::send_now`]), so a window planned after this returns is
     /// planned at the moment its request leaves.
-    pub async fn permit(&self, source: Source) -> Duration {
-        let idx = source_index(source);
-        let started = Instant::now();
-        let _turn = self.queues[idx].lock().await;
-        self.limiters[idx].until_ready().await;
-        started.elapsed()
+    pub async fn permit(&self, source: Source, urgency: i64) -> Result<Duration, QuotaExhausted> {
+        self.pacer(source).permit(urgency).await
     }
 
     /// Sends one request now; call [`ApiClient::permit`] first.
@@ -202,13 +186,14 @@ impl ApiClient {
         }
     }
 
-    /// Waits for the action's rate limiter, then sends one request.
-    pub async fn fetch(&self, req: &QueryRequest) -> Attempt {
-        let waited = self.permit(req.stream.source).await;
-        Attempt {
+    /// Waits for the action's turn (as the most urgent), then sends one
+    /// request; a used-up daily quota is an error of its own.
+    pub async fn fetch(&self, req: &QueryRequest) -> Result<Attempt, QuotaExhausted> {
+        let waited = self.permit(req.stream.source, i64::MIN).await?;
+        Ok(Attempt {
             waited,
             ..self.send_now(req).await
-        }
+        })
     }
 
     async fn send(&self, req: &QueryRequest) -> Result<Answer, FetchError> {
@@ -290,7 +275,12 @@ mod tests {
             ..ApiConfig::default()
         };
         let client = ApiClient::new(&api, Credentials::new("ak", "sk", None, "test")).unwrap();
-        match client.fetch(&request(Source::Operation)).await.result {
+        match client
+            .fetch(&request(Source::Operation))
+            .await
+            .unwrap()
+            .result
+        {
             Err(e @ FetchError::Transport(_)) => {
                 assert!(e.is_retryable());
                 e.to_string()
@@ -350,7 +340,7 @@ mod tests {
             ..ApiConfig::default()
         };
         let client = ApiClient::new(&api, Credentials::new("ak", "sk", None, "test")).unwrap();
-        let a = client.fetch(&request(Source::Operation)).await;
+        let a = client.fetch(&request(Source::Operation)).await.unwrap();
         match a.result {
             Err(e @ FetchError::BadAnswer { .. }) => {
                 assert!(e.to_string().contains("larger than 32 MiB"), "{e}");
@@ -371,7 +361,7 @@ mod tests {
         let req = request(Source::Quality);
         let t = Instant::now();
         for _ in 0..3 {
-            let a = client.fetch(&req).await;
+            let a = client.fetch(&req).await.unwrap();
             assert!(
                 matches!(a.result, Err(FetchError::Transport(_))),
                 "{:?}",
@@ -379,7 +369,11 @@ mod tests {
             );
         }
         // three requests need at least two spacings
-        assert!(t.elapsed() >= REQUEST_SPACING * 2, "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= crate::budget::Limit::default().spacing() * 2,
+            "{:?}",
+            t.elapsed()
+        );
         assert_eq!(client.sent(Source::Quality), 3);
         assert_eq!(client.sent(Source::Operation), 0);
     }

@@ -4,9 +4,12 @@
 //! until SIGINT/SIGTERM.
 //!
 //! Targets are independent: one failing never stops the others. The store is
-//! blocking, so every write runs on the blocking pool; the shared rate
-//! limiters in [`ApiClient`] keep each action at the API's rate across all
-//! targets.
+//! blocking, so every write runs on the blocking pool. Every stream of a
+//! pass waits for its action's turn at the client's pacer, the most urgent
+//! first (the stream whose oldest unfetched bucket is closest to leaving
+//! the horizon), and plans its window when its turn comes: a pass with more
+//! requests than the interval allows takes longer, covers more per request,
+//! and loses only what the budget cannot save (recorded as over_budget).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +22,9 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use crate::api::{Answer, FetchError, QueryRequest};
 use crate::client::ApiClient;
 use crate::config::{Config, Target};
+use crate::gaps;
 use crate::metrics::Metrics;
+use crate::pacer::QuotaExhausted;
 use crate::planner::{self, PlanParams, Window};
 use crate::retry::{self, Decision, GiveUp, RetryState};
 use crate::series::StreamKey;
@@ -53,6 +58,8 @@ pub enum StreamFailure {
     Fetch { error: FetchError, attempts: u32 },
     /// The archive could not be written.
     Store(StoreError),
+    /// The action's daily quota is used up: no request was sent.
+    OverBudget(QuotaExhausted),
     /// Shutdown arrived first.
     Cancelled,
 }
@@ -68,6 +75,7 @@ impl std::fmt::Display for StreamFailure {
                 )
             }
             StreamFailure::Store(e) => write!(f, "archive write failed: {e}"),
+            StreamFailure::OverBudget(e) => write!(f, "not fetched: {e}"),
             StreamFailure::Cancelled => f.write_str("cancelled by shutdown"),
         }
     }
@@ -113,48 +121,60 @@ impl PassReport {
     }
 }
 
+/// What every stream job of the collector shares.
+struct Shared {
+    store: Mutex<Store>,
+    client: ApiClient,
+    config: Config,
+    metrics: Arc<Metrics>,
+    /// When this collector started (Unix seconds): what slides out of reach
+    /// after this without a failure waited for the budget.
+    collecting_since: i64,
+}
+
 /// Everything a pass needs, shared by its tasks.
 pub struct Collector {
-    store: Arc<Mutex<Store>>,
-    client: Arc<ApiClient>,
-    config: Arc<Config>,
-    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
 }
 
 impl Collector {
     pub fn new(store: Store, client: ApiClient, config: Config, metrics: Arc<Metrics>) -> Self {
+        // the pacers go on from the requests of the collectors before this one
+        for source in Source::ALL {
+            match store.api_usage(source, timeutil::now()) {
+                Ok((last, today)) => client.pacer(source).resume(last, today),
+                Err(e) => warn!(error = %e, "cannot read the request history; pacing from now"),
+            }
+        }
         Collector {
-            store: Arc::new(Mutex::new(store)),
-            client: Arc::new(client),
-            config: Arc::new(config),
-            metrics,
+            shared: Arc::new(Shared {
+                store: Mutex::new(store),
+                client,
+                config,
+                metrics,
+                collecting_since: timeutil::now(),
+            }),
         }
     }
 
-    /// How long one pass may spend retrying: the poll interval, at least 30 s.
-    pub fn pass_budget(&self) -> Duration {
-        self.config
-            .interval
-            .clamp(Duration::from_secs(30), Duration::from_secs(600))
+    /// The API client (its pacers' usage, for metrics and status).
+    pub fn client(&self) -> &ApiClient {
+        &self.shared.client
     }
 
-    /// One pass over every target and action, concurrently.
+    /// One pass over every target and action, concurrently: each stream
+    /// waits for its action's turn by urgency.
     pub async fn run_pass(&self, shutdown: &Shutdown) -> PassReport {
-        let deadline = Instant::now() + self.pass_budget();
         let mut tasks = JoinSet::new();
-        for target in &self.config.targets {
+        for target in &self.shared.config.targets {
             for source in Source::ALL {
                 if target.indicators(source).is_empty() {
                     continue;
                 }
                 let job = StreamJob {
-                    store: self.store.clone(),
-                    client: self.client.clone(),
-                    config: self.config.clone(),
-                    metrics: self.metrics.clone(),
+                    shared: self.shared.clone(),
                     target: target.clone(),
                     source,
-                    deadline,
                 };
                 let key = target.stream_key(source);
                 let span = info_span!("stream", %key);
@@ -184,7 +204,7 @@ impl Collector {
     /// Checkpoints every [`CHECKPOINT_EVERY`] and when it stops, so that a
     /// copy of the .db file is never more than minutes behind.
     pub async fn run_daemon(&self, mut shutdown: Shutdown) -> Result<(), StoreError> {
-        let mut ticker = tokio::time::interval(self.config.interval);
+        let mut ticker = tokio::time::interval(self.shared.config.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut checkpointed = Instant::now();
         let result = loop {
@@ -214,9 +234,13 @@ impl Collector {
     /// [`Store::checkpoint`]). A failure loses nothing (the WAL still holds
     /// it), so it is logged, not returned.
     pub async fn checkpoint(&self) {
-        let store = self.store.clone();
+        let shared = self.shared.clone();
         let done = tokio::task::spawn_blocking(move || {
-            store.lock().unwrap_or_else(|p| p.into_inner()).checkpoint()
+            shared
+                .store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .checkpoint()
         })
         .await;
         match done {
@@ -272,13 +296,9 @@ pub fn log_pass(report: &PassReport, took: Duration) {
 }
 
 struct StreamJob {
-    store: Arc<Mutex<Store>>,
-    client: Arc<ApiClient>,
-    config: Arc<Config>,
-    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
     target: Target,
     source: Source,
-    deadline: Instant,
 }
 
 impl StreamJob {
@@ -287,9 +307,9 @@ impl StreamJob {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StreamFailure> {
-        let store = self.store.clone();
+        let shared = self.shared.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = shared.store.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut guard)
         })
         .await;
@@ -301,10 +321,20 @@ impl StreamJob {
         }
     }
 
+    /// How long one stream may spend retrying: the poll interval, at least
+    /// 30 s, at most 10 minutes.
+    fn retry_budget(&self) -> Duration {
+        self.shared
+            .config
+            .interval
+            .clamp(Duration::from_secs(30), Duration::from_secs(600))
+    }
+
     fn params(&self, extra_margin: i64) -> PlanParams {
         PlanParams {
-            overlap: timeutil::secs_i64(self.config.overlap),
-            margin: timeutil::secs_i64(self.config.horizon_margin).saturating_add(extra_margin),
+            overlap: timeutil::secs_i64(self.shared.config.overlap),
+            margin: timeutil::secs_i64(self.shared.config.horizon_margin)
+                .saturating_add(extra_margin),
             delay: self.source.delay_secs(),
         }
     }
@@ -335,10 +365,16 @@ impl StreamJob {
                 lost = %timeutil::fmt_duration_secs(lost_secs),
                 "data slid out of the API's 60-minute reach before it was fetched: recording a gap"
             );
-            self.metrics.gap_recorded(self.source, lost_secs);
+            self.shared.metrics.gap_recorded(self.source, lost_secs);
             let inds = indicators.clone();
             let lost = plan.lost.clone();
             let k = key.clone();
+            let collecting_since = self.shared.collecting_since;
+            let params = self.params(extra_margin);
+            let reach = gaps::Reach {
+                delay: params.delay,
+                margin: params.margin,
+            };
             self.with_store(move |s| {
                 let lost: Vec<store::Lost<'_>> = lost
                     .iter()
@@ -348,7 +384,7 @@ impl StreamJob {
                         end: l.end,
                     })
                     .collect();
-                s.record_lost(&k, &lost, now)
+                s.record_lost(&k, &lost, reach, Some(collecting_since), now)
             })
             .await?;
         }
@@ -383,25 +419,31 @@ impl StreamJob {
         let mut attempts: u32 = 0;
         let mut lost_total = 0;
         let mut retry = RetryState::default();
+        // how long retries may go on: the interval (at least 30 s) from the
+        // stream's first turn, however long it waited for it
+        let mut deadline: Option<Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return Err(StreamFailure::Cancelled);
             }
-            // a first look, so that a stream with nothing due takes no turn
+            // a first look, so that a stream with nothing due takes no turn;
+            // its oldest bucket due is its urgency
             let (due, lost) = self.plan(&key, &indicators, retry.extra_margin).await?;
             lost_total += lost;
-            if due.is_none() {
+            let Some(due) = due else {
                 debug!("nothing due yet");
                 return Ok(StreamSuccess {
                     lost_secs: lost_total,
                     ..StreamSuccess::default()
                 });
-            }
+            };
             let waited = tokio::select! {
-                w = self.client.permit(self.source) => w,
+                w = self.shared.client.permit(self.source, due.start) => w,
                 Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
             };
-            self.metrics.limiter_wait(self.source, waited);
+            let waited = waited.map_err(StreamFailure::OverBudget)?;
+            self.shared.metrics.limiter_wait(self.source, waited);
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.retry_budget());
             // the window, planned now that the request may leave
             let (window, lost) = self.plan(&key, &indicators, retry.extra_margin).await?;
             lost_total += lost;
@@ -415,7 +457,7 @@ impl StreamJob {
             let req = self.request(&key, &indicators, window);
             attempts += 1;
             let attempt = tokio::select! {
-                a = self.client.send_now(&req) => a,
+                a = self.shared.client.send_now(&req) => a,
                 Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
             };
             let log = AttemptLog {
@@ -427,7 +469,9 @@ impl StreamJob {
             };
             let error = match attempt.result {
                 Ok(answer) => {
-                    self.metrics.request(self.source, "ok", attempt.latency);
+                    self.shared
+                        .metrics
+                        .request(self.source, "ok", attempt.latency);
                     let written = self
                         .store_answer(&key, &indicators, window, answer, attempts, &log)
                         .await?;
@@ -441,10 +485,11 @@ impl StreamJob {
                 }
                 Err(error) => error,
             };
-            self.metrics
+            self.shared
+                .metrics
                 .request(self.source, error.kind(), attempt.latency);
             let next = backoff.next().unwrap_or(Duration::from_secs(15));
-            let time_left = self.deadline.saturating_duration_since(Instant::now());
+            let time_left = deadline.saturating_duration_since(Instant::now());
             let lookback = sent_at - window.start;
             let request_id = error.request_id().unwrap_or("").to_string();
             match retry::decide(&error, lookback, next, time_left, retry) {
@@ -469,7 +514,7 @@ impl StreamJob {
                         }
                     );
                     retry = state;
-                    self.metrics.retry(self.source);
+                    self.shared.metrics.retry(self.source);
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => continue,
                         Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
@@ -501,7 +546,7 @@ impl StreamJob {
                     );
                     let message = error.to_string();
                     let now = timeutil::now();
-                    self.metrics.failure(&key);
+                    self.shared.metrics.failure(&key);
                     let k = key.clone();
                     self.with_store(move |s| s.record_failure(&k, attempts, &message, now))
                         .await?;
@@ -554,8 +599,10 @@ impl StreamJob {
                 s.store_fetch(&k, &fetch, now)
             })
             .await?;
-        self.metrics.stored(self.source, written, skipped);
-        self.metrics.success(key, &series_names, window.done(), now);
+        self.shared.metrics.stored(self.source, written, skipped);
+        self.shared
+            .metrics
+            .success(key, &series_names, window.done(), now);
         info!(
             action = log.action,
             window_start = %log.window_start,

@@ -7,6 +7,7 @@ use crate::config::ConfigError;
 use crate::credentials::CredentialsError;
 use crate::import::ImportError;
 use crate::lock::{LockError, LockFileError, LockHeld};
+use crate::pacer::QuotaExhausted;
 use crate::report::RenderError;
 use crate::samples::{BadLine, InputError};
 use crate::store::StoreError;
@@ -70,6 +71,7 @@ classified!(
     StoreError,
     FetchError,
     RenderError,
+    QuotaExhausted,
     rusqlite::Error,
 );
 
@@ -175,6 +177,13 @@ impl Exit for FetchError {
             | FetchError::Rejected { .. }
             | FetchError::Cancelled => FAILURE,
         })
+    }
+}
+
+/// Requests left undone for the quota: the job did not fully succeed.
+impl Exit for QuotaExhausted {
+    fn exit_code(&self) -> Option<u8> {
+        Some(FAILURE)
     }
 }
 

@@ -20,6 +20,7 @@ pub mod import;
 pub mod lock;
 pub mod metrics;
 pub mod output;
+pub mod pacer;
 pub mod planner;
 pub mod query;
 pub mod report;

@@ -14,6 +14,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::Source;
+use crate::budget::{self, Limit};
+use crate::config::Config;
+use crate::pacer::Usage;
 use crate::series::StreamKey;
 use crate::store::WriteStats;
 
@@ -32,6 +35,13 @@ struct OutcomeLabels {
 struct PointLabels {
     action: String,
     kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct BudgetLabels {
+    action: String,
+    /// `minute` or `day`.
+    window: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
@@ -83,6 +93,12 @@ pub struct Metrics {
     last_success: Family<SeriesLabels, Gauge>,
     archived_until: Family<SeriesLabels, Gauge>,
     lag: Family<SeriesLabels, Gauge>,
+    worst_lag: Gauge,
+    budget_used: Family<BudgetLabels, Gauge>,
+    budget_allowed: Family<BudgetLabels, Gauge>,
+    budget_waiting: Family<ActionLabels, Gauge>,
+    demand: Family<ActionLabels, Gauge>,
+    capacity: Family<ActionLabels, Gauge>,
     progress: Mutex<BTreeMap<SeriesLabels, i64>>,
 }
 
@@ -114,6 +130,12 @@ impl Metrics {
             last_success: Family::default(),
             archived_until: Family::default(),
             lag: Family::default(),
+            worst_lag: Gauge::default(),
+            budget_used: Family::default(),
+            budget_allowed: Family::default(),
+            budget_waiting: Family::default(),
+            demand: Family::default(),
+            capacity: Family::default(),
             progress: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
         };
@@ -172,6 +194,36 @@ impl Metrics {
             "lag_seconds",
             "How far the archive trails now (at scrape time)",
             m.lag.clone(),
+        );
+        registry.register(
+            "worst_lag_seconds",
+            "The largest lag_seconds of any series (at scrape time)",
+            m.worst_lag.clone(),
+        );
+        registry.register(
+            "budget_requests",
+            "Requests of an action granted in the last minute (this process) or today (UTC, as the archive counts them)",
+            m.budget_used.clone(),
+        );
+        registry.register(
+            "budget_allowed_requests",
+            "Requests of an action its limit allows per minute, and per day (its quota, or its rate over a day)",
+            m.budget_allowed.clone(),
+        );
+        registry.register(
+            "budget_waiting_streams",
+            "Streams waiting for their action's turn now",
+            m.budget_waiting.clone(),
+        );
+        registry.register(
+            "demand_requests",
+            "Requests one round of an action needs (one per target asking for it)",
+            m.demand.clone(),
+        );
+        registry.register(
+            "capacity_requests",
+            "Requests an action's limit allows before data slides out of the 60-minute reach: the most targets that fit",
+            m.capacity.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -247,13 +299,67 @@ impl Metrics {
         }
     }
 
+    /// Creates every family a configuration's streams and actions can
+    /// report, at 0, so that an alert on them sees 0 rather than no data
+    /// until the first retry, gap or failure.
+    pub fn start_at_zero(&self, config: &Config) {
+        for d in budget::demand(config) {
+            let a = action(d.source);
+            self.retries.get_or_create(&a).inc_by(0);
+            self.gaps.get_or_create(&a).inc_by(0);
+            self.gap_seconds.get_or_create(&a).inc_by(0);
+            self.demand.get_or_create(&a).set(d.requests as i64);
+            self.capacity.get_or_create(&a).set(d.capacity() as i64);
+        }
+        for t in &config.targets {
+            for source in Source::ALL {
+                if !t.indicators(source).is_empty() {
+                    self.stream_failures
+                        .get_or_create(&stream_labels(&t.stream_key(source)))
+                        .inc_by(0);
+                }
+            }
+        }
+    }
+
+    /// An action's budget now: what its pacer granted and allows.
+    pub fn budget(&self, source: Source, usage: Usage, limit: Limit) {
+        let labels = |window: &str| BudgetLabels {
+            action: source.action().into(),
+            window: window.into(),
+        };
+        self.budget_used
+            .get_or_create(&labels("minute"))
+            .set(i64::from(usage.last_minute));
+        self.budget_used
+            .get_or_create(&labels("day"))
+            .set(i64::from(usage.today));
+        let per_minute = f64::from(limit.rate.requests) * 60.0 / limit.rate.per.as_secs_f64();
+        self.budget_allowed
+            .get_or_create(&labels("minute"))
+            .set(per_minute.floor() as i64);
+        let per_day = limit
+            .daily
+            .map_or(86_400.0 / limit.spacing().as_secs_f64(), f64::from);
+        self.budget_allowed
+            .get_or_create(&labels("day"))
+            .set(per_day.floor() as i64);
+        self.budget_waiting
+            .get_or_create(&action(source))
+            .set(usage.waiting as i64);
+    }
+
     /// The metrics in the Prometheus/OpenMetrics text format, lag computed at `now`.
     pub fn render(&self, now: i64) -> String {
         {
             let progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+            let mut worst = 0;
             for (labels, done) in progress.iter() {
-                self.lag.get_or_create(labels).set((now - done).max(0));
+                let lag = (now - done).max(0);
+                worst = worst.max(lag);
+                self.lag.get_or_create(labels).set(lag);
             }
+            self.worst_lag.set(worst);
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)

@@ -44,6 +44,7 @@ pub fn run(ctx: &Ctx, args: CollectArgs) -> anyhow::Result<u8> {
     let store = open_store(&config.database, OpenMode::Create)?;
     let client = ApiClient::new(&config.api, creds)?;
     let metrics = Arc::new(Metrics::new());
+    metrics.start_at_zero(&config);
 
     let runtime = super::runtime()?;
     runtime.block_on(async move {
@@ -63,8 +64,20 @@ pub fn run(ctx: &Ctx, args: CollectArgs) -> anyhow::Result<u8> {
         let database = config.database.display().to_string();
         let targets = config.targets.len();
         let once = args.once;
-        let collector = Collector::new(store, client, config, metrics);
+        let collector = Arc::new(Collector::new(store, client, config, metrics.clone()));
         info!(%database, targets, once, "collector starting");
+        // the budget gauges, refreshed from the pacers every few seconds
+        let watched = collector.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                for source in crate::Source::ALL {
+                    let pacer = watched.client().pacer(source);
+                    metrics.budget(source, pacer.usage(), pacer.limit());
+                }
+            }
+        });
         if once {
             let started = Instant::now();
             let mut report = collector.run_pass(&shutdown).await;

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use super::Ctx;
+use crate::budget;
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::exit;
 use crate::output::make_table;
@@ -13,6 +14,24 @@ use crate::timeutil::{self, fmt_duration_secs};
 /// How far a stream trails now: from the time up to which everything was fetched.
 fn lag(s: &StreamStatus, now: i64) -> Option<i64> {
     s.fetched_until.map(|t| (now - t).max(0))
+}
+
+/// One action's demand against its budget, as `status` shows it.
+#[derive(serde::Serialize)]
+struct BudgetRow {
+    action: &'static str,
+    /// `2/s`, `10/m and 60/day`.
+    limit: String,
+    /// Requests per round: one per target asking for the action.
+    targets: u64,
+    /// How long a round takes at the limit.
+    round_seconds: u64,
+    /// The most targets the limit can revisit before their data slides out
+    /// of the 60-minute reach.
+    capacity: u64,
+    over_capacity: bool,
+    /// Requests today (UTC), as the archive counts them.
+    requests_today: u32,
 }
 
 fn ago(t: Option<i64>, now: i64) -> String {
@@ -42,6 +61,32 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
         }
     }
     let max_lag = args.max_lag.map(timeutil::secs_i64);
+    // demand against the budget: the configuration's, else the archive's
+    // streams under the documented limits
+    let demand = match &config {
+        Some(c) => budget::demand(c),
+        None => budget::demand_of(
+            |source| streams.iter().filter(|s| s.key.source == source).count() as u64,
+            &budget::Limits::default(),
+            crate::config::Config::default().horizon_margin,
+        ),
+    };
+    let budget_rows: Vec<BudgetRow> = demand
+        .iter()
+        .map(|d| {
+            let (_, today) = store.api_usage(d.source, now).unwrap_or((None, 0));
+            BudgetRow {
+                action: d.source.action(),
+                limit: d.limit.to_string(),
+                targets: d.requests,
+                round_seconds: d.pass.as_secs(),
+                capacity: d.capacity(),
+                over_capacity: d.over_capacity(),
+                requests_today: today,
+            }
+        })
+        .collect();
+    let worst_lag = streams.iter().filter_map(|s| lag(s, now)).max();
     let lagging: Vec<&StreamStatus> = match max_lag {
         Some(max) => streams
             .iter()
@@ -78,6 +123,8 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                     "streams": rows,
                     "max_lag_seconds": max_lag,
                     "lagging": lagging.len(),
+                    "worst_lag_seconds": worst_lag,
+                    "budget": budget_rows,
                 }),
             )?;
             writeln!(out)?;
@@ -132,7 +179,39 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                 );
                 writeln!(out, "{table}")?;
             }
+            for (b, d) in budget_rows.iter().zip(&demand) {
+                writeln!(
+                    out,
+                    "{}: {} target{}, a round takes {} at {}; up to {} fit in the 60-minute reach; \
+                     {} requests today",
+                    b.action,
+                    b.targets,
+                    if b.targets == 1 { "" } else { "s" },
+                    fmt_duration_secs(b.round_seconds as i64),
+                    b.limit,
+                    b.capacity,
+                    b.requests_today
+                )?;
+                if let Some(w) = d.warning() {
+                    writeln!(out, "warning: {w}")?;
+                }
+            }
+            if let Some(w) = worst_lag {
+                writeln!(out, "worst lag: {}", fmt_duration_secs(w))?;
+            }
         }
+    }
+    if let Some(max) = max_lag
+        && let Some(floor) = demand.iter().map(|d| d.source.delay_secs() + 30).max()
+        && max < floor
+    {
+        eprintln!(
+            "rtc-archiver: --max-lag {} can never pass: data lags at least {} (the API's delay \
+             plus one 30-second bucket); use at least {} plus your interval",
+            fmt_duration_secs(max),
+            fmt_duration_secs(floor),
+            fmt_duration_secs(floor)
+        );
     }
     if let Some(max) = max_lag
         && !lagging.is_empty()

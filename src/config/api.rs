@@ -9,6 +9,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{Checker, ConfigError};
+use crate::budget::{ACTIONS, Limit, Limits, Rate};
 use crate::timeutil::DurationRange;
 
 /// `api.timeout` and `api.connect_timeout`: a request waited for longer
@@ -24,6 +25,16 @@ pub(super) struct RawApi {
     timeout: Option<String>,
     connect_timeout: Option<String>,
     allow_http: Option<bool>,
+    #[serde(default)]
+    limits: std::collections::BTreeMap<String, RawLimit>,
+}
+
+/// One `[api.limits]` entry: `ListQuality = { rate = "10/m", daily = 60 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimit {
+    rate: Option<String>,
+    daily: Option<u64>,
 }
 
 /// How to reach the API.
@@ -34,6 +45,8 @@ pub struct ApiConfig {
     /// Whole-request timeout.
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Each action's request limit (per account).
+    pub limits: Limits,
 }
 
 impl Default for ApiConfig {
@@ -43,6 +56,7 @@ impl Default for ApiConfig {
             region: "cn-north-1".into(),
             timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(5),
+            limits: Limits::default(),
         }
     }
 }
@@ -78,6 +92,38 @@ pub(super) fn check(c: &Checker, raw: Option<RawApi>) -> Result<ApiConfig, Confi
         TIMEOUT_RANGE,
         "e.g. \"5s\"",
     )?;
+    for (action, raw) in raw.limits {
+        let key = format!("limits.{action}");
+        if !ACTIONS.contains(&action.as_str()) {
+            return Err(c.err(
+                &key,
+                format!(
+                    "is not an action with a limit: use one of {}",
+                    ACTIONS.join(", ")
+                ),
+            ));
+        }
+        let rate = match raw.rate {
+            Some(r) => Rate::parse(&r).map_err(|e| c.err(&format!("{key}.rate"), e))?,
+            None => Rate::DEFAULT,
+        };
+        let daily = match raw.daily {
+            Some(0) => {
+                return Err(c.err(
+                    &format!("{key}.daily"),
+                    "allows no request at all: use at least 1, or leave it out for no quota",
+                ));
+            }
+            Some(d) => Some(u32::try_from(d).map_err(|_| {
+                c.err(
+                    &format!("{key}.daily"),
+                    format!("{d} is more than any quota: leave it out for none"),
+                )
+            })?),
+            None => None,
+        };
+        api.limits.set(&action, Limit { rate, daily });
+    }
     Ok(api)
 }
 

@@ -287,3 +287,45 @@ fn plain_http_only_to_loopback_or_when_allowed() {
     let e = err("[api]\nendpoint = \"not a url\"\n");
     assert!(e.contains("api.endpoint"), "{e}");
 }
+
+#[test]
+fn api_limits_are_per_action_and_bad_values_name_the_key() {
+    use crate::budget::{Limit, Rate};
+    let c = parse(
+        "[api.limits]\nListQuality = { rate = \"10/m\", daily = 60 }\nListRealTimeQuality = { rate = \"1/s\" }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.api.limits.of("ListQuality"),
+        Limit {
+            rate: Rate::parse("10/m").unwrap(),
+            daily: Some(60)
+        }
+    );
+    assert_eq!(c.api.limits.of("ListRealTimeQuality").rate.requests, 1);
+    assert_eq!(
+        c.api.limits.of("ListRealTimeOperationData"),
+        Limit::default()
+    );
+    let e = err("[api.limits]\nListRealtimeQuality = { rate = \"1/s\" }\n");
+    assert!(
+        e.contains("api.limits.ListRealtimeQuality: is not an action"),
+        "{e}"
+    );
+    assert!(
+        e.contains("ListRealTimeQuality, ListRealTimeOperationData"),
+        "{e}"
+    );
+    let e = err("[api.limits]\nListQuality = { rate = \"10 per minute\" }\n");
+    assert!(
+        e.contains("api.limits.ListQuality.rate: \"10 per minute\" is not a rate"),
+        "{e}"
+    );
+    let e = err("[api.limits]\nListQuality = { daily = 0 }\n");
+    assert!(
+        e.contains("api.limits.ListQuality.daily: allows no request"),
+        "{e}"
+    );
+    let e = err("[api.limits]\nListQuality = { rate = \"1/s\", burst = 3 }\n");
+    assert!(e.contains("burst"), "{e}");
+}

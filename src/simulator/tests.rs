@@ -60,7 +60,7 @@ async fn serves_answered_names_over_the_whole_hour() {
         Source::Quality,
         &["stall_rate", "5s_join_room_success_rate"],
     );
-    let answer = c.fetch(&req).await.result.unwrap();
+    let answer = c.fetch(&req).await.unwrap().result.unwrap();
     let names: Vec<&str> = answer.series.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
@@ -107,6 +107,7 @@ async fn a_wrong_secret_is_a_signature_mismatch() {
     let e = c
         .fetch(&request(Source::Operation, &["online_user_count"]))
         .await
+        .unwrap()
         .result
         .unwrap_err();
     match &e {
@@ -127,12 +128,13 @@ async fn horizon_and_unknown_indicators_are_refused() {
     let c = client(&handle, DEFAULT_SECRET_KEY);
     let mut req = request(Source::Operation, &["online_user_count"]);
     req.start -= 300;
-    let e = c.fetch(&req).await.result.unwrap_err();
+    let e = c.fetch(&req).await.unwrap().result.unwrap_err();
     assert!(matches!(e, FetchError::Rejected { .. }), "{e:?}");
     assert_eq!(handle.stats().horizon_violations, 1);
     let e = c
         .fetch(&request(Source::Operation, &["stall_rate"]))
         .await
+        .unwrap()
         .result
         .unwrap_err();
     assert!(e.to_string().contains("InvalidParameter"), "{e}");
@@ -155,7 +157,8 @@ async fn every_fault_kind_is_what_the_client_expects() {
     for fault in Fault::RECOVERABLE {
         let attempt = c
             .fetch(&request(Source::Operation, &["online_user_count"]))
-            .await;
+            .await
+            .unwrap();
         match (fault.serves_data(), attempt.result) {
             (true, Ok(a)) => {
                 assert!(a.points() > 100, "{fault}: {}", a.points());

@@ -428,6 +428,22 @@ impl Store {
     }
 
     /// The status of every stream in the archive.
+    /// An action's requests as the archive knows them: when the last one
+    /// left (Unix seconds) and how many left today (UTC), from every stream
+    /// of the action (retries included).
+    pub fn api_usage(&self, source: Source, now: i64) -> Result<(Option<i64>, u32)> {
+        let today_hour = now.div_euclid(86_400) * 24;
+        let (last, today): (Option<i64>, i64) = self.conn.query_row(
+            "SELECT (SELECT max(last_attempt_at) FROM streams WHERE source = ?1),
+                    (SELECT coalesce(sum(s.requests), 0) FROM stream_stats s
+                     JOIN streams st ON st.id = s.stream_id
+                     WHERE st.source = ?1 AND s.hour >= ?2)",
+            rusqlite::params![source.as_str(), today_hour],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((last, u32::try_from(today).unwrap_or(u32::MAX)))
+    }
+
     pub fn stream_status(&self, now: i64) -> Result<Vec<StreamStatus>> {
         let mut stmt = self.conn.prepare(
             "SELECT st.id, st.app_id, NULLIF(st.room_id, ''), NULLIF(st.user_ids, ''), st.source,

@@ -75,7 +75,11 @@ impl AsCollector for Store {
                 end: l.end,
             })
             .collect();
-        Store::record_lost(self, key, &lost, now)
+        let reach = crate::gaps::Reach {
+            delay: key.source.delay_secs(),
+            margin: 0,
+        };
+        Store::record_lost(self, key, &lost, reach, None, now)
     }
 }
 

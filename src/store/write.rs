@@ -84,9 +84,17 @@ impl Store {
     }
 
     /// Records intervals that can no longer be fetched as gaps, each cut by
-    /// cause ([`gaps::split_lost`]: the stream's failures decide), and
+    /// cause ([`gaps::split_lost`]: the stream's failures and when the
+    /// collector recording them started, `collecting_since`, decide), and
     /// moves the feeds' progress past them, in one transaction.
-    pub fn record_lost(&mut self, key: &StreamKey, lost: &[Lost<'_>], now: i64) -> Result<()> {
+    pub fn record_lost(
+        &mut self,
+        key: &StreamKey,
+        lost: &[Lost<'_>],
+        reach: gaps::Reach,
+        collecting_since: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
         if lost.is_empty() {
             return Ok(());
         }
@@ -107,7 +115,7 @@ impl Store {
         for l in lost {
             let indicator = l.indicator;
             for (start, end, cause) in
-                gaps::split_lost(l.start, l.end, streak, key.source.delay_secs())
+                gaps::split_lost(l.start, l.end, streak, reach, collecting_since)
             {
                 let detail = match cause {
                     GapCause::FetchFailed => format!(
@@ -118,6 +126,12 @@ impl Store {
                     GapCause::NotCollected => "no collector pass fetched the interval before it \
                          slid out of the API's 60-minute reach (collector not running, or the \
                          indicator not configured)"
+                        .to_string(),
+                    GapCause::OverBudget => "the collector ran, but the request budget (the \
+                         rate limit or daily quota of the action, shared by every target of the \
+                         account) did not reach this stream before the interval slid out of the \
+                         API's 60-minute reach: collect fewer targets, or split them between \
+                         accounts (see `rtc-archiver status`)"
                         .to_string(),
                 };
                 let cause = cause.as_str();
