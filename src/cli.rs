@@ -361,6 +361,10 @@ pub struct SimulateArgs {
     /// Buckets without data, per thousand (0 to 1000)
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub missing_per_mille: u64,
+    /// An action's limit, as in [api.limits]: ACTION=RATE or ACTION=RATE:DAILY,
+    /// e.g. ListRealTimeQuality=10/m:1440; repeatable [default: 2/s for every action]
+    #[arg(long, value_name = "ACTION=LIMIT")]
+    pub limit: Vec<String>,
 }
 
 #[derive(Debug, Args)]

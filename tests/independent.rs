@@ -7,66 +7,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::independent::{Server, cmd};
 use common::*;
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(env: &Env, fault_rate: f64, revision_secs: u64) -> Server {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent_api.py");
-    let port_file = env.path("port");
-    let child = Command::new("python3")
-        .args([
-            script,
-            port_file.to_str().unwrap(),
-            &fault_rate.to_string(),
-            &revision_secs.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3 runs the independent API (it is on every machine of this kind)");
-    assert!(
-        wait_until(Duration::from_secs(20), || port_file.exists()),
-        "the independent API did not start"
-    );
-    let port = read(&port_file).trim().parse().unwrap();
-    Server { child, port }
-}
-
-fn get(port: u16, path: &str) -> serde_json::Value {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
-    serde_json::from_str(body).unwrap()
-}
-
-fn cmd(env: &Env) -> Command {
-    let mut c = env.std_cmd();
-    c.env("VOLC_ACCESSKEY", "AKLTindependent")
-        .env("VOLC_SECRETKEY", "independent-secret")
-        .stderr(Stdio::null());
-    c
-}
 
 fn signal(pid: u32, sig: &str) {
     assert!(
@@ -83,12 +28,12 @@ fn signal(pid: u32, sig: &str) {
 fn every_served_point_lands_with_its_final_value_through_faults_and_a_crash() {
     let env = Env::new();
     let revision = 20;
-    let server = start_server(&env, 0.15, revision);
+    let server = Server::start(&env, 0.15, revision, &[]);
     let spec = ConfigSpec {
         interval: "1s",
         ..ConfigSpec::default()
     };
-    env.write_config_with(&format!("http://127.0.0.1:{}", server.port), &spec, TARGETS);
+    env.write_config_with(&server.endpoint(), &spec, TARGETS);
 
     // a daemon, killed without warning mid-run, then restarted
     let mut daemon = cmd(&env).arg("collect").spawn().unwrap();
@@ -123,7 +68,7 @@ fn every_served_point_lands_with_its_final_value_through_faults_and_a_crash() {
     }
     assert!(ok, "a pass eventually succeeds for every target");
 
-    let stats = get(server.port, "/stats");
+    let stats = server.get("/stats");
     for rule in [
         "rate_violations",
         "horizon_violations",
@@ -165,7 +110,7 @@ fn every_served_point_lands_with_its_final_value_through_faults_and_a_crash() {
         );
         archived.entry(key).or_default().insert(p.5, p.6);
     }
-    let truth = get(server.port, "/truth");
+    let truth = server.get("/truth");
     let truth = truth.as_object().unwrap();
     assert_eq!(
         archived.keys().collect::<BTreeSet<_>>(),

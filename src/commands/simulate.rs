@@ -5,6 +5,7 @@ use std::time::Duration;
 use tracing::info;
 
 use super::Ctx;
+use crate::budget::{ACTIONS, Limit, Limits, Rate};
 use crate::cli::SimulateArgs;
 use crate::exit::{self, UsageError};
 use crate::simulator::{self, FaultPlan, Model, SimConfig};
@@ -34,8 +35,36 @@ pub fn sim_config(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
             seed: args.seed,
             slow: args.slow,
         },
-        rate_limit: crate::API_RATE_PER_SEC as usize,
+        limits: limits(&args.limit)?,
     })
+}
+
+/// `--limit ACTION=RATE[:DAILY]`, as `[api.limits]` reads them.
+fn limits(flags: &[String]) -> anyhow::Result<Limits> {
+    let mut limits = Limits::default();
+    for flag in flags {
+        let bad = |why: String| UsageError(format!("--limit {flag:?}: {why}"));
+        let (action, limit) = flag.split_once('=').ok_or_else(|| {
+            bad("use ACTION=RATE or ACTION=RATE:DAILY, e.g. ListQuality=10/m:60".into())
+        })?;
+        if !ACTIONS.contains(&action) {
+            return Err(bad(format!("unknown action: use one of {}", ACTIONS.join(", "))).into());
+        }
+        let (rate, daily) = match limit.split_once(':') {
+            Some((r, d)) => {
+                let d: u32 = d.parse().ok().filter(|d| *d > 0).ok_or_else(|| {
+                    bad(format!(
+                        "{d:?} is not a daily quota (a whole number, at least 1)"
+                    ))
+                })?;
+                (r, Some(d))
+            }
+            None => (limit, None),
+        };
+        let rate = Rate::parse(rate).map_err(bad)?;
+        limits.set(action, Limit { rate, daily });
+    }
+    Ok(limits)
 }
 
 pub fn run(_ctx: &Ctx, args: SimulateArgs) -> anyhow::Result<u8> {

@@ -41,11 +41,10 @@ pub use faults::{Fault, FaultPlan};
 pub use model::Model;
 
 use answer::build_answer;
-use reply::{
-    ACCOUNT_FLOW_LIMIT_EXCEEDED, ApiError, INVALID_ACTION_OR_VERSION, ResponseMeta, json_ok,
-};
+use reply::{ApiError, INVALID_ACTION_OR_VERSION, ResponseMeta, json_ok};
 use request::{parse_request, query_pairs};
 
+use crate::budget::Limits;
 use crate::{API_VERSION, Source};
 
 /// The access key the simulator accepts unless told otherwise.
@@ -63,8 +62,9 @@ pub struct SimConfig {
     pub region: String,
     pub model: Model,
     pub faults: FaultPlan,
-    /// Requests per second per action before answering 429.
-    pub rate_limit: usize,
+    /// Each action's limit (a rate over a sliding window and an optional
+    /// daily quota); beyond it the answer is HTTP 429.
+    pub limits: Limits,
 }
 
 impl Default for SimConfig {
@@ -79,7 +79,7 @@ impl Default for SimConfig {
                 slow: Duration::from_secs(30),
                 ..FaultPlan::default()
             },
-            rate_limit: crate::API_RATE_PER_SEC as usize,
+            limits: Limits::default(),
         }
     }
 }
@@ -95,6 +95,8 @@ pub struct SimStats {
     pub faults: BTreeMap<String, u64>,
     /// Requests refused for going over the rate limit.
     pub rate_limited: u64,
+    /// Requests refused for going over a daily quota.
+    pub quota_refused: u64,
     /// The most requests of one action seen within any one second.
     pub max_in_one_second: BTreeMap<String, u64>,
     /// Requests whose StartTime was older than 60 minutes, by even a
@@ -112,8 +114,11 @@ pub struct SimStats {
 }
 
 struct Inner {
-    /// Arrivals within the last second, per action.
+    /// Arrivals within the last second, and within each action's rate
+    /// window, per action.
     arrivals: BTreeMap<Source, VecDeque<Instant>>,
+    /// Requests admitted today (UTC), per action: (day, count).
+    today: BTreeMap<Source, (i64, u32)>,
     stats: SimStats,
 }
 
@@ -172,6 +177,7 @@ pub fn start(listener: TcpListener, config: SimConfig) -> std::io::Result<SimHan
         request_counter: AtomicU64::new(0),
         inner: Mutex::new(Inner {
             arrivals: BTreeMap::new(),
+            today: BTreeMap::new(),
             stats: SimStats::default(),
         }),
     });
@@ -235,11 +241,8 @@ async fn handle(
         state.stats(|s| s.auth_failures += 1);
         return meta.error(e);
     }
-    if !state.admit(source) {
-        return meta.error(ApiError::new(
-            ACCOUNT_FLOW_LIMIT_EXCEEDED,
-            "Too many requests: at most 2 per second",
-        ));
+    if let Err(refusal) = state.admit(source) {
+        return meta.error(refusal);
     }
     let now_ms = Utc::now().timestamp_millis();
     let req = match state.stats(|s| parse_request(source, &body, now_ms, s)) {

@@ -1,35 +1,60 @@
-//! The API's rate limit: requests of one action beyond `rate_limit` within
-//! any one second are refused (and counted), as the gateway does.
+//! The API's limits, as the gateway applies them: requests of one action
+//! beyond its rate within any sliding window of the rate's length, or
+//! beyond its daily quota (UTC days), are refused with HTTP 429, and
+//! counted. Every request counts against the rate, refused or not.
 
 use std::time::{Duration, Instant};
 
 use super::SimState;
-use crate::Source;
+use super::reply::{ACCOUNT_FLOW_LIMIT_EXCEEDED, ApiError, QUOTA_EXCEEDED};
+use crate::{Source, timeutil};
 
 impl SimState {
-    /// Counts an arrival; `false` if it goes over the rate limit.
-    pub(super) fn admit(&self, source: Source) -> bool {
+    /// Counts an arrival; the refusal if it goes over the action's limit.
+    pub(super) fn admit(&self, source: Source) -> Result<(), ApiError> {
+        let limit = self.config.limits.of(source.action());
+        let window = limit.rate.per.max(Duration::from_secs(1));
         let mut inner = self.lock();
         let now = Instant::now();
         let q = inner.arrivals.entry(source).or_default();
-        while q
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
-        {
+        while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
             q.pop_front();
         }
         q.push_back(now);
-        let in_window = q.len() as u64;
-        let over = q.len() > self.config.rate_limit;
+        let in_window = q.len();
+        let in_one_second = q
+            .iter()
+            .rev()
+            .take_while(|t| now.duration_since(**t) < Duration::from_secs(1))
+            .count() as u64;
         let max = inner
             .stats
             .max_in_one_second
             .entry(source.action().to_string())
             .or_default();
-        *max = (*max).max(in_window);
-        if over {
+        *max = (*max).max(in_one_second);
+        if in_window > limit.rate.requests as usize {
             inner.stats.rate_limited += 1;
+            return Err(ApiError::new(
+                ACCOUNT_FLOW_LIMIT_EXCEEDED,
+                format!("Too many requests: at most {}", limit.rate),
+            ));
         }
-        !over
+        let day = timeutil::now().div_euclid(86_400);
+        let today = inner.today.entry(source).or_insert((day, 0));
+        if today.0 != day {
+            *today = (day, 0);
+        }
+        if let Some(quota) = limit.daily
+            && today.1 >= quota
+        {
+            inner.stats.quota_refused += 1;
+            return Err(ApiError::new(
+                QUOTA_EXCEEDED,
+                format!("The daily quota of {quota} requests is used up"),
+            ));
+        }
+        today.1 += 1;
+        Ok(())
     }
 }

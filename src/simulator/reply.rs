@@ -36,6 +36,9 @@ pub(super) const SIGNATURE_DOES_NOT_MATCH: Code = Code::new("SignatureDoesNotMat
 pub(super) const ACCESS_DENIED: Code = Code::new("AccessDenied", 403, 100013);
 pub(super) const ACCOUNT_FLOW_LIMIT_EXCEEDED: Code =
     Code::new("AccountFlowLimitExceeded", 429, 100018);
+/// The service's own flow-limit code (the RTC error page), for a used-up
+/// daily quota, so that a client can tell "wait a second" from "tomorrow".
+pub(super) const QUOTA_EXCEEDED: Code = Code::new("FlowLimitExceeded.QPSOverLimit", 429, 100018);
 
 /// A refusal, answered as `ResponseMetadata.Error`.
 pub(super) struct ApiError {
