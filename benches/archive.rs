@@ -579,6 +579,68 @@ fn main() {
         results.insert("collector_idle_cpu_pct".into(), cpu_pct.into());
     }
 
+    if !skip("scale") {
+        // the collector with many targets waiting at the pacer (2 requests a
+        // second): steady memory and CPU at two sizes, so that growth with
+        // the number of targets shows (issue 14: 2,000 targets, ≤ 50 MB)
+        let (mut sim, endpoint) = start_simulator();
+        let mut rows = Vec::new();
+        for targets in [500usize, 2000] {
+            let cfg = dir.join(format!("scale-{targets}.toml"));
+            let mut text = format!(
+                "database = \"scale-{targets}.db\"\ninterval = \"30s\"\n[api]\nendpoint = \"{endpoint}\"\n\
+                 [[target]]\napp_id = \"app\"\nquality = [\"stall_rate\"]\noperation = [\"online_user_count\"]\n"
+            );
+            for t in 0..targets {
+                let _ = write!(
+                    text,
+                    "[[target]]\napp_id = \"app\"\nroom_id = \"room-{t}\"\nquality = [\"stall_rate\"]\n"
+                );
+            }
+            std::fs::write(&cfg, text).unwrap();
+            let _ = std::fs::remove_file(dir.join(format!("scale-{targets}.db")));
+            let mut daemon = Command::new(BIN)
+                .args(["collect", "--config", cfg.to_str().unwrap()])
+                .env("VOLC_ACCESSKEY", rtc_archiver::simulator::DEFAULT_ACCESS_KEY)
+                .env("VOLC_SECRETKEY", rtc_archiver::simulator::DEFAULT_SECRET_KEY)
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let pid = daemon.id();
+            std::thread::sleep(Duration::from_secs(20));
+            let t0 = cpu_ticks(pid).unwrap_or(0);
+            let window = Duration::from_secs(40);
+            let started = Instant::now();
+            let mut rss_max = 0;
+            while started.elapsed() < window {
+                rss_max = rss_max.max(proc_status_kb(pid, "VmRSS:").unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            let cpu_s = (cpu_ticks(pid).unwrap_or(0) - t0) as f64 / 100.0;
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+            // requests in the window: 2 a second
+            let per_request_ms = cpu_s * 1000.0 / (window.as_secs_f64() * 2.0);
+            rows.push((targets, rss_max, cpu_s / window.as_secs_f64() * 100.0, per_request_ms));
+            results.insert(
+                format!("scale_{targets}_targets"),
+                serde_json::json!({"rss_kb": rss_max, "cpu_s": cpu_s, "cpu_ms_per_request": per_request_ms}),
+            );
+        }
+        let _ = sim.kill();
+        let _ = sim.wait();
+        for (targets, rss, cpu_pct, per_request) in &rows {
+            table.push((
+                format!("collector with {targets} targets waiting at 2 requests/s: steady RSS / CPU"),
+                format!(
+                    "{:.1} MB / {cpu_pct:.1} % of a core ({per_request:.2} ms of CPU per request)",
+                    *rss as f64 / 1024.0
+                ),
+                if *targets == 2000 { "≤ 50 MB".into() } else { "-".into() },
+            ));
+        }
+    }
+
     let mut out = String::new();
     let _ = writeln!(
         out,
