@@ -211,7 +211,7 @@ fn parse_fault_rate(s: &str) -> Result<f64, String> {
 }
 
 fn parse_step(s: &str) -> Result<Duration, String> {
-    timeutil::parse_duration_in(s, crate::query::STEP_RANGE)
+    timeutil::parse_duration_in(s, crate::query::STEP_RANGE).and_then(crate::query::check_step)
 }
 
 fn parse_max_lag(s: &str) -> Result<Duration, String> {
@@ -232,7 +232,7 @@ pub struct QueryArgs {
     /// End, exclusive (a bare date means the end of that day)
     #[arg(long, default_value = "now", allow_hyphen_values = true)]
     pub to: String,
-    /// Aggregate into steps of this length (5m, 1h, 1d); days follow --tz
+    /// Aggregate into whole steps of this length, a multiple of 30s (5m, 1h, 1d); days follow --tz
     #[arg(long, value_parser = parse_step)]
     pub step: Option<Duration>,
     /// Aggregation per step

@@ -203,6 +203,7 @@ fn show(
                 agg: Agg::Avg,
                 fill: Fill::None,
                 tz: Tz::UTC,
+                now,
             },
             |ts, v| Ok(w.write(s, ts, v.map(|v| (v * 100.0).round() / 100.0))?),
         )?;

@@ -8,7 +8,9 @@ use super::{Ctx, time_range, zone};
 use crate::cli::QueryArgs;
 use crate::exit::{self, UsageError};
 use crate::output::Format;
-use crate::query::{Aggregation, Fill, MAX_FILLED_STEPS, aggregate_series, filled_steps};
+use crate::query::{
+    Aggregation, Fill, MAX_FILLED_STEPS, Steps, aggregate_series, filled_steps, latest_due,
+};
 use crate::samples::SampleWriter;
 use crate::store::read::SeriesFilter;
 use crate::timeutil;
@@ -17,13 +19,27 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
     let (store, config) = ctx.open_read()?;
     let tz = zone(args.tz.as_deref(), config.as_ref())?;
     let (from, to) = time_range(Some(&args.from), Some(&args.to), (0, 0), tz, "show")?;
-    // --step is range-checked by its parser: whole seconds, 30s to 100 years
+    let now = timeutil::now();
+    // --step is checked by its parser: whole buckets, 30s to 100 years
     let step = args.step.map(timeutil::secs_i64);
+    if let Some(step) = step
+        && Steps::new(step, tz)
+            .whole(from, to, latest_due(now))
+            .is_none()
+    {
+        eprintln!(
+            "rtc-archiver: no step of {} from {} to {} is complete yet: a step is printed once \
+             all its data is due",
+            timeutil::fmt_duration_secs(step),
+            timeutil::fmt_utc(from),
+            timeutil::fmt_utc(to),
+        );
+    }
     if let (Some(d), Some(step)) = (args.step, step)
         && args.fill != Fill::None
     {
         // every step is a row: bound them before the first one is printed
-        let rows = filled_steps(from, to, step, tz);
+        let rows = filled_steps(from, to, step, tz, latest_due(now));
         if rows > MAX_FILLED_STEPS {
             let fill = args
                 .fill
@@ -66,6 +82,7 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
                     agg: args.agg,
                     fill: args.fill,
                     tz,
+                    now,
                 },
                 |ts, v| Ok(out.write(s, ts, v)?),
             )?,
