@@ -129,7 +129,7 @@ pub struct ExportArgs {
     /// End, exclusive [default: now]
     #[arg(long, allow_hyphen_values = true)]
     pub to: Option<String>,
-    /// Time zone for dates in --from/--to
+    /// Time zone for dates in --from/--to, and of the `time` written (with its offset) [default: UTC]
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
 }
@@ -241,7 +241,7 @@ pub struct QueryArgs {
     /// What to print for a step without data
     #[arg(long, value_enum, default_value_t = Fill::None, requires = "step")]
     pub fill: Fill,
-    /// Time zone for dates and day steps (IANA name) [default: config `timezone`, else local]
+    /// Time zone for dates and day steps (IANA name) [default: config `timezone`, else local]; times print in it when given, else in UTC
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
     /// Output format [default: table on a terminal, else jsonl]

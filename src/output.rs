@@ -38,6 +38,26 @@ pub fn fmt_value(v: Option<f64>) -> String {
     }
 }
 
+/// The significant digits a double holds reliably (C's `DBL_DIG`), which
+/// the text formats print: beyond them is the noise of binary fractions.
+pub const TEXT_DIGITS: usize = 15;
+
+/// Formats a value for people (tables, CSV of `query` and `sql`): rounded
+/// to [`TEXT_DIGITS`] significant digits, then as short as that allows,
+/// as SQLite's own shell prints a REAL. An average of 2.47 and 2.486 reads
+/// `2.478`, not `2.4779999999999998`; values as the API sends them (98.68)
+/// print unchanged.
+pub fn fmt_value_text(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => {
+            // the nearest double to the 15-digit decimal prints in at most 15 digits
+            let rounded: f64 = format!("{v:.*e}", TEXT_DIGITS - 1).parse().unwrap_or(v);
+            format!("{rounded}")
+        }
+        other => fmt_value(other),
+    }
+}
+
 /// A plain text table with a header row.
 pub fn make_table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
     let mut table = Table::new();
@@ -223,5 +243,33 @@ mod tests {
         assert_eq!(fmt_value(Some(3212.0)), "3212");
         assert_eq!(fmt_value(Some(0.1 + 0.2)), "0.30000000000000004");
         assert_eq!(fmt_value(Some(98.2)), "98.2");
+    }
+
+    #[test]
+    fn text_values_drop_the_noise_of_binary_fractions() {
+        // issue 9: an average printed as 2.4779999999999998
+        assert_eq!(fmt_value_text(Some(2.4779999999999998)), "2.478");
+        assert_eq!(fmt_value_text(Some((2.47 + 2.486) / 2.0)), "2.478");
+        assert_eq!(fmt_value_text(Some(0.1 + 0.2)), "0.3");
+        // what the API sends, and what has no noise, is unchanged
+        for (v, text) in [
+            (98.68, "98.68"),
+            (3212.0, "3212"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (-3.25, "-3.25"),
+            (1e-9, "0.000000001"),
+            (123_456_789.125, "123456789.125"),
+            (0.123456789012345, "0.123456789012345"),
+        ] {
+            assert_eq!(fmt_value_text(Some(v)), text, "{v:e}");
+        }
+        assert_eq!(fmt_value_text(None), "");
+        // 15 digits: the 16th is rounded
+        assert_eq!(fmt_value_text(Some(1.0000000000000002)), "1");
+        assert_eq!(
+            fmt_value_text(Some(12_345_678.901_234_567)),
+            "12345678.9012346"
+        );
     }
 }

@@ -10,7 +10,7 @@ use super::{Ctx, check_out, time_range, zone};
 use crate::cli::ExportArgs;
 use crate::exit::{self, UsageError};
 use crate::output::{AtomicFile, Format};
-use crate::samples::{SampleFormat, SampleWriter};
+use crate::samples::{SampleFormat, SampleWriter, Style};
 use crate::store::read::SeriesFilter;
 use crate::timeutil;
 
@@ -47,7 +47,13 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
         Some(f) => Box::new(BufWriter::with_capacity(1 << 16, f)),
         None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
     };
-    let mut out = SampleWriter::new(format, sink)?;
+    // exact values (a round trip through import is exact); times in the
+    // zone of --tz if given, else UTC
+    let style = Style {
+        text_values: false,
+        zone: args.tz.is_some().then_some(tz),
+    };
+    let mut out = SampleWriter::with_style(format, style, sink)?;
     for s in &series {
         let write = |ts, v| -> anyhow::Result<()> { Ok(out.write(s, ts, Some(v))?) };
         if all {

@@ -11,7 +11,7 @@ use crate::output::Format;
 use crate::query::{
     Aggregation, Fill, MAX_FILLED_STEPS, Steps, aggregate_series, filled_steps, latest_due,
 };
-use crate::samples::SampleWriter;
+use crate::samples::{SampleWriter, Style};
 use crate::store::read::SeriesFilter;
 use crate::timeutil;
 
@@ -66,7 +66,13 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
     }
     let format = args.format.unwrap_or_else(Format::default_for_stdout);
     let stdout = io::stdout().lock();
-    let mut out = SampleWriter::new(format, BufWriter::new(stdout))?;
+    // for people: values without float noise in tables and CSV, times in
+    // the zone asked for (JSON keeps exact values; without --tz, UTC)
+    let style = Style {
+        text_values: true,
+        zone: args.tz.is_some().then_some(tz),
+    };
+    let mut out = SampleWriter::with_style(format, style, BufWriter::new(stdout))?;
     for s in &series {
         match step {
             None => store.for_each_point::<anyhow::Error>(s.id, from, to, |ts, v| {

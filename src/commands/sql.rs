@@ -15,7 +15,7 @@ use rusqlite::types::ValueRef;
 use super::Ctx;
 use crate::cli::{SqlArgs, SqlFormat};
 use crate::exit::{self, UsageError};
-use crate::output::{fmt_value, make_table};
+use crate::output::{fmt_value_text, make_table};
 use crate::store::{StoreError, sqlite_message};
 
 /// Pragmas that only read, as `PRAGMA name` without a value.
@@ -140,7 +140,8 @@ fn cell_text(v: ValueRef<'_>) -> String {
     match v {
         ValueRef::Null => String::new(),
         ValueRef::Integer(i) => i.to_string(),
-        ValueRef::Real(r) => fmt_value(Some(r)),
+        // for people: no float noise (JSON keeps the exact value)
+        ValueRef::Real(r) => fmt_value_text(Some(r)),
         ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
         ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
     }
