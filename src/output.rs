@@ -58,7 +58,57 @@ pub fn fmt_value_text(v: Option<f64>) -> String {
     }
 }
 
-/// A plain text table with a header row.
+/// The width tables are fitted to: `COLUMNS` if set to a number (as many
+/// tools honour it), else the terminal's if stdout is one; none into a
+/// pipe or a file, where nothing wraps.
+pub fn terminal_width() -> Option<u16> {
+    if let Some(cols) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|&c| c > 0)
+    {
+        return Some(cols);
+    }
+    console::Term::stdout()
+        .size_checked()
+        .map(|(_rows, cols)| cols)
+}
+
+/// A text table for people: the columns empty in every row are left out
+/// (an archive without rooms shows no room column), and where the width
+/// is known ([`terminal_width`]) long cells wrap so that the table fits.
+/// `query`, `sql` and `indicators` print these; any command's table can.
+pub fn fitted_table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
+    fit_table(header, rows, terminal_width())
+}
+
+/// [`fitted_table`] for a given width.
+pub fn fit_table(header: &[&str], rows: Vec<Vec<String>>, width: Option<u16>) -> Table {
+    let keep: Vec<bool> = (0..header.len())
+        .map(|i| rows.is_empty() || rows.iter().any(|r| r.get(i).is_some_and(|c| !c.is_empty())))
+        .collect();
+    let pick = |cells: Vec<String>| -> Vec<String> {
+        cells
+            .into_iter()
+            .zip(&keep)
+            .filter_map(|(c, &k)| k.then_some(c))
+            .collect()
+    };
+    let header: Vec<&str> = header
+        .iter()
+        .zip(&keep)
+        .filter_map(|(h, &k)| k.then_some(*h))
+        .collect();
+    let mut table = make_table(&header, rows.into_iter().map(pick).collect());
+    if let Some(width) = width {
+        table
+            .set_width(width)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+    }
+    table
+}
+
+/// A plain text table with a header row, every column kept, nothing wrapped.
 pub fn make_table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
     let mut table = Table::new();
     table
@@ -235,6 +285,46 @@ mod tests {
             std::fs::read_dir(dir.path()).unwrap().count(),
             3,
             "no temporary file left"
+        );
+    }
+
+    #[test]
+    fn tables_drop_columns_empty_in_every_row_and_fit_the_width() {
+        let rows = vec![
+            vec![
+                "app1".to_string(),
+                String::new(),
+                "a long meaning ".repeat(8),
+            ],
+            vec!["app2".to_string(), String::new(), "short".to_string()],
+        ];
+        let text = fit_table(&["app", "room", "meaning"], rows.clone(), None).to_string();
+        assert!(!text.contains("room"), "{text}");
+        assert!(text.contains("app2"), "{text}");
+        assert!(
+            text.lines().any(|l| l.chars().count() > 100),
+            "unwrapped: {text}"
+        );
+        let narrow = fit_table(&["app", "room", "meaning"], rows, Some(40)).to_string();
+        assert!(narrow.lines().all(|l| l.chars().count() <= 40), "{narrow}");
+        assert!(
+            narrow.contains("meaning") && narrow.contains("short"),
+            "{narrow}"
+        );
+        // a column with one value somewhere stays; an empty result keeps its header
+        let some = vec![
+            vec!["a".to_string(), "r".to_string()],
+            vec!["b".to_string(), String::new()],
+        ];
+        assert!(
+            fit_table(&["app", "room"], some, None)
+                .to_string()
+                .contains("room")
+        );
+        assert!(
+            fit_table(&["app", "room"], Vec::new(), None)
+                .to_string()
+                .contains("room")
         );
     }
 

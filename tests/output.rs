@@ -184,3 +184,87 @@ fn times_print_in_the_zone_of_tz_and_ts_stays_unix_seconds() {
         .success()
         .stderr(predicate::str::contains("3 new"));
 }
+
+#[test]
+fn tables_fit_the_terminal_and_leave_out_columns_empty_everywhere() {
+    // issue 9: indicators printed 230 columns, with always-empty ones
+    let env = Env::new();
+    let db = archive(&env);
+    let width = |text: &str| text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    let wide = stdout(&env, &["indicators", "--format", "table"]);
+    assert!(width(&wide) > 120, "the catalog is wide unfitted:\n{wide}");
+    for cols in ["80", "100"] {
+        let out = env
+            .cmd()
+            .env("COLUMNS", cols)
+            .args(["indicators", "--format", "table"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            width(&text) <= cols.parse().unwrap(),
+            "COLUMNS={cols}:\n{text}"
+        );
+        assert!(text.contains("video_stall_rate"), "{text}");
+    }
+    // no room, no user set anywhere in the archive: no such columns
+    let archived = stdout(
+        &env,
+        &["indicators", "--archived", "--db", &db, "--format", "table"],
+    );
+    assert!(archived.contains("video_stall_rate"), "{archived}");
+    assert!(
+        !archived.contains("room") && !archived.contains("users"),
+        "{archived}"
+    );
+    let query = stdout(
+        &env,
+        &[
+            "query",
+            "--db",
+            &db,
+            "--from",
+            "2026-11-23",
+            "--to",
+            "2026-11-24",
+            "--format",
+            "table",
+        ],
+    );
+    assert!(
+        query.contains("online_user_count") && query.contains("unit"),
+        "{query}"
+    );
+    assert!(
+        !query.contains("room_id") && !query.contains("user_ids"),
+        "{query}"
+    );
+    let sql = stdout(
+        &env,
+        &[
+            "sql",
+            "--db",
+            &db,
+            "SELECT indicator, room_id FROM samples",
+            "--format",
+            "table",
+        ],
+    );
+    assert!(
+        sql.contains("indicator") && !sql.contains("room_id"),
+        "{sql}"
+    );
+    // CSV keeps every column: programs count on them
+    let csv = stdout(
+        &env,
+        &[
+            "sql",
+            "--db",
+            &db,
+            "SELECT indicator, room_id FROM samples",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(csv.starts_with("indicator,room_id\n"), "{csv}");
+}

@@ -50,8 +50,8 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
     // exact values (a round trip through import is exact); times in the
     // zone of --tz if given, else UTC
     let style = Style {
-        text_values: false,
         zone: args.tz.is_some().then_some(tz),
+        ..Style::default()
     };
     let mut out = SampleWriter::with_style(format, style, sink)?;
     for s in &series {

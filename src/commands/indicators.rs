@@ -7,7 +7,7 @@ use super::Ctx;
 use crate::catalog::INDICATORS;
 use crate::cli::{IndicatorsArgs, StatusFormat};
 use crate::exit;
-use crate::output::make_table;
+use crate::output::fitted_table;
 use crate::store::read::{SeriesFilter, StoredSeries};
 use crate::timeutil;
 
@@ -48,7 +48,8 @@ pub fn run(ctx: &Ctx, args: IndicatorsArgs) -> anyhow::Result<u8> {
                         ]
                     })
                     .collect();
-                let table = make_table(&["source", "name", "unit", "answered as", "meaning"], rows);
+                let table =
+                    fitted_table(&["source", "name", "unit", "answered as", "meaning"], rows);
                 writeln!(out, "{table}")?;
                 writeln!(
                     out,
@@ -98,7 +99,7 @@ pub fn run(ctx: &Ctx, args: IndicatorsArgs) -> anyhow::Result<u8> {
                     store.path().display()
                 )?;
             } else {
-                let table = make_table(
+                let table = fitted_table(
                     &[
                         "source",
                         "app",

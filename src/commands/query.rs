@@ -71,6 +71,7 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
     let style = Style {
         text_values: true,
         zone: args.tz.is_some().then_some(tz),
+        table_width: crate::output::terminal_width(),
     };
     let mut out = SampleWriter::with_style(format, style, BufWriter::new(stdout))?;
     for s in &series {

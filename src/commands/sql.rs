@@ -15,7 +15,7 @@ use rusqlite::types::ValueRef;
 use super::Ctx;
 use crate::cli::{SqlArgs, SqlFormat};
 use crate::exit::{self, UsageError};
-use crate::output::{fmt_value_text, make_table};
+use crate::output::{fitted_table, fmt_value_text};
 use crate::store::{StoreError, sqlite_message};
 
 /// Pragmas that only read, as `PRAGMA name` without a value.
@@ -222,7 +222,7 @@ pub fn run(ctx: &Ctx, args: SqlArgs) -> anyhow::Result<u8> {
                 table.push(texts(row)?);
             }
             let header: Vec<&str> = names.iter().map(String::as_str).collect();
-            writeln!(out, "{}", make_table(&header, table))?;
+            writeln!(out, "{}", fitted_table(&header, table))?;
         }
         SqlFormat::Csv => {
             let mut w = csv::Writer::from_writer(&mut out);

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::SAMPLE_COLUMNS;
-use crate::output::{Format, fmt_value, fmt_value_text, make_table};
+use crate::output::{Format, fit_table, fmt_value, fmt_value_text};
 use crate::store::read::StoredSeries;
 use crate::timeutil;
 
@@ -24,6 +24,9 @@ pub struct Style {
     /// `time` in this zone, RFC 3339 with its offset, instead of UTC
     /// (`ts` stays Unix seconds).
     pub zone: Option<Tz>,
+    /// The width a table is fitted to (see [`crate::output::fitted_table`]);
+    /// `None` wraps nothing.
+    pub table_width: Option<u16>,
 }
 
 impl Style {
@@ -186,7 +189,11 @@ impl<W: Write> SampleWriter<W> {
                         "time",
                         "value",
                     ];
-                    writeln!(out, "{}", make_table(&header, self.table))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        fit_table(&header, self.table, self.style.table_width)
+                    )?;
                 }
             }
             Format::Csv | Format::Jsonl => {}
@@ -265,7 +272,7 @@ mod tests {
     fn text_formats_round_values_and_json_keeps_them_if_asked() {
         let style = Style {
             text_values: true,
-            zone: None,
+            ..Style::default()
         };
         let render = |format| {
             let mut w = SampleWriter::with_style(format, style, Vec::new()).unwrap();
@@ -295,8 +302,8 @@ mod tests {
     #[test]
     fn times_print_in_the_zone_asked_for_with_its_offset() {
         let zone = |name: &str| Style {
-            text_values: false,
             zone: Some(name.parse().unwrap()),
+            ..Style::default()
         };
         for (style, want) in [
             (Style::default(), "2026-11-23T12:00:00Z"),
