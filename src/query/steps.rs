@@ -23,7 +23,7 @@ pub const STEP_RANGE: DurationRange = DurationRange::new(
 /// Refuses a step that is not a whole number of 30-second buckets: a 45 s
 /// step would hold one bucket, then two, and label both alike.
 pub fn check_step(step: Duration) -> Result<Duration, String> {
-    if step.as_secs() % BUCKET_SECS.unsigned_abs() != 0 {
+    if !step.as_secs().is_multiple_of(BUCKET_SECS.unsigned_abs()) {
         return Err(format!(
             "{} is not a multiple of 30s: a step is a whole number of the API's 30-second \
              buckets (30s, 90s, 5m, 1h, 1d...)",
