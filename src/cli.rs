@@ -164,18 +164,12 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// The SQL, e.g. "SELECT indicator, avg(value) FROM samples GROUP BY 1"
+    /// The SQL, e.g. "SELECT indicator, avg(value) FROM samples GROUP BY 1", or - to read it from standard input
+    #[arg(value_name = "SQL")]
     pub query: String,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
-    pub format: SqlFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SqlFormat {
-    Table,
-    Csv,
-    Jsonl,
+    /// Output format [default: table on a terminal, else jsonl]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
 }
 
 #[derive(Debug, Args)]
@@ -318,9 +312,9 @@ pub struct IndicatorsArgs {
     /// List the series the archive holds, with first/last time and point counts
     #[arg(long)]
     pub archived: bool,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
-    pub format: StatusFormat,
+    /// Output format [default: table on a terminal, else jsonl]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
 }
 
 #[derive(Debug, Args)]

@@ -6,9 +6,10 @@
 use std::io::{self, IsTerminal, Write};
 
 use clap::ValueEnum;
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
 
-/// Output formats of `query` (and, with `csv` and `jsonl` only, `export`).
+/// Output formats of `query`, `sql` and `indicators` (and, with `csv` and
+/// `jsonl` only, `export`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,
@@ -99,11 +100,34 @@ pub fn fit_table(header: &[&str], rows: Vec<Vec<String>>, width: Option<u16>) ->
         .zip(&keep)
         .filter_map(|(h, &k)| k.then_some(*h))
         .collect();
-    let mut table = make_table(&header, rows.into_iter().map(pick).collect());
+    let rows: Vec<Vec<String>> = rows.into_iter().map(pick).collect();
+    // each column's longest word: where they all fit, cells wrap between
+    // words only, so that no name is cut in two
+    let words: Vec<usize> = (0..header.len())
+        .map(|i| {
+            std::iter::once(header[i])
+                .chain(rows.iter().filter_map(|r| r.get(i).map(String::as_str)))
+                .flat_map(str::split_whitespace)
+                .map(|w| w.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut table = make_table(&header, rows);
     if let Some(width) = width {
         table
             .set_width(width)
             .set_content_arrangement(ContentArrangement::Dynamic);
+        // a column's content, its padding and a separator each
+        let needed = words.iter().map(|w| w + 3).sum::<usize>() + 1;
+        if needed <= usize::from(width) {
+            for (i, w) in words.into_iter().enumerate() {
+                // comfy-table's width of a column counts its padding
+                if let (Some(column), Ok(w)) = (table.column_mut(i), u16::try_from(w + 2)) {
+                    column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(w)));
+                }
+            }
+        }
     }
     table
 }
@@ -119,6 +143,108 @@ pub fn make_table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
         table.add_row(r);
     }
     table
+}
+
+/// One cell of a [`RecordWriter`] row: its text for tables and CSV, its
+/// value for JSON.
+pub struct Cell {
+    pub text: String,
+    pub json: serde_json::Value,
+}
+
+impl Cell {
+    /// A text cell, the same in every format (JSON `null` if `None`).
+    pub fn text(s: Option<&str>) -> Cell {
+        Cell {
+            text: s.unwrap_or_default().to_string(),
+            json: s.map_or(serde_json::Value::Null, Into::into),
+        }
+    }
+}
+
+/// Rows of named columns in any [`Format`], columns in the order given:
+/// a table (fitted, see [`fitted_table`]), CSV with a header row, one JSON
+/// array of objects, or JSON Lines of objects. Everything but the table
+/// streams out as it comes.
+pub struct RecordWriter<W: Write> {
+    format: Format,
+    names: Vec<String>,
+    out: Option<W>,
+    csv: Option<csv::Writer<W>>,
+    table: Vec<Vec<String>>,
+    rows: u64,
+}
+
+impl<W: Write> RecordWriter<W> {
+    pub fn new(format: Format, names: Vec<String>, out: W) -> io::Result<Self> {
+        let (out, csv) = match format {
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(out);
+                w.write_record(&names)?;
+                (None, Some(w))
+            }
+            _ => (Some(out), None),
+        };
+        Ok(RecordWriter {
+            format,
+            names,
+            out,
+            csv,
+            table: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, row: Vec<Cell>) -> io::Result<()> {
+        if let Some(w) = &mut self.csv {
+            w.write_record(row.iter().map(|c| c.text.as_str()))?;
+        } else if let Some(out) = &mut self.out {
+            match self.format {
+                Format::Table => self.table.push(row.into_iter().map(|c| c.text).collect()),
+                Format::Json | Format::Jsonl => {
+                    if self.format == Format::Json {
+                        out.write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
+                    }
+                    // by hand: a serde_json Map would sort the keys
+                    out.write_all(b"{")?;
+                    for (i, (name, cell)) in self.names.iter().zip(&row).enumerate() {
+                        if i > 0 {
+                            out.write_all(b",")?;
+                        }
+                        serde_json::to_writer(&mut *out, name)?;
+                        out.write_all(b":")?;
+                        serde_json::to_writer(&mut *out, &cell.json)?;
+                    }
+                    out.write_all(if self.format == Format::Jsonl {
+                        b"}\n"
+                    } else {
+                        b"}"
+                    })?;
+                }
+                Format::Csv => unreachable!("CSV has its writer"),
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn finish(self) -> io::Result<W> {
+        let mut out = match (self.out, self.csv) {
+            (Some(out), _) => out,
+            (None, Some(w)) => w.into_inner().map_err(|e| e.into_error())?,
+            (None, None) => unreachable!("one of the two is set"),
+        };
+        match self.format {
+            Format::Json => out.write_all(if self.rows == 0 { b"[]\n" } else { b"\n]\n" })?,
+            Format::Table => {
+                let header: Vec<&str> = self.names.iter().map(String::as_str).collect();
+                writeln!(out, "{}", fitted_table(&header, self.table))?;
+            }
+            Format::Csv | Format::Jsonl => {}
+        }
+        out.flush()?;
+        Ok(out)
+    }
 }
 
 /// A file written beside its destination and renamed over it on commit, so
@@ -311,6 +437,15 @@ mod tests {
             narrow.contains("meaning") && narrow.contains("short"),
             "{narrow}"
         );
+        // where every word fits, cells wrap between words, never inside one
+        let names = vec![vec![
+            "first_frame_send_success_rate".to_string(),
+            "share of streams whose first frame was sent".to_string(),
+        ]];
+        let text = fit_table(&["name", "meaning"], names, Some(50)).to_string();
+        assert!(text.lines().all(|l| l.chars().count() <= 50), "{text}");
+        assert!(text.contains("first_frame_send_success_rate"), "{text}");
+        assert!(text.contains("streams"), "{text}");
         // a column with one value somewhere stays; an empty result keeps its header
         let some = vec![
             vec!["a".to_string(), "r".to_string()],
@@ -326,6 +461,40 @@ mod tests {
                 .to_string()
                 .contains("room")
         );
+    }
+
+    #[test]
+    fn records_keep_the_column_order_in_every_format() {
+        let render = |format| {
+            let names = vec!["zeta".to_string(), "alpha".to_string(), "n".to_string()];
+            let mut w = RecordWriter::new(format, names, Vec::new()).unwrap();
+            for (z, n) in [("b", 2), ("a", 1)] {
+                w.write(vec![
+                    Cell::text(Some(z)),
+                    Cell::text(None),
+                    Cell {
+                        text: n.to_string(),
+                        json: n.into(),
+                    },
+                ])
+                .unwrap();
+            }
+            String::from_utf8(w.finish().unwrap()).unwrap()
+        };
+        assert_eq!(
+            render(Format::Jsonl),
+            "{\"zeta\":\"b\",\"alpha\":null,\"n\":2}\n{\"zeta\":\"a\",\"alpha\":null,\"n\":1}\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
+        assert_eq!(json[1]["n"], 1);
+        assert_eq!(render(Format::Csv), "zeta,alpha,n\nb,,2\na,,1\n");
+        let table = render(Format::Table);
+        assert!(
+            table.contains("zeta") && !table.contains("alpha"),
+            "{table}"
+        );
+        let empty = RecordWriter::new(Format::Json, vec!["x".into()], Vec::new()).unwrap();
+        assert_eq!(empty.finish().unwrap(), b"[]\n");
     }
 
     #[test]

@@ -193,7 +193,7 @@ fn tables_fit_the_terminal_and_leave_out_columns_empty_everywhere() {
     let width = |text: &str| text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
     let wide = stdout(&env, &["indicators", "--format", "table"]);
     assert!(width(&wide) > 120, "the catalog is wide unfitted:\n{wide}");
-    for cols in ["80", "100"] {
+    for cols in ["80", "100", "140"] {
         let out = env
             .cmd()
             .env("COLUMNS", cols)
@@ -205,7 +205,11 @@ fn tables_fit_the_terminal_and_leave_out_columns_empty_everywhere() {
             width(&text) <= cols.parse().unwrap(),
             "COLUMNS={cols}:\n{text}"
         );
-        assert!(text.contains("video_stall_rate"), "{text}");
+        assert!(text.contains("share of"), "{text}");
+        if cols == "140" {
+            // wide enough for every word: names are never cut in two
+            assert!(text.contains("first_frame_send_success_rate"), "{text}");
+        }
     }
     // no room, no user set anywhere in the archive: no such columns
     let archived = stdout(
@@ -267,4 +271,93 @@ fn tables_fit_the_terminal_and_leave_out_columns_empty_everywhere() {
         ],
     );
     assert!(csv.starts_with("indicator,room_id\n"), "{csv}");
+}
+
+#[test]
+fn sql_and_indicators_take_the_formats_of_query() {
+    let env = Env::new();
+    let db = archive(&env);
+    let sql = "SELECT value, indicator, ts FROM samples ORDER BY ts, indicator LIMIT 2";
+    // into a pipe: JSON Lines, as query does (was: a table), keys in the
+    // column order (was: sorted)
+    let piped = stdout(&env, &["sql", "--db", &db, sql]);
+    assert_eq!(
+        piped,
+        "{\"value\":3212.0,\"indicator\":\"online_user_count\",\"ts\":1795435200}\n\
+         {\"value\":1.1,\"indicator\":\"video_stall_rate\",\"ts\":1795435200}\n"
+    );
+    assert_eq!(
+        piped,
+        stdout(&env, &["sql", "--db", &db, sql, "--format", "jsonl"])
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(
+        &env,
+        &["sql", "--db", &db, sql, "--format", "json"],
+    ))
+    .unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    assert_eq!(json[1]["indicator"], "video_stall_rate");
+    // `sql -` reads the SQL from standard input, as `import -` does
+    let out = env
+        .cmd()
+        .args(["sql", "--db", &db, "-", "--format", "csv"])
+        .write_stdin(format!("{sql}\n"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "value,indicator,ts\n3212,online_user_count,1795435200\n1.1,video_stall_rate,1795435200\n"
+    );
+    env.cmd()
+        .args(["sql", "--db", &db, "-"])
+        .write_stdin("  \n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("standard input holds no SQL"));
+    // the read-only rules hold for SQL from stdin too
+    env.cmd()
+        .args(["sql", "--db", &db, "-"])
+        .write_stdin("DELETE FROM points")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("sql is read-only"));
+
+    // indicators: csv and jsonl too, JSON Lines into a pipe
+    let catalog = stdout(&env, &["indicators"]);
+    let first: serde_json::Value = serde_json::from_str(catalog.lines().next().unwrap()).unwrap();
+    assert_eq!(first["source"], "quality");
+    assert!(first["answered_as"].is_array(), "{first}");
+    let csv = stdout(&env, &["indicators", "--format", "csv"]);
+    assert!(
+        csv.starts_with("source,name,unit,answered_as,threshold_prefix,meaning\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\"audio_stall_rate, video_stall_rate\""),
+        "{csv}"
+    );
+    let archived = stdout(
+        &env,
+        &["indicators", "--archived", "--db", &db, "--format", "csv"],
+    );
+    assert_eq!(
+        archived.lines().collect::<Vec<_>>(),
+        [
+            "app_id,room_id,user_ids,source,indicator,unit,first,last,points",
+            "app1,,,operation,online_user_count,,2026-11-23T12:00:00Z,2026-11-23T12:00:00Z,1",
+            "app1,,,quality,video_stall_rate,%,2026-11-23T12:00:00Z,2026-11-23T12:00:30Z,2",
+        ]
+    );
+    let lines = stdout(
+        &env,
+        &["indicators", "--archived", "--db", &db, "--format", "jsonl"],
+    );
+    let row: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(row["room_id"], serde_json::Value::Null);
+    assert_eq!(row["points"], 1);
 }

@@ -16,7 +16,7 @@ use clap::ValueEnum;
 use thiserror::Error;
 
 pub use parse::{CsvColumns, Sample, parse_json_line};
-pub use write::{SampleWriter, Style};
+pub use write::{SERIES_COLUMNS, SampleWriter, Style, series_cells};
 
 /// The columns of the samples view, in order: every format's fields.
 pub const SAMPLE_COLUMNS: [&str; 9] = [

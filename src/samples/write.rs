@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::SAMPLE_COLUMNS;
-use crate::output::{Format, fit_table, fmt_value, fmt_value_text};
+use crate::output::{Cell, Format, fit_table, fmt_value, fmt_value_text};
 use crate::store::read::StoredSeries;
 use crate::timeutil;
 
@@ -81,6 +81,32 @@ impl<'a> SampleRef<'a> {
             style.text(self.value),
         ]
     }
+}
+
+/// The columns of a series' identity and unit, in the order of
+/// [`SAMPLE_COLUMNS`]: what a listing of series (`indicators --archived`)
+/// prints first.
+pub const SERIES_COLUMNS: [&str; 6] = [
+    SAMPLE_COLUMNS[0],
+    SAMPLE_COLUMNS[1],
+    SAMPLE_COLUMNS[2],
+    SAMPLE_COLUMNS[3],
+    SAMPLE_COLUMNS[4],
+    SAMPLE_COLUMNS[5],
+];
+
+/// A series as the cells of [`SERIES_COLUMNS`] (`null` in JSON where the
+/// view has NULL).
+pub fn series_cells(s: &StoredSeries) -> Vec<Cell> {
+    let stream = &s.key.stream;
+    vec![
+        Cell::text(Some(&stream.app_id)),
+        Cell::text(stream.room_id.as_deref()),
+        Cell::text(stream.user_ids.as_option()),
+        Cell::text(Some(stream.source.as_str())),
+        Cell::text(Some(&s.key.indicator)),
+        Cell::text(s.unit.as_deref()),
+    ]
 }
 
 /// Streams sample rows in one format.
