@@ -21,24 +21,101 @@ use crate::timeutil::{self, DurationRange};
 #[command(name = "rtc-archiver", version, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
-    pub global: GlobalOpts,
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Options every subcommand takes.
+/// The heading of the options every subcommand takes.
+const GLOBAL: &str = "Global options";
+/// The heading of `--config` and `--db`, where a command uses them.
+const ARCHIVE: &str = "Archive";
+
+/// Options of the program as a whole: `--log-format` everywhere (every
+/// command may warn); `--config` and `--db` before the subcommand, as
+/// older versions took them, accepted but not shown (each command that
+/// uses them lists its own, see [`ArchiveArgs`]).
 #[derive(Debug, Clone, Args)]
-pub struct GlobalOpts {
-    /// Configuration file [default: rtc-archiver.toml in the working directory]
-    #[arg(long, global = true, env = "RTC_ARCHIVER_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// The archive database; overrides `database` from the config.
-    /// Commands that only read the archive need nothing else.
-    #[arg(long, global = true, env = "RTC_ARCHIVER_DB", value_name = "FILE")]
-    pub db: Option<PathBuf>,
+pub struct GlobalArgs {
     /// Log format on stderr (filter with RUST_LOG, e.g. RUST_LOG=debug)
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, help_heading = GLOBAL)]
     pub log_format: LogFormat,
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+}
+
+/// The configuration file and the archive, for the commands that use them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ArchiveArgs {
+    /// Configuration file [default: $RTC_ARCHIVER_CONFIG, else rtc-archiver.toml in the working directory]
+    #[arg(long, value_name = "FILE", help_heading = ARCHIVE)]
+    pub config: Option<PathBuf>,
+    /// The archive database, overriding `database` from the config [default: $RTC_ARCHIVER_DB].
+    /// Commands that only read the archive need nothing else.
+    #[arg(long, value_name = "FILE", help_heading = ARCHIVE)]
+    pub db: Option<PathBuf>,
+}
+
+/// The environment variables that stand for `--config` and `--db`.
+pub const CONFIG_ENV: &str = "RTC_ARCHIVER_CONFIG";
+pub const DB_ENV: &str = "RTC_ARCHIVER_DB";
+
+/// What a command runs with: its `--config` and `--db`, else the ones
+/// given before the subcommand, else the environment's.
+#[derive(Debug, Clone)]
+pub struct GlobalOpts {
+    pub config: Option<PathBuf>,
+    pub db: Option<PathBuf>,
+    pub log_format: LogFormat,
+}
+
+impl GlobalOpts {
+    pub fn resolve(
+        global: &GlobalArgs,
+        archive: ArchiveArgs,
+        env: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> GlobalOpts {
+        let env_path = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        GlobalOpts {
+            config: archive
+                .config
+                .or_else(|| global.config.clone())
+                .or_else(|| env_path(CONFIG_ENV)),
+            db: archive
+                .db
+                .or_else(|| global.db.clone())
+                .or_else(|| env_path(DB_ENV)),
+            log_format: global.log_format,
+        }
+    }
+}
+
+impl Command {
+    /// The `--config` and `--db` this command was given, if it takes them.
+    pub fn archive(&self) -> ArchiveArgs {
+        match self {
+            Command::Collect(a) => a.archive.clone(),
+            Command::Query(a) => a.archive.clone(),
+            Command::Status(a) => a.archive.clone(),
+            Command::Indicators(a) => a.archive.clone(),
+            Command::Report(a) => a.archive.clone(),
+            Command::Export(a) => a.archive.clone(),
+            Command::Import(a) => a.archive.clone(),
+            Command::Sql(a) => a.archive.clone(),
+            Command::Compact(a) => a.archive.clone(),
+            Command::Backup(a) => a.archive.clone(),
+            Command::Config(ConfigCommand::Check(a)) => a.archive.clone(),
+            Command::Demo(a) => ArchiveArgs {
+                config: None,
+                db: a.db.clone(),
+            },
+            Command::Simulate(_) | Command::Config(ConfigCommand::Example) => {
+                ArchiveArgs::default()
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,7 +147,7 @@ pub enum Command {
     /// Run read-only SQL against the archive (the `samples` view and friends)
     Sql(SqlArgs),
     /// Rewrite the archive with full pages (VACUUM); takes the collector's lock
-    Compact,
+    Compact(CompactArgs),
     /// Write a consistent copy of the archive to a file, safe while a collector writes
     Backup(BackupArgs),
     /// Configuration helpers
@@ -88,6 +165,8 @@ pub enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// The day to report, YYYY-MM-DD in --tz [default: yesterday]
     #[arg(long, conflicts_with_all = ["from", "to"])]
     pub day: Option<String>,
@@ -115,6 +194,8 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = SampleFormat::Jsonl)]
     pub format: SampleFormat,
@@ -136,6 +217,8 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// The file to read, or - for standard input
     pub file: PathBuf,
     /// Input format [default: csv for *.csv, else jsonl]
@@ -157,6 +240,8 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// The copy to write (replaced atomically if it exists; mode 0600)
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -164,6 +249,8 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// The SQL, e.g. "SELECT indicator, avg(value) FROM samples GROUP BY 1", or - to read it from standard input
     #[arg(value_name = "SQL")]
     pub query: String,
@@ -174,6 +261,8 @@ pub struct SqlArgs {
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// One pass over every target, then exit (for cron)
     #[arg(long)]
     pub once: bool,
@@ -218,6 +307,8 @@ fn parse_slow(s: &str) -> Result<Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     #[command(flatten)]
     pub select: SelectionArgs,
     /// Start, inclusive: RFC 3339, YYYY-MM-DD, now, today, yesterday, or relative (-7d, -90m)
@@ -299,6 +390,8 @@ pub enum StatusFormat {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     pub format: StatusFormat,
@@ -309,6 +402,8 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct IndicatorsArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// List the series the archive holds, with first/last time and point counts
     #[arg(long)]
     pub archived: bool,
@@ -359,9 +454,24 @@ pub struct SimulateArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Start from an empty demo archive (the file named by --db, default rtc-archiver-demo.db)
+    /// Start from an empty demo archive (the file named by --db)
     #[arg(long)]
     pub fresh: bool,
+    /// The demo archive [default: $RTC_ARCHIVER_DB, else rtc-archiver-demo.db]
+    #[arg(long, value_name = "FILE", help_heading = ARCHIVE)]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -369,5 +479,5 @@ pub enum ConfigCommand {
     /// Print a commented example configuration
     Example,
     /// Check a configuration file and print what it means
-    Check,
+    Check(CheckArgs),
 }

@@ -11,7 +11,7 @@ pub fn run(ctx: &Ctx, cmd: ConfigCommand) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     match cmd {
         ConfigCommand::Example => out.write_all(EXAMPLE.as_bytes())?,
-        ConfigCommand::Check => {
+        ConfigCommand::Check(_) => {
             let c = ctx.config()?;
             writeln!(out, "{}: ok", c.file_name())?;
             writeln!(out, "database: {}", c.database.display())?;
