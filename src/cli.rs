@@ -470,6 +470,9 @@ pub struct CompactArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// Also send one minimal signed request per configured action (one bucket, one target) and explain the answer
+    #[arg(long)]
+    pub probe: bool,
     #[command(flatten)]
     pub archive: ArchiveArgs,
 }
@@ -478,6 +481,6 @@ pub struct CheckArgs {
 pub enum ConfigCommand {
     /// Print a commented example configuration
     Example,
-    /// Check a configuration file and print what it means
+    /// Check a configuration file and print what it means, where credentials come from, and with --probe whether the API accepts them
     Check(CheckArgs),
 }

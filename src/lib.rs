@@ -21,6 +21,7 @@ pub mod lock;
 pub mod metrics;
 pub mod output;
 pub mod planner;
+pub mod probe;
 pub mod query;
 pub mod report;
 pub mod retry;
