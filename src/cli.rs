@@ -111,9 +111,10 @@ impl Command {
                 config: None,
                 db: a.db.clone(),
             },
-            Command::Simulate(_) | Command::Config(ConfigCommand::Example) => {
-                ArchiveArgs::default()
-            }
+            Command::Simulate(_)
+            | Command::Config(ConfigCommand::Example)
+            | Command::Completions(_)
+            | Command::Man(_) => ArchiveArgs::default(),
         }
     }
 }
@@ -153,6 +154,24 @@ pub enum Command {
     /// Configuration helpers
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script (e.g. `rtc-archiver completions bash > /etc/bash_completion.d/rtc-archiver`)
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or with --dir write one per subcommand
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write rtc-archiver.1 and rtc-archiver-COMMAND.1 for every subcommand into this directory
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -114,3 +114,92 @@ fn config_and_db_are_taken_before_the_subcommand_too_and_the_flag_beats_the_envi
         .code(2)
         .stderr(predicate::str::contains("--db"));
 }
+
+/// Every subcommand's name, from the clap definitions themselves.
+fn subcommands() -> Vec<String> {
+    use clap::CommandFactory as _;
+    rtc_archiver::cli::Cli::command()
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect()
+}
+
+#[test]
+fn completions_are_generated_for_bash_zsh_and_fish_and_know_every_subcommand() {
+    let env = Env::new();
+    let names = subcommands();
+    assert!(
+        names.len() >= 15 && names.contains(&"completions".to_string()),
+        "{names:?}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.cmd().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for name in &names {
+            assert!(script.contains(name.as_str()), "{shell}: no {name}");
+        }
+        // and the flags of a subcommand
+        for flag in ["--indicator", "--step", "--probe"] {
+            assert!(
+                script.contains(flag.trim_start_matches('-')),
+                "{shell}: no {flag}"
+            );
+        }
+    }
+    // the bash script is valid bash
+    let script = env.path("rtc-archiver.bash");
+    let out = env.cmd().args(["completions", "bash"]).output().unwrap();
+    std::fs::write(&script, out.stdout).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    env.cmd().args(["completions", "tcsh"]).assert().code(2);
+}
+
+#[test]
+fn the_man_page_names_every_subcommand_and_dir_writes_one_page_each() {
+    let env = Env::new();
+    let out = env.cmd().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH rtc-archiver 1"), "{page}");
+    for name in subcommands() {
+        assert!(
+            page.contains(&name.replace('-', "\\-")),
+            "no {name} in the page"
+        );
+    }
+    let dir = env.path("man1");
+    std::fs::create_dir(&dir).unwrap();
+    env.cmd()
+        .args(["man", "--dir"])
+        .arg(&dir)
+        .assert()
+        .success();
+    for name in subcommands() {
+        let sub = dir.join(format!("rtc-archiver-{name}.1"));
+        let text =
+            std::fs::read_to_string(&sub).unwrap_or_else(|e| panic!("{}: {e}", sub.display()));
+        assert!(
+            text.contains(&format!(".TH rtc-archiver-{name} 1")),
+            "{text}"
+        );
+    }
+    let check = std::fs::read_to_string(dir.join("rtc-archiver-config-check.1")).unwrap();
+    assert!(check.contains("\\-\\-probe"), "{check}");
+    assert!(dir.join("rtc-archiver.1").exists());
+    env.cmd()
+        .args(["man", "--dir"])
+        .arg(env.path("missing"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a directory"));
+}

@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod collect;
 pub mod compact;
+pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod export;
@@ -48,6 +49,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Compact(_) => compact::run(&ctx),
         Command::Backup(args) => backup::run(&ctx, args),
         Command::Config(cmd) => config::run(&ctx, cmd),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
     }
 }
 
