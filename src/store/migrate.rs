@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0002_failure_streaks.sql",
         include_str!("../../migrations/0002_failure_streaks.sql"),
     ),
+    (
+        3,
+        "0003_exports.sql",
+        include_str!("../../migrations/0003_exports.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
