@@ -141,7 +141,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Summarise a day (or a period) per series: statistics, changes, regressions first, charts
     Report(ReportArgs),
-    /// Write the archive, or a selection of it, as JSON Lines or CSV in the samples format
+    /// Write the archive, or a selection of it, as JSON Lines or CSV in the samples format, or as Parquet
     Export(ExportArgs),
     /// Read JSON Lines or CSV in the samples format and upsert it into the archive
     Import(ImportArgs),
@@ -216,11 +216,17 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub archive: ArchiveArgs,
     /// Output format
-    #[arg(long, value_enum, default_value_t = SampleFormat::Jsonl)]
-    pub format: SampleFormat,
-    /// Write to this file (atomically) instead of stdout
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+    /// Write to this file (atomically) instead of stdout; with --partition-by, this directory
+    #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// Parquet only: one file per UTC day in a Hive-style directory, --out/date=YYYY-MM-DD/part-*.parquet
+    #[arg(long, value_enum, value_name = "PERIOD", requires = "out")]
+    pub partition_by: Option<PartitionBy>,
+    /// Only what is new since the previous export to the same --out, as remembered in the archive; buckets up to an hour ago (final by then)
+    #[arg(long, requires = "out")]
+    pub since_last: bool,
     #[command(flatten)]
     pub select: SelectionArgs,
     /// Start, inclusive [default: the beginning of the archive]
@@ -232,6 +238,24 @@ pub struct ExportArgs {
     /// Time zone for dates in --from/--to, and of the `time` written (with its offset) [default: UTC]
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
+}
+
+/// `export --format`: the samples format `import` reads, or Parquet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// JSON Lines with the samples view's keys (what import reads)
+    Jsonl,
+    /// CSV with the samples view's columns (what import reads)
+    Csv,
+    /// Parquet with typed columns, for DuckDB, ClickHouse, Spark or BigQuery (needs --out)
+    Parquet,
+}
+
+/// `export --partition-by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PartitionBy {
+    /// One directory per UTC day: date=YYYY-MM-DD
+    Day,
 }
 
 #[derive(Debug, Args)]

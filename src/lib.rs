@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod exit;
+pub mod export;
 pub mod gaps;
 pub mod import;
 pub mod lock;
