@@ -601,8 +601,14 @@ fn main() {
             let _ = std::fs::remove_file(dir.join(format!("scale-{targets}.db")));
             let mut daemon = Command::new(BIN)
                 .args(["collect", "--config", cfg.to_str().unwrap()])
-                .env("VOLC_ACCESSKEY", rtc_archiver::simulator::DEFAULT_ACCESS_KEY)
-                .env("VOLC_SECRETKEY", rtc_archiver::simulator::DEFAULT_SECRET_KEY)
+                .env(
+                    "VOLC_ACCESSKEY",
+                    rtc_archiver::simulator::DEFAULT_ACCESS_KEY,
+                )
+                .env(
+                    "VOLC_SECRETKEY",
+                    rtc_archiver::simulator::DEFAULT_SECRET_KEY,
+                )
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
@@ -621,7 +627,12 @@ fn main() {
             let _ = daemon.wait();
             // requests in the window: 2 a second
             let per_request_ms = cpu_s * 1000.0 / (window.as_secs_f64() * 2.0);
-            rows.push((targets, rss_max, cpu_s / window.as_secs_f64() * 100.0, per_request_ms));
+            rows.push((
+                targets,
+                rss_max,
+                cpu_s / window.as_secs_f64() * 100.0,
+                per_request_ms,
+            ));
             results.insert(
                 format!("scale_{targets}_targets"),
                 serde_json::json!({"rss_kb": rss_max, "cpu_s": cpu_s, "cpu_ms_per_request": per_request_ms}),
@@ -631,12 +642,18 @@ fn main() {
         let _ = sim.wait();
         for (targets, rss, cpu_pct, per_request) in &rows {
             table.push((
-                format!("collector with {targets} targets waiting at 2 requests/s: steady RSS / CPU"),
+                format!(
+                    "collector with {targets} targets waiting at 2 requests/s: steady RSS / CPU"
+                ),
                 format!(
                     "{:.1} MB / {cpu_pct:.1} % of a core ({per_request:.2} ms of CPU per request)",
                     *rss as f64 / 1024.0
                 ),
-                if *targets == 2000 { "≤ 50 MB".into() } else { "-".into() },
+                if *targets == 2000 {
+                    "≤ 50 MB".into()
+                } else {
+                    "-".into()
+                },
             ));
         }
     }

@@ -21,24 +21,102 @@ use crate::timeutil::{self, DurationRange};
 #[command(name = "rtc-archiver", version, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
-    pub global: GlobalOpts,
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Options every subcommand takes.
+/// The heading of the options every subcommand takes.
+const GLOBAL: &str = "Global options";
+/// The heading of `--config` and `--db`, where a command uses them.
+const ARCHIVE: &str = "Archive";
+
+/// Options of the program as a whole: `--log-format` everywhere (every
+/// command may warn); `--config` and `--db` before the subcommand, as
+/// older versions took them, accepted but not shown (each command that
+/// uses them lists its own, see [`ArchiveArgs`]).
 #[derive(Debug, Clone, Args)]
-pub struct GlobalOpts {
-    /// Configuration file [default: rtc-archiver.toml in the working directory]
-    #[arg(long, global = true, env = "RTC_ARCHIVER_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// The archive database; overrides `database` from the config.
-    /// Commands that only read the archive need nothing else.
-    #[arg(long, global = true, env = "RTC_ARCHIVER_DB", value_name = "FILE")]
-    pub db: Option<PathBuf>,
+pub struct GlobalArgs {
     /// Log format on stderr (filter with RUST_LOG, e.g. RUST_LOG=debug)
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, help_heading = GLOBAL)]
     pub log_format: LogFormat,
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+}
+
+/// The configuration file and the archive, for the commands that use them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ArchiveArgs {
+    /// Configuration file [default: $RTC_ARCHIVER_CONFIG, else rtc-archiver.toml in the working directory]
+    #[arg(long, value_name = "FILE", help_heading = ARCHIVE)]
+    pub config: Option<PathBuf>,
+    /// The archive database, overriding `database` from the config [default: $RTC_ARCHIVER_DB].
+    /// Commands that only read the archive need nothing else.
+    #[arg(long, value_name = "FILE", help_heading = ARCHIVE)]
+    pub db: Option<PathBuf>,
+}
+
+/// The environment variables that stand for `--config` and `--db`.
+pub const CONFIG_ENV: &str = "RTC_ARCHIVER_CONFIG";
+pub const DB_ENV: &str = "RTC_ARCHIVER_DB";
+
+/// What a command runs with: its `--config` and `--db`, else the ones
+/// given before the subcommand, else the environment's.
+#[derive(Debug, Clone)]
+pub struct GlobalOpts {
+    pub config: Option<PathBuf>,
+    pub db: Option<PathBuf>,
+    pub log_format: LogFormat,
+}
+
+impl GlobalOpts {
+    pub fn resolve(
+        global: &GlobalArgs,
+        archive: ArchiveArgs,
+        env: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> GlobalOpts {
+        let env_path = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        GlobalOpts {
+            config: archive
+                .config
+                .or_else(|| global.config.clone())
+                .or_else(|| env_path(CONFIG_ENV)),
+            db: archive
+                .db
+                .or_else(|| global.db.clone())
+                .or_else(|| env_path(DB_ENV)),
+            log_format: global.log_format,
+        }
+    }
+}
+
+impl Command {
+    /// The `--config` and `--db` this command was given, if it takes them.
+    pub fn archive(&self) -> ArchiveArgs {
+        match self {
+            Command::Collect(a) => a.archive.clone(),
+            Command::Query(a) => a.archive.clone(),
+            Command::Status(a) => a.archive.clone(),
+            Command::Indicators(a) => a.archive.clone(),
+            Command::Report(a) => a.archive.clone(),
+            Command::Export(a) => a.archive.clone(),
+            Command::Import(a) => a.archive.clone(),
+            Command::Sql(a) => a.archive.clone(),
+            Command::Compact(a) => a.archive.clone(),
+            Command::Backup(a) => a.archive.clone(),
+            Command::Config(ConfigCommand::Check(a)) => a.archive.clone(),
+            Command::Demo(a) => ArchiveArgs {
+                config: None,
+                db: a.db.clone(),
+            },
+            Command::Simulate(_)
+            | Command::Config(ConfigCommand::Example)
+            | Command::Completions(_)
+            | Command::Man(_) => ArchiveArgs::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -63,19 +141,37 @@ pub enum Command {
     Demo(DemoArgs),
     /// Summarise a day (or a period) per series: statistics, changes, regressions first, charts
     Report(ReportArgs),
-    /// Write the archive, or a selection of it, as JSON Lines or CSV in the samples format
+    /// Write the archive, or a selection of it, as JSON Lines or CSV in the samples format, or as Parquet
     Export(ExportArgs),
     /// Read JSON Lines or CSV in the samples format and upsert it into the archive
     Import(ImportArgs),
     /// Run read-only SQL against the archive (the `samples` view and friends)
     Sql(SqlArgs),
     /// Rewrite the archive with full pages (VACUUM); takes the collector's lock
-    Compact,
+    Compact(CompactArgs),
     /// Write a consistent copy of the archive to a file, safe while a collector writes
     Backup(BackupArgs),
     /// Configuration helpers
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script (e.g. `rtc-archiver completions bash > /etc/bash_completion.d/rtc-archiver`)
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or with --dir write one per subcommand
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write rtc-archiver.1 and rtc-archiver-COMMAND.1 for every subcommand into this directory
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +184,8 @@ pub enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// The day to report, YYYY-MM-DD in --tz [default: yesterday]
     #[arg(long, conflicts_with_all = ["from", "to"])]
     pub day: Option<String>,
@@ -115,12 +213,20 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// Output format
-    #[arg(long, value_enum, default_value_t = SampleFormat::Jsonl)]
-    pub format: SampleFormat,
-    /// Write to this file (atomically) instead of stdout
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+    /// Write to this file (atomically) instead of stdout; with --partition-by, this directory
+    #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// Parquet only: one file per UTC day in a Hive-style directory, --out/date=YYYY-MM-DD/part-*.parquet
+    #[arg(long, value_enum, value_name = "PERIOD", requires = "out")]
+    pub partition_by: Option<PartitionBy>,
+    /// Only what is new since the previous export to the same --out, as remembered in the archive; buckets up to an hour ago (final by then)
+    #[arg(long, requires = "out")]
+    pub since_last: bool,
     #[command(flatten)]
     pub select: SelectionArgs,
     /// Start, inclusive [default: the beginning of the archive]
@@ -129,13 +235,33 @@ pub struct ExportArgs {
     /// End, exclusive [default: now]
     #[arg(long, allow_hyphen_values = true)]
     pub to: Option<String>,
-    /// Time zone for dates in --from/--to
+    /// Time zone for dates in --from/--to, and of the `time` written (with its offset) [default: UTC]
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
 }
 
+/// `export --format`: the samples format `import` reads, or Parquet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// JSON Lines with the samples view's keys (what import reads)
+    Jsonl,
+    /// CSV with the samples view's columns (what import reads)
+    Csv,
+    /// Parquet with typed columns, for DuckDB, ClickHouse, Spark or BigQuery (needs --out)
+    Parquet,
+}
+
+/// `export --partition-by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PartitionBy {
+    /// One directory per UTC day: date=YYYY-MM-DD
+    Day,
+}
+
 #[derive(Debug, Args)]
 pub struct ImportArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// The file to read, or - for standard input
     pub file: PathBuf,
     /// Input format [default: csv for *.csv, else jsonl]
@@ -157,6 +283,8 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// The copy to write (replaced atomically if it exists; mode 0600)
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -164,22 +292,20 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// The SQL, e.g. "SELECT indicator, avg(value) FROM samples GROUP BY 1"
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// The SQL, e.g. "SELECT indicator, avg(value) FROM samples GROUP BY 1", or - to read it from standard input
+    #[arg(value_name = "SQL")]
     pub query: String,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
-    pub format: SqlFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SqlFormat {
-    Table,
-    Csv,
-    Jsonl,
+    /// Output format [default: table on a terminal, else jsonl]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
 }
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// One pass over every target, then exit (for cron)
     #[arg(long)]
     pub once: bool,
@@ -211,7 +337,7 @@ fn parse_fault_rate(s: &str) -> Result<f64, String> {
 }
 
 fn parse_step(s: &str) -> Result<Duration, String> {
-    timeutil::parse_duration_in(s, crate::query::STEP_RANGE)
+    timeutil::parse_duration_in(s, crate::query::STEP_RANGE).and_then(crate::query::check_step)
 }
 
 fn parse_max_lag(s: &str) -> Result<Duration, String> {
@@ -225,6 +351,8 @@ fn parse_slow(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     #[command(flatten)]
+    pub archive: ArchiveArgs,
+    #[command(flatten)]
     pub select: SelectionArgs,
     /// Start, inclusive: RFC 3339, YYYY-MM-DD, now, today, yesterday, or relative (-7d, -90m)
     #[arg(long, default_value = "-24h", allow_hyphen_values = true)]
@@ -232,7 +360,7 @@ pub struct QueryArgs {
     /// End, exclusive (a bare date means the end of that day)
     #[arg(long, default_value = "now", allow_hyphen_values = true)]
     pub to: String,
-    /// Aggregate into steps of this length (5m, 1h, 1d); days follow --tz
+    /// Aggregate into whole steps of this length, a multiple of 30s (5m, 1h, 1d); days follow --tz
     #[arg(long, value_parser = parse_step)]
     pub step: Option<Duration>,
     /// Aggregation per step
@@ -241,7 +369,7 @@ pub struct QueryArgs {
     /// What to print for a step without data
     #[arg(long, value_enum, default_value_t = Fill::None, requires = "step")]
     pub fill: Fill,
-    /// Time zone for dates and day steps (IANA name) [default: config `timezone`, else local]
+    /// Time zone for dates and day steps (IANA name) [default: config `timezone`, else local]; times print in it when given, else in UTC
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
     /// Output format [default: table on a terminal, else jsonl]
@@ -305,6 +433,8 @@ pub enum StatusFormat {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     pub format: StatusFormat,
@@ -315,12 +445,14 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct IndicatorsArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// List the series the archive holds, with first/last time and point counts
     #[arg(long)]
     pub archived: bool,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
-    pub format: StatusFormat,
+    /// Output format [default: table on a terminal, else jsonl]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
 }
 
 #[derive(Debug, Args)]
@@ -369,15 +501,33 @@ pub struct SimulateArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Start from an empty demo archive (the file named by --db, default rtc-archiver-demo.db)
+    /// Start from an empty demo archive (the file named by --db)
     #[arg(long)]
     pub fresh: bool,
+    /// The demo archive [default: $RTC_ARCHIVER_DB, else rtc-archiver-demo.db]
+    #[arg(long, value_name = "FILE", help_heading = ARCHIVE)]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also send one minimal signed request per configured action (one bucket, one target) and explain the answer
+    #[arg(long)]
+    pub probe: bool,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print a commented example configuration
     Example,
-    /// Check a configuration file and print what it means
-    Check,
+    /// Check a configuration file and print what it means, where credentials come from, and with --probe whether the API accepts them
+    Check(CheckArgs),
 }

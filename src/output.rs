@@ -6,9 +6,10 @@
 use std::io::{self, IsTerminal, Write};
 
 use clap::ValueEnum;
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
 
-/// Output formats of `query` (and, with `csv` and `jsonl` only, `export`).
+/// Output formats of `query`, `sql` and `indicators` (and, with `csv` and
+/// `jsonl` only, `export`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,
@@ -38,7 +39,100 @@ pub fn fmt_value(v: Option<f64>) -> String {
     }
 }
 
-/// A plain text table with a header row.
+/// The significant digits a double holds reliably (C's `DBL_DIG`), which
+/// the text formats print: beyond them is the noise of binary fractions.
+pub const TEXT_DIGITS: usize = 15;
+
+/// Formats a value for people (tables, CSV of `query` and `sql`): rounded
+/// to [`TEXT_DIGITS`] significant digits, then as short as that allows,
+/// as SQLite's own shell prints a REAL. An average of 2.47 and 2.486 reads
+/// `2.478`, not `2.4779999999999998`; values as the API sends them (98.68)
+/// print unchanged.
+pub fn fmt_value_text(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => {
+            // the nearest double to the 15-digit decimal prints in at most 15 digits
+            let rounded: f64 = format!("{v:.*e}", TEXT_DIGITS - 1).parse().unwrap_or(v);
+            format!("{rounded}")
+        }
+        other => fmt_value(other),
+    }
+}
+
+/// The width tables are fitted to: `COLUMNS` if set to a number (as many
+/// tools honour it), else the terminal's if stdout is one; none into a
+/// pipe or a file, where nothing wraps.
+pub fn terminal_width() -> Option<u16> {
+    if let Some(cols) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|&c| c > 0)
+    {
+        return Some(cols);
+    }
+    console::Term::stdout()
+        .size_checked()
+        .map(|(_rows, cols)| cols)
+}
+
+/// A text table for people: the columns empty in every row are left out
+/// (an archive without rooms shows no room column), and where the width
+/// is known ([`terminal_width`]) long cells wrap so that the table fits.
+/// `query`, `sql` and `indicators` print these; any command's table can.
+pub fn fitted_table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
+    fit_table(header, rows, terminal_width())
+}
+
+/// [`fitted_table`] for a given width.
+pub fn fit_table(header: &[&str], rows: Vec<Vec<String>>, width: Option<u16>) -> Table {
+    let keep: Vec<bool> = (0..header.len())
+        .map(|i| rows.is_empty() || rows.iter().any(|r| r.get(i).is_some_and(|c| !c.is_empty())))
+        .collect();
+    let pick = |cells: Vec<String>| -> Vec<String> {
+        cells
+            .into_iter()
+            .zip(&keep)
+            .filter_map(|(c, &k)| k.then_some(c))
+            .collect()
+    };
+    let header: Vec<&str> = header
+        .iter()
+        .zip(&keep)
+        .filter_map(|(h, &k)| k.then_some(*h))
+        .collect();
+    let rows: Vec<Vec<String>> = rows.into_iter().map(pick).collect();
+    // each column's longest word: where they all fit, cells wrap between
+    // words only, so that no name is cut in two
+    let words: Vec<usize> = (0..header.len())
+        .map(|i| {
+            std::iter::once(header[i])
+                .chain(rows.iter().filter_map(|r| r.get(i).map(String::as_str)))
+                .flat_map(str::split_whitespace)
+                .map(|w| w.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut table = make_table(&header, rows);
+    if let Some(width) = width {
+        table
+            .set_width(width)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+        // a column's content, its padding and a separator each
+        let needed = words.iter().map(|w| w + 3).sum::<usize>() + 1;
+        if needed <= usize::from(width) {
+            for (i, w) in words.into_iter().enumerate() {
+                // comfy-table's width of a column counts its padding
+                if let (Some(column), Ok(w)) = (table.column_mut(i), u16::try_from(w + 2)) {
+                    column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(w)));
+                }
+            }
+        }
+    }
+    table
+}
+
+/// A plain text table with a header row, every column kept, nothing wrapped.
 pub fn make_table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
     let mut table = Table::new();
     table
@@ -49,6 +143,108 @@ pub fn make_table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
         table.add_row(r);
     }
     table
+}
+
+/// One cell of a [`RecordWriter`] row: its text for tables and CSV, its
+/// value for JSON.
+pub struct Cell {
+    pub text: String,
+    pub json: serde_json::Value,
+}
+
+impl Cell {
+    /// A text cell, the same in every format (JSON `null` if `None`).
+    pub fn text(s: Option<&str>) -> Cell {
+        Cell {
+            text: s.unwrap_or_default().to_string(),
+            json: s.map_or(serde_json::Value::Null, Into::into),
+        }
+    }
+}
+
+/// Rows of named columns in any [`Format`], columns in the order given:
+/// a table (fitted, see [`fitted_table`]), CSV with a header row, one JSON
+/// array of objects, or JSON Lines of objects. Everything but the table
+/// streams out as it comes.
+pub struct RecordWriter<W: Write> {
+    format: Format,
+    names: Vec<String>,
+    out: Option<W>,
+    csv: Option<csv::Writer<W>>,
+    table: Vec<Vec<String>>,
+    rows: u64,
+}
+
+impl<W: Write> RecordWriter<W> {
+    pub fn new(format: Format, names: Vec<String>, out: W) -> io::Result<Self> {
+        let (out, csv) = match format {
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(out);
+                w.write_record(&names)?;
+                (None, Some(w))
+            }
+            _ => (Some(out), None),
+        };
+        Ok(RecordWriter {
+            format,
+            names,
+            out,
+            csv,
+            table: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, row: Vec<Cell>) -> io::Result<()> {
+        if let Some(w) = &mut self.csv {
+            w.write_record(row.iter().map(|c| c.text.as_str()))?;
+        } else if let Some(out) = &mut self.out {
+            match self.format {
+                Format::Table => self.table.push(row.into_iter().map(|c| c.text).collect()),
+                Format::Json | Format::Jsonl => {
+                    if self.format == Format::Json {
+                        out.write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
+                    }
+                    // by hand: a serde_json Map would sort the keys
+                    out.write_all(b"{")?;
+                    for (i, (name, cell)) in self.names.iter().zip(&row).enumerate() {
+                        if i > 0 {
+                            out.write_all(b",")?;
+                        }
+                        serde_json::to_writer(&mut *out, name)?;
+                        out.write_all(b":")?;
+                        serde_json::to_writer(&mut *out, &cell.json)?;
+                    }
+                    out.write_all(if self.format == Format::Jsonl {
+                        b"}\n"
+                    } else {
+                        b"}"
+                    })?;
+                }
+                Format::Csv => unreachable!("CSV has its writer"),
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn finish(self) -> io::Result<W> {
+        let mut out = match (self.out, self.csv) {
+            (Some(out), _) => out,
+            (None, Some(w)) => w.into_inner().map_err(|e| e.into_error())?,
+            (None, None) => unreachable!("one of the two is set"),
+        };
+        match self.format {
+            Format::Json => out.write_all(if self.rows == 0 { b"[]\n" } else { b"\n]\n" })?,
+            Format::Table => {
+                let header: Vec<&str> = self.names.iter().map(String::as_str).collect();
+                writeln!(out, "{}", fitted_table(&header, self.table))?;
+            }
+            Format::Csv | Format::Jsonl => {}
+        }
+        out.flush()?;
+        Ok(out)
+    }
 }
 
 /// A file written beside its destination and renamed over it on commit, so
@@ -219,9 +415,120 @@ mod tests {
     }
 
     #[test]
+    fn tables_drop_columns_empty_in_every_row_and_fit_the_width() {
+        let rows = vec![
+            vec![
+                "app1".to_string(),
+                String::new(),
+                "a long meaning ".repeat(8),
+            ],
+            vec!["app2".to_string(), String::new(), "short".to_string()],
+        ];
+        let text = fit_table(&["app", "room", "meaning"], rows.clone(), None).to_string();
+        assert!(!text.contains("room"), "{text}");
+        assert!(text.contains("app2"), "{text}");
+        assert!(
+            text.lines().any(|l| l.chars().count() > 100),
+            "unwrapped: {text}"
+        );
+        let narrow = fit_table(&["app", "room", "meaning"], rows, Some(40)).to_string();
+        assert!(narrow.lines().all(|l| l.chars().count() <= 40), "{narrow}");
+        assert!(
+            narrow.contains("meaning") && narrow.contains("short"),
+            "{narrow}"
+        );
+        // where every word fits, cells wrap between words, never inside one
+        let names = vec![vec![
+            "first_frame_send_success_rate".to_string(),
+            "share of streams whose first frame was sent".to_string(),
+        ]];
+        let text = fit_table(&["name", "meaning"], names, Some(50)).to_string();
+        assert!(text.lines().all(|l| l.chars().count() <= 50), "{text}");
+        assert!(text.contains("first_frame_send_success_rate"), "{text}");
+        assert!(text.contains("streams"), "{text}");
+        // a column with one value somewhere stays; an empty result keeps its header
+        let some = vec![
+            vec!["a".to_string(), "r".to_string()],
+            vec!["b".to_string(), String::new()],
+        ];
+        assert!(
+            fit_table(&["app", "room"], some, None)
+                .to_string()
+                .contains("room")
+        );
+        assert!(
+            fit_table(&["app", "room"], Vec::new(), None)
+                .to_string()
+                .contains("room")
+        );
+    }
+
+    #[test]
+    fn records_keep_the_column_order_in_every_format() {
+        let render = |format| {
+            let names = vec!["zeta".to_string(), "alpha".to_string(), "n".to_string()];
+            let mut w = RecordWriter::new(format, names, Vec::new()).unwrap();
+            for (z, n) in [("b", 2), ("a", 1)] {
+                w.write(vec![
+                    Cell::text(Some(z)),
+                    Cell::text(None),
+                    Cell {
+                        text: n.to_string(),
+                        json: n.into(),
+                    },
+                ])
+                .unwrap();
+            }
+            String::from_utf8(w.finish().unwrap()).unwrap()
+        };
+        assert_eq!(
+            render(Format::Jsonl),
+            "{\"zeta\":\"b\",\"alpha\":null,\"n\":2}\n{\"zeta\":\"a\",\"alpha\":null,\"n\":1}\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
+        assert_eq!(json[1]["n"], 1);
+        assert_eq!(render(Format::Csv), "zeta,alpha,n\nb,,2\na,,1\n");
+        let table = render(Format::Table);
+        assert!(
+            table.contains("zeta") && !table.contains("alpha"),
+            "{table}"
+        );
+        let empty = RecordWriter::new(Format::Json, vec!["x".into()], Vec::new()).unwrap();
+        assert_eq!(empty.finish().unwrap(), b"[]\n");
+    }
+
+    #[test]
     fn values_print_shortest() {
         assert_eq!(fmt_value(Some(3212.0)), "3212");
         assert_eq!(fmt_value(Some(0.1 + 0.2)), "0.30000000000000004");
         assert_eq!(fmt_value(Some(98.2)), "98.2");
+    }
+
+    #[test]
+    fn text_values_drop_the_noise_of_binary_fractions() {
+        // issue 9: an average printed as 2.4779999999999998
+        assert_eq!(fmt_value_text(Some(2.4779999999999998)), "2.478");
+        assert_eq!(fmt_value_text(Some((2.47 + 2.486) / 2.0)), "2.478");
+        assert_eq!(fmt_value_text(Some(0.1 + 0.2)), "0.3");
+        // what the API sends, and what has no noise, is unchanged
+        for (v, text) in [
+            (98.68, "98.68"),
+            (3212.0, "3212"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (-3.25, "-3.25"),
+            (1e-9, "0.000000001"),
+            (123_456_789.125, "123456789.125"),
+            (0.123456789012345, "0.123456789012345"),
+        ] {
+            assert_eq!(fmt_value_text(Some(v)), text, "{v:e}");
+        }
+        assert_eq!(fmt_value_text(None), "");
+        // 15 digits: the 16th is rounded
+        assert_eq!(fmt_value_text(Some(1.0000000000000002)), "1");
+        assert_eq!(
+            fmt_value_text(Some(12_345_678.901_234_567)),
+            "12345678.9012346"
+        );
     }
 }

@@ -20,7 +20,7 @@ use crate::credentials::Credentials;
 use crate::metrics::Metrics;
 use crate::output::Format;
 use crate::query::{Agg, Aggregation, Fill, aggregate_series};
-use crate::samples::SampleWriter;
+use crate::samples::{SampleWriter, Style};
 use crate::series::UserSet;
 use crate::simulator::{self, SimConfig};
 use crate::store::read::SeriesFilter;
@@ -191,7 +191,11 @@ fn show(
         ..SeriesFilter::default()
     })?;
     let now = timeutil::now();
-    let mut w = SampleWriter::new(Format::Table, Vec::new())?;
+    let style = Style {
+        table_width: crate::output::terminal_width(),
+        ..Style::default()
+    };
+    let mut w = SampleWriter::with_style(Format::Table, style, Vec::new())?;
     for s in series.iter().filter(|s| s.key.stream.room_id.is_none()) {
         aggregate_series::<anyhow::Error>(
             store,
@@ -203,6 +207,7 @@ fn show(
                 agg: Agg::Avg,
                 fill: Fill::None,
                 tz: Tz::UTC,
+                now,
             },
             |ts, v| Ok(w.write(s, ts, v.map(|v| (v * 100.0).round() / 100.0))?),
         )?;

@@ -1,135 +1,86 @@
 //! `rtc-archiver indicators [--archived]`: the names the catalog knows, or
-//! the series the archive holds.
+//! the series the archive holds, in any of the output formats.
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 
 use super::Ctx;
 use crate::catalog::INDICATORS;
-use crate::cli::{IndicatorsArgs, StatusFormat};
+use crate::cli::IndicatorsArgs;
 use crate::exit;
-use crate::output::make_table;
-use crate::store::read::{SeriesFilter, StoredSeries};
+use crate::output::{Cell, Format, RecordWriter};
+use crate::samples::{SERIES_COLUMNS, series_cells};
+use crate::store::read::SeriesFilter;
 use crate::timeutil;
 
+/// The catalog's columns.
+const CATALOG_COLUMNS: [&str; 6] = [
+    "source",
+    "name",
+    "unit",
+    "answered_as",
+    "threshold_prefix",
+    "meaning",
+];
+
 pub fn run(ctx: &Ctx, args: IndicatorsArgs) -> anyhow::Result<u8> {
-    let mut out = std::io::stdout().lock();
+    let format = args.format.unwrap_or_else(Format::default_for_stdout);
+    let stdout = BufWriter::new(std::io::stdout().lock());
     if !args.archived {
-        match args.format {
-            StatusFormat::Json => {
-                let list: Vec<_> = INDICATORS
-                    .iter()
-                    .map(|i| {
-                        serde_json::json!({
-                            "source": i.source.as_str(),
-                            "name": i.name,
-                            "unit": i.unit,
-                            "meaning": i.meaning,
-                            "answered_as": i.answers_as,
-                            "threshold_prefix": i.threshold.map(|u| format!("N{u}_")),
-                        })
-                    })
-                    .collect();
-                serde_json::to_writer_pretty(&mut out, &list)?;
-                writeln!(out)?;
-            }
-            StatusFormat::Table => {
-                let rows = INDICATORS
-                    .iter()
-                    .map(|i| {
-                        vec![
-                            i.source.as_str().into(),
-                            match i.threshold {
-                                Some(u) => format!("{} (N{u}_{})", i.name, i.name),
-                                None => i.name.into(),
-                            },
-                            i.unit.unwrap_or("").into(),
-                            i.answers_as.join(", "),
-                            i.meaning.into(),
-                        ]
-                    })
-                    .collect();
-                let table = make_table(&["source", "name", "unit", "answered as", "meaning"], rows);
-                writeln!(out, "{table}")?;
-                writeln!(
-                    out,
-                    "The list is not closed: other names are passed to the API, which decides."
-                )?;
-            }
+        let names = CATALOG_COLUMNS.map(String::from).to_vec();
+        let mut out = RecordWriter::new(format, names, stdout)?;
+        for i in INDICATORS {
+            let answers = Cell {
+                text: i.answers_as.join(", "),
+                json: i.answers_as.to_vec().into(),
+            };
+            let prefix = i.threshold.map(|u| format!("N{u}_"));
+            out.write(vec![
+                Cell::text(Some(i.source.as_str())),
+                Cell::text(Some(i.name)),
+                Cell::text(i.unit),
+                answers,
+                Cell::text(prefix.as_deref()),
+                Cell::text(Some(i.meaning)),
+            ])?;
+        }
+        let mut stdout = out.finish()?;
+        if format == Format::Table {
+            writeln!(
+                stdout,
+                "The list is not closed: other names are passed to the API, which decides."
+            )?;
         }
         return Ok(exit::SUCCESS);
     }
 
     let (store, _) = ctx.open_read()?;
     let series = store.select_series(&SeriesFilter::default())?;
-    let mut rows = Vec::new();
+    if series.is_empty() && format == Format::Table {
+        let mut stdout = stdout;
+        writeln!(
+            stdout,
+            "The archive {} holds no series yet.",
+            store.path().display()
+        )?;
+        return Ok(exit::SUCCESS);
+    }
+    let names = SERIES_COLUMNS
+        .iter()
+        .chain(&["first", "last", "points"])
+        .map(|n| n.to_string())
+        .collect();
+    let mut out = RecordWriter::new(format, names, stdout)?;
     for s in &series {
         let (first, last, count) = store.series_extent(s.id)?;
-        rows.push((s, first, last, count));
+        let mut cells = series_cells(s);
+        cells.push(Cell::text(first.map(timeutil::fmt_utc).as_deref()));
+        cells.push(Cell::text(last.map(timeutil::fmt_utc).as_deref()));
+        cells.push(Cell {
+            text: count.to_string(),
+            json: count.into(),
+        });
+        out.write(cells)?;
     }
-    match args.format {
-        StatusFormat::Json => {
-            let list: Vec<_> = rows
-                .iter()
-                .map(|(s, first, last, count)| {
-                    #[derive(serde::Serialize)]
-                    struct Row<'a> {
-                        #[serde(flatten)]
-                        series: &'a StoredSeries,
-                        first: Option<String>,
-                        last: Option<String>,
-                        points: i64,
-                    }
-                    Row {
-                        series: s,
-                        first: first.map(timeutil::fmt_utc),
-                        last: last.map(timeutil::fmt_utc),
-                        points: *count,
-                    }
-                })
-                .collect();
-            serde_json::to_writer_pretty(&mut out, &list)?;
-            writeln!(out)?;
-        }
-        StatusFormat::Table => {
-            if rows.is_empty() {
-                writeln!(
-                    out,
-                    "The archive {} holds no series yet.",
-                    store.path().display()
-                )?;
-            } else {
-                let table = make_table(
-                    &[
-                        "source",
-                        "app",
-                        "room",
-                        "users",
-                        "indicator",
-                        "unit",
-                        "first",
-                        "last",
-                        "points",
-                    ],
-                    rows.iter()
-                        .map(|(s, first, last, count)| {
-                            let stream = &s.key.stream;
-                            vec![
-                                stream.source.as_str().into(),
-                                stream.app_id.clone(),
-                                stream.room_id.clone().unwrap_or_default(),
-                                stream.user_ids.joined().to_string(),
-                                s.key.indicator.clone(),
-                                s.unit.clone().unwrap_or_default(),
-                                first.map(timeutil::fmt_utc).unwrap_or_default(),
-                                last.map(timeutil::fmt_utc).unwrap_or_default(),
-                                count.to_string(),
-                            ]
-                        })
-                        .collect(),
-                );
-                writeln!(out, "{table}")?;
-            }
-        }
-    }
+    out.finish()?;
     Ok(exit::SUCCESS)
 }

@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod collect;
 pub mod compact;
+pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod export;
@@ -28,11 +29,12 @@ use crate::timeutil;
 
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
-    if let Some(why) = cli.global.db.as_deref().and_then(store::not_a_file_path) {
-        let db = cli.global.db.as_deref().unwrap_or(Path::new(""));
+    let global = GlobalOpts::resolve(&cli.global, cli.command.archive(), |k| std::env::var_os(k));
+    if let Some(why) = global.db.as_deref().and_then(store::not_a_file_path) {
+        let db = global.db.as_deref().unwrap_or(Path::new(""));
         return Err(UsageError(format!("--db {:?}: {why}", db.as_os_str())).into());
     }
-    let ctx = Ctx { global: cli.global };
+    let ctx = Ctx { global };
     match cli.command {
         Command::Collect(args) => collect::run(&ctx, args),
         Command::Query(args) => query::run(&ctx, args),
@@ -44,9 +46,11 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Export(args) => export::run(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
         Command::Sql(args) => sql::run(&ctx, args),
-        Command::Compact => compact::run(&ctx),
+        Command::Compact(_) => compact::run(&ctx),
         Command::Backup(args) => backup::run(&ctx, args),
         Command::Config(cmd) => config::run(&ctx, cmd),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
     }
 }
 

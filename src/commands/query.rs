@@ -8,8 +8,10 @@ use super::{Ctx, time_range, zone};
 use crate::cli::QueryArgs;
 use crate::exit::{self, UsageError};
 use crate::output::Format;
-use crate::query::{Aggregation, Fill, MAX_FILLED_STEPS, aggregate_series, filled_steps};
-use crate::samples::SampleWriter;
+use crate::query::{
+    Aggregation, Fill, MAX_FILLED_STEPS, Steps, aggregate_series, filled_steps, latest_due,
+};
+use crate::samples::{SampleWriter, Style};
 use crate::store::read::SeriesFilter;
 use crate::timeutil;
 
@@ -17,13 +19,27 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
     let (store, config) = ctx.open_read()?;
     let tz = zone(args.tz.as_deref(), config.as_ref())?;
     let (from, to) = time_range(Some(&args.from), Some(&args.to), (0, 0), tz, "show")?;
-    // --step is range-checked by its parser: whole seconds, 30s to 100 years
+    let now = timeutil::now();
+    // --step is checked by its parser: whole buckets, 30s to 100 years
     let step = args.step.map(timeutil::secs_i64);
+    if let Some(step) = step
+        && Steps::new(step, tz)
+            .whole(from, to, latest_due(now))
+            .is_none()
+    {
+        eprintln!(
+            "rtc-archiver: no step of {} from {} to {} is complete yet: a step is printed once \
+             all its data is due",
+            timeutil::fmt_duration_secs(step),
+            timeutil::fmt_utc(from),
+            timeutil::fmt_utc(to),
+        );
+    }
     if let (Some(d), Some(step)) = (args.step, step)
         && args.fill != Fill::None
     {
         // every step is a row: bound them before the first one is printed
-        let rows = filled_steps(from, to, step, tz);
+        let rows = filled_steps(from, to, step, tz, latest_due(now));
         if rows > MAX_FILLED_STEPS {
             let fill = args
                 .fill
@@ -50,7 +66,14 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
     }
     let format = args.format.unwrap_or_else(Format::default_for_stdout);
     let stdout = io::stdout().lock();
-    let mut out = SampleWriter::new(format, BufWriter::new(stdout))?;
+    // for people: values without float noise in tables and CSV, times in
+    // the zone asked for (JSON keeps exact values; without --tz, UTC)
+    let style = Style {
+        text_values: true,
+        zone: args.tz.is_some().then_some(tz),
+        table_width: crate::output::terminal_width(),
+    };
+    let mut out = SampleWriter::with_style(format, style, BufWriter::new(stdout))?;
     for s in &series {
         match step {
             None => store.for_each_point::<anyhow::Error>(s.id, from, to, |ts, v| {
@@ -66,6 +89,7 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
                     agg: args.agg,
                     fill: args.fill,
                     tz,
+                    now,
                 },
                 |ts, v| Ok(out.write(s, ts, v)?),
             )?,

@@ -6,16 +6,16 @@
 //! pragmas that read; a statement SQLite itself calls a writer (`VACUUM`,
 //! `VACUUM INTO`) is refused before it runs, and so is a second statement.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::ValueRef;
 
 use super::Ctx;
-use crate::cli::{SqlArgs, SqlFormat};
+use crate::cli::SqlArgs;
 use crate::exit::{self, UsageError};
-use crate::output::{fmt_value, make_table};
+use crate::output::{Cell, Format, RecordWriter, fmt_value_text};
 use crate::store::{StoreError, sqlite_message};
 
 /// Pragmas that only read, as `PRAGMA name` without a value.
@@ -136,11 +136,50 @@ struct Seen {
     read_pragma: bool,
 }
 
+/// The longest SQL read from standard input (`sql -`).
+const MAX_SQL_BYTES: u64 = 1 << 20;
+
+/// The SQL to run: the argument, or with `-` standard input.
+fn sql_text(arg: &str) -> anyhow::Result<String> {
+    if arg != "-" {
+        return Ok(arg.to_string());
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_SQL_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| {
+            UsageError(format!(
+                "sql -: cannot read the SQL from standard input: {e}"
+            ))
+        })?;
+    if text.len() as u64 > MAX_SQL_BYTES {
+        return Err(UsageError(format!(
+            "sql -: the SQL on standard input is longer than {} MiB",
+            MAX_SQL_BYTES >> 20
+        ))
+        .into());
+    }
+    if text.trim().is_empty() {
+        return Err(UsageError("sql -: standard input holds no SQL".into()).into());
+    }
+    Ok(text)
+}
+
+fn cell(v: ValueRef<'_>) -> Cell {
+    Cell {
+        text: cell_text(v),
+        json: cell_json(v),
+    }
+}
+
 fn cell_text(v: ValueRef<'_>) -> String {
     match v {
         ValueRef::Null => String::new(),
         ValueRef::Integer(i) => i.to_string(),
-        ValueRef::Real(r) => fmt_value(Some(r)),
+        // for people: no float noise (JSON keeps the exact value)
+        ValueRef::Real(r) => fmt_value_text(Some(r)),
         ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
         ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
     }
@@ -159,6 +198,7 @@ fn cell_json(v: ValueRef<'_>) -> serde_json::Value {
 }
 
 pub fn run(ctx: &Ctx, args: SqlArgs) -> anyhow::Result<u8> {
+    let sql = sql_text(&args.query)?;
     let (mut store, _) = ctx.open_read()?;
     // nothing this command runs may change the archive
     store.conn().pragma_update(None, "query_only", true)?;
@@ -186,18 +226,16 @@ pub fn run(ctx: &Ctx, args: SqlArgs) -> anyhow::Result<u8> {
             .clone()
     };
     let conn = store.conn();
-    let mut stmt = conn
-        .prepare(&args.query)
-        .map_err(|e| match (&e, denied()) {
-            (_, Some(what)) => read_only(&what),
-            (rusqlite::Error::MultipleStatement, None) => UsageError(
-                "sql runs one statement, and this SQL holds more: run them one at a time".into(),
-            ),
-            (_, None) => UsageError(format!("the SQL does not compile: {}", sqlite_message(&e))),
-        })?;
+    let mut stmt = conn.prepare(&sql).map_err(|e| match (&e, denied()) {
+        (_, Some(what)) => read_only(&what),
+        (rusqlite::Error::MultipleStatement, None) => UsageError(
+            "sql runs one statement, and this SQL holds more: run them one at a time".into(),
+        ),
+        (_, None) => UsageError(format!("the SQL does not compile: {}", sqlite_message(&e))),
+    })?;
     let asks_a_pragma = seen.lock().unwrap_or_else(|e| e.into_inner()).read_pragma;
     if !stmt.readonly() && !asks_a_pragma {
-        let first = args.query.split_whitespace().next().unwrap_or_default();
+        let first = sql.split_whitespace().next().unwrap_or_default();
         return Err(read_only(&first.to_ascii_uppercase()).into());
     }
     // a refusal while running (a pragma function asked to set something)
@@ -208,41 +246,18 @@ pub fn run(ctx: &Ctx, args: SqlArgs) -> anyhow::Result<u8> {
         }
     };
     let names: Vec<String> = stmt.column_names().map(String::from).collect();
-    let mut rows = stmt.query([]).map_err(fail)?;
-    let mut out = BufWriter::new(std::io::stdout().lock());
     let width = names.len();
-    let texts = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Vec<String>> {
-        (0..width).map(|i| row.get_ref(i).map(cell_text)).collect()
-    };
-    match args.format {
-        SqlFormat::Table => {
-            let mut table = Vec::new();
-            while let Some(row) = rows.next().map_err(fail)? {
-                table.push(texts(row)?);
-            }
-            let header: Vec<&str> = names.iter().map(String::as_str).collect();
-            writeln!(out, "{}", make_table(&header, table))?;
-        }
-        SqlFormat::Csv => {
-            let mut w = csv::Writer::from_writer(&mut out);
-            w.write_record(&names)?;
-            while let Some(row) = rows.next().map_err(fail)? {
-                w.write_record(texts(row)?)?;
-            }
-            w.flush()?;
-        }
-        SqlFormat::Jsonl => {
-            while let Some(row) = rows.next().map_err(fail)? {
-                let mut obj = serde_json::Map::new();
-                for (i, n) in names.iter().enumerate() {
-                    obj.insert(n.clone(), cell_json(row.get_ref(i)?));
-                }
-                serde_json::to_writer(&mut out, &obj)?;
-                out.write_all(b"\n")?;
-            }
-        }
+    let mut rows = stmt.query([]).map_err(fail)?;
+    let format = args.format.unwrap_or_else(Format::default_for_stdout);
+    let out = BufWriter::new(std::io::stdout().lock());
+    let mut out = RecordWriter::new(format, names, out)?;
+    while let Some(row) = rows.next().map_err(fail)? {
+        let cells = (0..width)
+            .map(|i| row.get_ref(i).map(cell))
+            .collect::<rusqlite::Result<Vec<Cell>>>()?;
+        out.write(cells)?;
     }
-    out.flush()?;
+    out.finish()?;
     Ok(exit::SUCCESS)
 }
 

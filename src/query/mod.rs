@@ -1,16 +1,33 @@
-//! History from the archive: raw points, or aggregated over steps aligned to
-//! a time zone's days, computed by streaming through the points (or the
-//! hourly/daily rollups when they give the same answer faster).
+//! History from the archive: raw points, or aggregated over whole steps
+//! aligned to a time zone's days, computed by streaming through the points
+//! (or the hourly/daily rollups when they give the same answer faster).
 
 mod steps;
 
 use chrono_tz::Tz;
 use clap::ValueEnum;
 
-pub use steps::{MAX_FILLED_STEPS, STEP_RANGE, Steps, grid};
+pub use steps::{MAX_FILLED_STEPS, STEP_RANGE, Steps, check_step, grid};
 
+use crate::Source;
 use crate::store::read::{Rollup, StoredSeries};
 use crate::store::{Store, StoreError};
+
+/// The end of the data of `source` due at `now`: a bucket is complete once
+/// it ended the action's data delay ago (see [`crate::planner`]).
+pub fn due(now: i64, source: Source) -> i64 {
+    now - source.delay_secs()
+}
+
+/// The latest end of data due at `now`, whichever the action: what bounds
+/// the steps of any series.
+pub fn latest_due(now: i64) -> i64 {
+    Source::ALL
+        .iter()
+        .map(|&s| due(now, s))
+        .max()
+        .unwrap_or(now)
+}
 
 /// How to aggregate the points of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -131,6 +148,9 @@ pub struct Aggregation {
     pub agg: Agg,
     pub fill: Fill,
     pub tz: Tz,
+    /// When the query runs: a step whose data is not all due by then is
+    /// not complete, and is neither printed nor filled.
+    pub now: i64,
 }
 
 /// One series' steps as they stream past: points (or rollups) come in time
@@ -212,13 +232,22 @@ impl<E, F: FnMut(i64, Option<f64>) -> Result<(), E>> Stepper<'_, E, F> {
 }
 
 /// How many rows a query of `[from, to)` produces per series if every step
-/// is printed (`--fill` other than none).
-pub fn filled_steps(from: i64, to: i64, step: i64, tz: Tz) -> u64 {
-    Steps::new(from, step, tz).count(from, to)
+/// is printed (`--fill` other than none): its whole steps complete by `due`
+/// (see [`Steps::whole`]).
+pub fn filled_steps(from: i64, to: i64, step: i64, tz: Tz, due: i64) -> u64 {
+    let mut steps = Steps::new(step, tz);
+    match steps.whole(from, to, due) {
+        Some((from, to)) => steps.count(from, to),
+        None => 0,
+    }
 }
 
 /// Streams the aggregated steps of one series over `[from, to)` to
-/// `emit(ts, value)`, holding one step at a time.
+/// `emit(ts, value)`, holding one step at a time. Only whole steps are
+/// aggregated: the range is widened to the steps `from` and `to` fall in,
+/// and ends before the first step not complete at `a.now` (see
+/// [`Steps::whole`]), so a step has the same value whatever range asked
+/// for it, and nothing not yet due is filled.
 pub fn aggregate_series<E: From<StoreError>>(
     store: &Store,
     series: &StoredSeries,
@@ -227,16 +256,34 @@ pub fn aggregate_series<E: From<StoreError>>(
     a: Aggregation,
     emit: impl FnMut(i64, Option<f64>) -> Result<(), E>,
 ) -> Result<(), E> {
-    if from >= to || a.step <= 0 {
+    if a.step <= 0 {
         return Ok(());
     }
-    let mut steps = Steps::new(from, a.step, a.tz);
+    let mut steps = Steps::new(a.step, a.tz);
+    let Some((from, to)) = steps.whole(from, to, due(a.now, series.key.stream.source)) else {
+        return Ok(());
+    };
+    let rollups = a.agg.answerable_by_rollups();
+    aggregate_steps(store, series, steps, (from, to), &a, rollups, emit)
+}
+
+/// Aggregates the whole steps `[from, to)`, through the rollups where
+/// `rollups` allows and the steps line up with them, else through the points.
+fn aggregate_steps<E: From<StoreError>>(
+    store: &Store,
+    series: &StoredSeries,
+    mut steps: Steps,
+    (from, to): (i64, i64),
+    a: &Aggregation,
+    rollups: bool,
+    emit: impl FnMut(i64, Option<f64>) -> Result<(), E>,
+) -> Result<(), E> {
     let current = steps.containing(from);
-    let by_day = a.agg.answerable_by_rollups() && steps.aligned(from, to, 86400);
-    let by_hour = a.agg.answerable_by_rollups() && !by_day && steps.aligned(from, to, 3600);
+    let by_day = rollups && steps.aligned(from, to, 86400);
+    let by_hour = rollups && !by_day && steps.aligned(from, to, 3600);
     let mut stepper = Stepper {
         steps,
-        a: &a,
+        a,
         keep: matches!(a.agg, Agg::P50 | Agg::P95),
         current,
         acc: Acc::default(),

@@ -1,6 +1,8 @@
-//! The steps of an aggregated query: boundaries aligned to the zone's
-//! midnights (calendar days for whole-day steps, 23 or 25 hours across DST
-//! changes), found for any time directly, never materialised as a list.
+//! The steps of an aggregated query: boundaries on a grid that does not
+//! depend on the query (the zone's midnights, calendar days for whole-day
+//! steps, 23 or 25 hours across DST changes), found for any time directly,
+//! never materialised as a list; and which of them a query prints: whole
+//! steps only, none that is not complete yet.
 
 use std::time::Duration;
 
@@ -11,12 +13,31 @@ use crate::BUCKET_SECS;
 use crate::timeutil::{self, DurationRange};
 
 /// `--step`: at least one bucket, at most the archive's whole time range,
-/// in whole seconds.
+/// in whole seconds (and whole buckets: see [`check_step`]).
 pub const STEP_RANGE: DurationRange = DurationRange::new(
     Duration::from_secs(BUCKET_SECS.unsigned_abs()),
     Duration::from_secs(timeutil::DATA_SPAN_SECS),
 )
 .whole_seconds();
+
+/// Refuses a step that is not a whole number of 30-second buckets: a 45 s
+/// step would hold one bucket, then two, and label both alike.
+pub fn check_step(step: Duration) -> Result<Duration, String> {
+    if !step.as_secs().is_multiple_of(BUCKET_SECS.unsigned_abs()) {
+        return Err(format!(
+            "{} is not a multiple of 30s: a step is a whole number of the API's 30-second \
+             buckets (30s, 90s, 5m, 1h, 1d...)",
+            humantime::format_duration(step)
+        ));
+    }
+    Ok(step)
+}
+
+/// Where steps of whole days are counted from: a Monday, so that 7-day
+/// steps are weeks from Monday to Sunday whatever `--from` says.
+fn days_anchor() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2000, 1, 3).expect("a valid date")
+}
 
 /// The most steps a filled query (`--fill` other than none) may produce per
 /// series: each is a row whether or not it holds data.
@@ -30,15 +51,16 @@ enum Layout {
     /// From each of the zone's midnights: `step` divides a day (the last
     /// step of a 23- or 25-hour day is cut short by the next midnight).
     InDay,
-    /// Calendar days of the zone, `n` at a time from `anchor`.
+    /// Calendar days of the zone, `n` at a time from `anchor` (a Monday).
     Days { n: i64, anchor: NaiveDate },
 }
 
 /// The steps of an aggregation, found one at a time: never a list, as a
 /// century of 30-second steps is a hundred million of them. Steps that
 /// divide a day start at the zone's midnight; whole-day steps follow
-/// calendar days (23 or 25 hours across DST changes) from the day `from`
-/// falls in; other steps are aligned to the Unix epoch.
+/// calendar days (23 or 25 hours across DST changes) counted from Monday
+/// 2000-01-03; other steps are aligned to the Unix epoch. The grid is the
+/// same whatever range a query asks for, so a step has one value.
 #[derive(Debug, Clone)]
 pub struct Steps {
     step: i64,
@@ -49,13 +71,13 @@ pub struct Steps {
 }
 
 impl Steps {
-    /// The steps of `step` seconds (> 0) of a query starting at `from`.
-    pub fn new(from: i64, step: i64, tz: Tz) -> Steps {
+    /// The steps of `step` seconds (> 0) in `tz`.
+    pub fn new(step: i64, tz: Tz) -> Steps {
         let step = step.max(1);
         let layout = if step % 86400 == 0 {
             Layout::Days {
                 n: step / 86400,
-                anchor: timeutil::date_of(from, tz),
+                anchor: days_anchor(),
             }
         } else if 86400 % step == 0 {
             Layout::InDay
@@ -124,7 +146,11 @@ impl Steps {
         let n = match self.layout {
             Layout::Epoch => (last - first) / self.step + 1,
             Layout::Days { n, anchor } => {
-                let index = |t: i64| (timeutil::date_of(t, self.tz) - anchor).num_days() / n;
+                let index = |t: i64| {
+                    (timeutil::date_of(t, self.tz) - anchor)
+                        .num_days()
+                        .div_euclid(n)
+                };
                 index(last) - index(first) + 1
             }
             Layout::InDay => {
@@ -143,6 +169,21 @@ impl Steps {
             }
         };
         n.max(0).unsigned_abs()
+    }
+
+    /// The steps a query of `[from, to)` prints, as one range of whole
+    /// steps: widened to the start of the step `from` falls in and the end
+    /// of the one `to − 1` falls in, so that no step is aggregated over a
+    /// part of it; and cut before the step holding `due` (the end of the
+    /// data due so far), which is not complete, nor is any after it. `None`
+    /// when no step is left.
+    pub fn whole(&mut self, from: i64, to: i64, due: i64) -> Option<(i64, i64)> {
+        if from >= to {
+            return None;
+        }
+        let start = self.containing(from).0;
+        let end = self.containing(to - 1).1.min(self.containing(due).0);
+        (start < end).then_some((start, end))
     }
 
     /// Whether every step boundary over `[from, to)` is a multiple of
@@ -191,7 +232,7 @@ pub fn grid(from: i64, to: i64, step: i64, tz: Tz) -> Vec<i64> {
     if from >= to || step <= 0 {
         return out;
     }
-    let mut steps = Steps::new(from, step, tz);
+    let mut steps = Steps::new(step, tz);
     let (mut start, mut end) = steps.containing(from);
     out.push(start);
     while end < to {

@@ -7,6 +7,8 @@ use crate::store::read::SeriesFilter;
 use crate::store::{Fetch, FetchedSeries, Store};
 
 const DAY: i64 = 1_795_392_000; // 2026-11-23T00:00:00Z
+/// When the tests' queries run: everything they ask for is long due.
+const NOW: i64 = crate::timeutil::DATA_TO;
 
 #[test]
 fn percentiles_interpolate() {
@@ -97,6 +99,7 @@ fn run(
             agg,
             fill,
             tz: Tz::UTC,
+            now: NOW,
         },
         |ts, v| {
             out.push((ts, v));
@@ -138,8 +141,28 @@ fn aggregates_match_sql_and_rollups_match_raw() {
             (by_rollup[0].1.unwrap() - want).abs() < 1e-6,
             "{agg:?}: {by_rollup:?} vs {want}"
         );
-        // the same day through raw points (an unaligned end forces the raw path)
-        let raw = run(&store, &s, DAY, DAY + 86400 - 1, 86400, agg, Fill::None);
+        // the same day through raw points
+        let mut raw = Vec::new();
+        let a = Aggregation {
+            step: 86400,
+            agg,
+            fill: Fill::None,
+            tz: Tz::UTC,
+            now: NOW,
+        };
+        aggregate_steps::<StoreError>(
+            &store,
+            &s,
+            Steps::new(86400, Tz::UTC),
+            (DAY, DAY + 86400),
+            &a,
+            false,
+            |ts, v| {
+                raw.push((ts, v));
+                Ok(())
+            },
+        )
+        .unwrap();
         assert!(
             (raw[0].1.unwrap() - want).abs() < 1e-6,
             "{agg:?} raw: {raw:?} vs {want}"
@@ -192,11 +215,11 @@ fn steps_are_counted_and_found_without_a_list() {
             ] {
                 let g = grid(from, to, step, tz);
                 assert_eq!(
-                    filled_steps(from, to, step, tz),
+                    filled_steps(from, to, step, tz, NOW),
                     (g.len() - 1) as u64,
                     "{tz} step {step} {from}..{to}: {g:?}"
                 );
-                let mut steps = Steps::new(from, step, tz);
+                let mut steps = Steps::new(step, tz);
                 for w in g.windows(2) {
                     for ts in [w[0], (w[0] + w[1]) / 2, w[1] - 1] {
                         assert_eq!(steps.containing(ts), (w[0], w[1]), "{tz} {step} {ts}");
@@ -212,8 +235,14 @@ fn a_century_of_30s_steps_streams_without_a_grid() {
     use crate::timeutil::{DATA_FROM, DATA_TO};
     // the list this used to build was 105 million steps (and an
     // accumulator each): gigabytes before the first row
-    assert_eq!(filled_steps(DATA_FROM, DATA_TO, 30, Tz::UTC), 105_192_000);
-    assert_eq!(filled_steps(DATA_FROM, DATA_TO, 86_400, Tz::UTC), 36_525);
+    assert_eq!(
+        filled_steps(DATA_FROM, DATA_TO, 30, Tz::UTC, NOW),
+        105_192_000
+    );
+    assert_eq!(
+        filled_steps(DATA_FROM, DATA_TO, 86_400, Tz::UTC, NOW),
+        36_525
+    );
     let (store, s) = store_with(&[(DAY, 1.0), (DAY + 30, 2.0), (DAY + 86_400, 3.0)]);
     let started = std::time::Instant::now();
     for agg in [Agg::Avg, Agg::P95] {
@@ -241,4 +270,115 @@ fn a_century_of_30s_steps_streams_without_a_grid() {
     assert!(rows.windows(2).all(|w| w[1].0 - w[0].0 == 3600));
     assert_eq!(rows[24], (DAY, Some(2.0)));
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn a_partial_first_step_is_widened_so_a_step_has_one_value() {
+    // issue 9: `--agg p95` of the same step differed between `--from -1h`
+    // and `--from -30m`, as the first step held only the points after --from
+    let pts: Vec<(i64, f64)> = (0..240).map(|i| (DAY + i * 30, (i % 17) as f64)).collect();
+    let (store, s) = store_with(&pts);
+    for agg in [Agg::P95, Agg::Avg, Agg::Count, Agg::First] {
+        let whole = run(&store, &s, DAY, DAY + 7200, 3600, agg, Fill::None);
+        for from in [DAY + 30, DAY + 1800, DAY + 3570] {
+            let part = run(&store, &s, from, DAY + 7200, 3600, agg, Fill::None);
+            assert_eq!(part, whole, "{agg:?} from {from}");
+        }
+        // and the last step, asked for in part, is whole too
+        let end = run(&store, &s, DAY, DAY + 3601, 3600, agg, Fill::None);
+        assert_eq!(end, whole, "{agg:?}");
+    }
+}
+
+#[test]
+fn the_step_not_yet_complete_is_neither_printed_nor_filled() {
+    let (store, s) = store_with(&[(DAY, 1.0), (DAY + 3600, 2.0)]);
+    let at = |now: i64, fill| {
+        let mut out = Vec::new();
+        aggregate_series::<StoreError>(
+            &store,
+            &s,
+            DAY,
+            now,
+            Aggregation {
+                step: 3600,
+                agg: Agg::Max,
+                fill,
+                tz: Tz::UTC,
+                now,
+            },
+            |ts, v| {
+                out.push((ts, v));
+                Ok(())
+            },
+        )
+        .unwrap();
+        out
+    };
+    // 12 minutes into the second hour: it holds a point, but is not complete
+    for fill in [Fill::None, Fill::Zero, Fill::Null, Fill::Previous] {
+        assert_eq!(at(DAY + 4320, fill), [(DAY, Some(1.0))], "{fill:?}");
+    }
+    // operation data is due 20 s after its bucket ends: the hour is
+    // complete 20 s after it ended, not before
+    assert_eq!(at(DAY + 7219, Fill::Zero), [(DAY, Some(1.0))]);
+    assert_eq!(
+        at(DAY + 7220, Fill::Zero),
+        [(DAY, Some(1.0)), (DAY + 3600, Some(2.0))]
+    );
+    // a fill never reaches into the future: two hours later, two rows more
+    assert_eq!(at(DAY + 3 * 3600 + 20, Fill::Zero).len(), 3);
+    assert_eq!(
+        at(DAY + 3 * 3600 + 20, Fill::Zero)[2],
+        (DAY + 7200, Some(0.0))
+    );
+}
+
+#[test]
+fn whole_steps_widen_to_the_grid_and_stop_before_what_is_due() {
+    let mut steps = Steps::new(600, Tz::UTC);
+    let far = NOW;
+    assert_eq!(
+        steps.whole(DAY + 10, DAY + 1190, far),
+        Some((DAY, DAY + 1200))
+    );
+    assert_eq!(steps.whole(DAY, DAY + 1200, far), Some((DAY, DAY + 1200)));
+    // the step holding `due` is cut, the one ending at `due` kept
+    assert_eq!(
+        steps.whole(DAY, DAY + 3600, DAY + 1300),
+        Some((DAY, DAY + 1200))
+    );
+    assert_eq!(
+        steps.whole(DAY, DAY + 3600, DAY + 1200),
+        Some((DAY, DAY + 1200))
+    );
+    assert_eq!(steps.whole(DAY + 100, DAY + 500, DAY + 500), None);
+    assert_eq!(steps.whole(DAY, DAY, far), None);
+    // filled rows are counted over the same whole steps
+    assert_eq!(filled_steps(DAY + 10, DAY + 1190, 600, Tz::UTC, far), 2);
+    assert_eq!(filled_steps(DAY, DAY + 86_400, 600, Tz::UTC, DAY + 1300), 2);
+}
+
+#[test]
+fn multi_day_steps_are_weeks_from_monday_whatever_the_range() {
+    // 2026-11-23 is a Monday
+    for from in [DAY, DAY + 86_400, DAY + 3 * 86_400 + 7] {
+        let g = grid(from, DAY + 7 * 86_400, 7 * 86_400, Tz::UTC);
+        assert_eq!(g, [DAY, DAY + 7 * 86_400], "from {from}");
+    }
+    let sh: Tz = "Asia/Shanghai".parse().unwrap();
+    let g = grid(DAY, DAY + 86_400, 7 * 86_400, sh);
+    assert_eq!(g[0], DAY - 8 * 3600, "Monday midnight in Shanghai");
+}
+
+#[test]
+fn steps_are_whole_buckets() {
+    use std::time::Duration;
+    for ok in [30, 90, 300, 3600, 86_400] {
+        assert!(check_step(Duration::from_secs(ok)).is_ok(), "{ok}");
+    }
+    for bad in [45, 31, 100, 3601] {
+        let e = check_step(Duration::from_secs(bad)).unwrap_err();
+        assert!(e.contains("not a multiple of 30s"), "{bad}: {e}");
+    }
 }

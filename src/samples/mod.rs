@@ -6,6 +6,7 @@
 
 mod csv;
 mod jsonl;
+mod parquet;
 mod parse;
 mod write;
 
@@ -15,8 +16,9 @@ use std::path::Path;
 use clap::ValueEnum;
 use thiserror::Error;
 
+pub use self::parquet::{PARQUET_SCHEMA, ParquetWriter, ROW_GROUP_ROWS};
 pub use parse::{CsvColumns, Sample, parse_json_line};
-pub use write::SampleWriter;
+pub use write::{SERIES_COLUMNS, SampleWriter, Style, series_cells};
 
 /// The columns of the samples view, in order: every format's fields.
 pub const SAMPLE_COLUMNS: [&str; 9] = [

@@ -5,12 +5,46 @@
 
 use std::io::{self, Write};
 
+use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::SAMPLE_COLUMNS;
-use crate::output::{Format, fmt_value, make_table};
+use crate::output::{Cell, Format, fit_table, fmt_value, fmt_value_text};
 use crate::store::read::StoredSeries;
 use crate::timeutil;
+
+/// How values and times are written. The default is the archive's own
+/// form, which `export` writes and `import` reads back exactly: values
+/// shortest-exact, times in UTC.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    /// Tables and CSV print values to 15 significant digits
+    /// ([`fmt_value_text`]); JSON keeps the exact value.
+    pub text_values: bool,
+    /// `time` in this zone, RFC 3339 with its offset, instead of UTC
+    /// (`ts` stays Unix seconds).
+    pub zone: Option<Tz>,
+    /// The width a table is fitted to (see [`crate::output::fitted_table`]);
+    /// `None` wraps nothing.
+    pub table_width: Option<u16>,
+}
+
+impl Style {
+    fn time(&self, ts: i64) -> String {
+        match self.zone {
+            Some(tz) if tz != Tz::UTC => timeutil::fmt_in(ts, tz),
+            _ => timeutil::fmt_utc(ts),
+        }
+    }
+
+    fn text(&self, value: Option<f64>) -> String {
+        if self.text_values {
+            fmt_value_text(value)
+        } else {
+            fmt_value(value)
+        }
+    }
+}
 
 /// One row of the samples view: the series (identity and unit) embedded.
 #[derive(Serialize)]
@@ -23,17 +57,17 @@ struct SampleRef<'a> {
 }
 
 impl<'a> SampleRef<'a> {
-    fn new(series: &'a StoredSeries, ts: i64, value: Option<f64>) -> Self {
+    fn new(series: &'a StoredSeries, ts: i64, value: Option<f64>, style: &Style) -> Self {
         SampleRef {
             series,
             ts,
-            time: timeutil::fmt_utc(ts),
+            time: style.time(ts),
             value,
         }
     }
 
     /// The row as text cells, in the order of [`SAMPLE_COLUMNS`].
-    fn cells(&self) -> [String; 9] {
+    fn cells(&self, style: &Style) -> [String; 9] {
         let key = &self.series.key;
         [
             key.stream.app_id.clone(),
@@ -44,14 +78,41 @@ impl<'a> SampleRef<'a> {
             self.series.unit.clone().unwrap_or_default(),
             itoa::Buffer::new().format(self.ts).to_string(),
             self.time.clone(),
-            fmt_value(self.value),
+            style.text(self.value),
         ]
     }
+}
+
+/// The columns of a series' identity and unit, in the order of
+/// [`SAMPLE_COLUMNS`]: what a listing of series (`indicators --archived`)
+/// prints first.
+pub const SERIES_COLUMNS: [&str; 6] = [
+    SAMPLE_COLUMNS[0],
+    SAMPLE_COLUMNS[1],
+    SAMPLE_COLUMNS[2],
+    SAMPLE_COLUMNS[3],
+    SAMPLE_COLUMNS[4],
+    SAMPLE_COLUMNS[5],
+];
+
+/// A series as the cells of [`SERIES_COLUMNS`] (`null` in JSON where the
+/// view has NULL).
+pub fn series_cells(s: &StoredSeries) -> Vec<Cell> {
+    let stream = &s.key.stream;
+    vec![
+        Cell::text(Some(&stream.app_id)),
+        Cell::text(stream.room_id.as_deref()),
+        Cell::text(stream.user_ids.as_option()),
+        Cell::text(Some(stream.source.as_str())),
+        Cell::text(Some(&s.key.indicator)),
+        Cell::text(s.unit.as_deref()),
+    ]
 }
 
 /// Streams sample rows in one format.
 pub struct SampleWriter<W: Write> {
     format: Format,
+    style: Style,
     sink: Sink<W>,
     table: Vec<Vec<String>>,
     rows: u64,
@@ -64,7 +125,12 @@ enum Sink<W: Write> {
 }
 
 impl<W: Write> SampleWriter<W> {
+    /// A writer of the archive's own form (see [`Style`]).
     pub fn new(format: Format, out: W) -> io::Result<Self> {
+        Self::with_style(format, Style::default(), out)
+    }
+
+    pub fn with_style(format: Format, style: Style, out: W) -> io::Result<Self> {
         let sink = match format {
             Format::Csv => Sink::Csv(Box::new(
                 csv::WriterBuilder::new()
@@ -75,6 +141,7 @@ impl<W: Write> SampleWriter<W> {
         };
         Ok(SampleWriter {
             format,
+            style,
             sink,
             table: Vec::new(),
             rows: 0,
@@ -86,7 +153,7 @@ impl<W: Write> SampleWriter<W> {
     }
 
     pub fn write(&mut self, s: &StoredSeries, ts: i64, value: Option<f64>) -> io::Result<()> {
-        let row = SampleRef::new(s, ts, value);
+        let row = SampleRef::new(s, ts, value, &self.style);
         match (&mut self.sink, self.format) {
             (Sink::Csv(w), _) => {
                 if self.rows == 0 {
@@ -102,7 +169,7 @@ impl<W: Write> SampleWriter<W> {
                     unit.unwrap_or(""),
                     itoa::Buffer::new().format(row.ts),
                     &row.time,
-                    &fmt_value(row.value),
+                    &self.style.text(row.value),
                 ])?;
             }
             (Sink::Plain(out), Format::Json) => {
@@ -111,7 +178,8 @@ impl<W: Write> SampleWriter<W> {
             }
             (Sink::Plain(_), Format::Table) => {
                 // the table shows the time, not the Unix seconds
-                let [app, room, users, source, indicator, unit, _ts, time, value] = row.cells();
+                let [app, room, users, source, indicator, unit, _ts, time, value] =
+                    row.cells(&self.style);
                 self.table
                     .push(vec![app, room, users, source, indicator, unit, time, value]);
             }
@@ -147,7 +215,11 @@ impl<W: Write> SampleWriter<W> {
                         "time",
                         "value",
                     ];
-                    writeln!(out, "{}", make_table(&header, self.table))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        fit_table(&header, self.table, self.style.table_width)
+                    )?;
                 }
             }
             Format::Csv | Format::Jsonl => {}
@@ -220,6 +292,61 @@ mod tests {
         assert_eq!(&rows[0][1], "room, \"1\"");
         assert_eq!(&rows[0][8], "98.68");
         assert_eq!(&rows[1][8], "");
+    }
+
+    #[test]
+    fn text_formats_round_values_and_json_keeps_them_if_asked() {
+        let style = Style {
+            text_values: true,
+            ..Style::default()
+        };
+        let render = |format| {
+            let mut w = SampleWriter::with_style(format, style, Vec::new()).unwrap();
+            w.write(&series(), 1_795_435_200, Some(2.4779999999999998))
+                .unwrap();
+            String::from_utf8(w.finish().unwrap()).unwrap()
+        };
+        for format in [Format::Table, Format::Csv] {
+            let text = render(format);
+            assert!(text.contains("2.478"), "{text}");
+            assert!(!text.contains("2.4779999999999998"), "{text}");
+        }
+        for format in [Format::Json, Format::Jsonl] {
+            assert!(render(format).contains("2.4779999999999998"));
+        }
+        // the archive's own form (export) stays exact in every format
+        let mut w = SampleWriter::new(Format::Csv, Vec::new()).unwrap();
+        w.write(&series(), 1_795_435_200, Some(2.4779999999999998))
+            .unwrap();
+        assert!(
+            String::from_utf8(w.finish().unwrap())
+                .unwrap()
+                .contains("2.4779999999999998")
+        );
+    }
+
+    #[test]
+    fn times_print_in_the_zone_asked_for_with_its_offset() {
+        let zone = |name: &str| Style {
+            zone: Some(name.parse().unwrap()),
+            ..Style::default()
+        };
+        for (style, want) in [
+            (Style::default(), "2026-11-23T12:00:00Z"),
+            (zone("UTC"), "2026-11-23T12:00:00Z"),
+            (zone("Asia/Shanghai"), "2026-11-23T20:00:00+08:00"),
+            (zone("America/New_York"), "2026-11-23T07:00:00-05:00"),
+        ] {
+            for format in [Format::Jsonl, Format::Csv, Format::Table] {
+                let mut w = SampleWriter::with_style(format, style, Vec::new()).unwrap();
+                w.write(&series(), 1_795_435_200, Some(1.0)).unwrap();
+                let text = String::from_utf8(w.finish().unwrap()).unwrap();
+                assert!(text.contains(want), "{format:?}: {text}");
+                if format != Format::Table {
+                    assert!(text.contains("1795435200"), "ts stays Unix seconds: {text}");
+                }
+            }
+        }
     }
 
     #[test]

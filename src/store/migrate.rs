@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0003_over_budget_gaps.sql",
         include_str!("../../migrations/0003_over_budget_gaps.sql"),
     ),
+    (
+        4,
+        "0004_exports.sql",
+        include_str!("../../migrations/0004_exports.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
