@@ -72,6 +72,7 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         filter: args.select.into(),
         thresholds,
         database: store.path().display().to_string(),
+        now,
     };
     let report = report::build(&store, &opts)?;
     let text = match format {
