@@ -19,6 +19,7 @@ pub mod gaps;
 pub mod import;
 pub mod lock;
 pub mod metrics;
+pub mod notify;
 pub mod output;
 pub mod planner;
 pub mod query;
