@@ -20,6 +20,7 @@ use crate::api::{Answer, FetchError, QueryRequest};
 use crate::client::ApiClient;
 use crate::config::{Config, Target};
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::planner::{self, PlanParams, Window};
 use crate::retry::{self, Decision, GiveUp, RetryState};
 use crate::series::StreamKey;
@@ -119,6 +120,8 @@ pub struct Collector {
     client: Arc<ApiClient>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    // notify (issue 13): health events; `notify` only queues, never waits
+    notifier: Notifier,
 }
 
 impl Collector {
@@ -126,9 +129,16 @@ impl Collector {
         Collector {
             store: Arc::new(Mutex::new(store)),
             client: Arc::new(client),
+            // notify (issue 13): the config's [[notify]] destinations, if any
+            notifier: Notifier::start(&config),
             config: Arc::new(config),
             metrics,
         }
+    }
+
+    /// The notifier of health events, for its counters (the metrics).
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
     }
 
     /// How long one pass may spend retrying: the poll interval, at least 30 s.
@@ -152,6 +162,7 @@ impl Collector {
                     client: self.client.clone(),
                     config: self.config.clone(),
                     metrics: self.metrics.clone(),
+                    notifier: self.notifier.clone(), // notify (issue 13)
                     target: target.clone(),
                     source,
                     deadline,
@@ -176,6 +187,8 @@ impl Collector {
             }
         }
         report.streams.sort_by(|a, b| a.key.cmp(&b.key));
+        // notify (issue 13): lag and refusals, on transitions only
+        self.notifier.pass_finished(&report, timeutil::now());
         report
     }
 
@@ -276,6 +289,7 @@ struct StreamJob {
     client: Arc<ApiClient>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    notifier: Notifier, // notify (issue 13)
     target: Target,
     source: Source,
     deadline: Instant,
@@ -336,6 +350,15 @@ impl StreamJob {
                 "data slid out of the API's 60-minute reach before it was fetched: recording a gap"
             );
             self.metrics.gap_recorded(self.source, lost_secs);
+            // notify (issue 13): a gap recorded (the union of its feeds' intervals)
+            let start = plan
+                .lost
+                .iter()
+                .map(|l| l.start)
+                .min()
+                .unwrap_or(first.start);
+            let end = plan.lost.iter().map(|l| l.end).max().unwrap_or(first.end);
+            self.notifier.gap(key, start, end);
             let inds = indicators.clone();
             let lost = plan.lost.clone();
             let k = key.clone();
