@@ -7,6 +7,7 @@ use crate::config::ConfigError;
 use crate::credentials::CredentialsError;
 use crate::import::ImportError;
 use crate::lock::{LockError, LockFileError, LockHeld};
+use crate::notify::SendError;
 use crate::report::RenderError;
 use crate::samples::{BadLine, InputError};
 use crate::store::StoreError;
@@ -70,6 +71,7 @@ classified!(
     StoreError,
     FetchError,
     RenderError,
+    SendError,
     rusqlite::Error,
 );
 

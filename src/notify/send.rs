@@ -66,6 +66,16 @@ pub enum SendError {
     },
 }
 
+/// A digest not delivered: the job ran (the report was written) but did
+/// not fully succeed.
+impl crate::exit::Exit for SendError {
+    fn exit_code(&self) -> Option<u8> {
+        match self {
+            SendError::Refused { .. } | SendError::GaveUp { .. } => Some(crate::exit::FAILURE),
+        }
+    }
+}
+
 /// The HTTP client for every destination.
 fn client() -> Result<reqwest::Client, reqwest::Error> {
     // ring is our only crypto provider; installing it twice is harmless
