@@ -193,10 +193,11 @@ pub const INCIDENTS_LISTED: usize = 20;
 pub fn more_incidents_sentence(report: &Report) -> Option<String> {
     let n = report.incidents.len();
     (n > INCIDENTS_LISTED).then(|| {
-        format!(
-            "{} more incidents, less severe, are not listed here; the JSON and CSV formats list all {n}.",
-            n - INCIDENTS_LISTED
-        )
+        let more = match n - INCIDENTS_LISTED {
+            1 => "1 more incident, less severe, is".to_string(),
+            m => format!("{m} more incidents, less severe, are"),
+        };
+        format!("{more} not listed here; the JSON and CSV formats list all {n}.")
     })
 }
 
