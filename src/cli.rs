@@ -209,6 +209,14 @@ pub struct ReportArgs {
     /// Regression threshold, overriding config `report.threshold` (percentage points for rates)
     #[arg(long, value_parser = parse_threshold)]
     pub threshold: Option<f64>,
+    /// Also send the digest (incidents and regressions, or a one-line summary) to every
+    /// [[notify]] destination of the config subscribed to them; the output is unchanged
+    #[arg(long)]
+    pub notify: bool,
+    /// Where the full report can be read, for the digest (e.g. the URL --out is published at)
+    /// [default: the --out file]
+    #[arg(long, value_name = "URL", requires = "notify")]
+    pub notify_link: Option<String>,
 }
 
 #[derive(Debug, Args)]

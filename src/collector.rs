@@ -24,6 +24,7 @@ use crate::client::ApiClient;
 use crate::config::{Config, Target};
 use crate::gaps;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::pacer::QuotaExhausted;
 use crate::planner::{self, PlanParams, Window};
 use crate::retry::{self, Decision, GiveUp, RetryState};
@@ -127,6 +128,8 @@ struct Shared {
     client: ApiClient,
     config: Config,
     metrics: Arc<Metrics>,
+    /// Health events; `notify` only queues, never waits.
+    notifier: Notifier,
     /// When this collector started (Unix seconds): what slides out of reach
     /// after this without a failure waited for the budget.
     collecting_since: i64,
@@ -150,6 +153,8 @@ impl Collector {
             shared: Arc::new(Shared {
                 store: Mutex::new(store),
                 client,
+                // the config's [[notify]] destinations, if any
+                notifier: Notifier::start(&config),
                 config,
                 metrics,
                 collecting_since: timeutil::now(),
@@ -160,6 +165,11 @@ impl Collector {
     /// The API client (its pacers' usage, for metrics and status).
     pub fn client(&self) -> &ApiClient {
         &self.shared.client
+    }
+
+    /// The notifier of health events, for its counters (the metrics).
+    pub fn notifier(&self) -> &Notifier {
+        &self.shared.notifier
     }
 
     /// One pass over every target and action, concurrently: each stream
@@ -196,6 +206,8 @@ impl Collector {
             }
         }
         report.streams.sort_by(|a, b| a.key.cmp(&b.key));
+        // lag and refusals, on transitions only
+        self.shared.notifier.pass_finished(&report, timeutil::now());
         report
     }
 
@@ -366,6 +378,15 @@ impl StreamJob {
                 "data slid out of the API's 60-minute reach before it was fetched: recording a gap"
             );
             self.shared.metrics.gap_recorded(self.source, lost_secs);
+            // a gap recorded (the union of its feeds' intervals)
+            let start = plan
+                .lost
+                .iter()
+                .map(|l| l.start)
+                .min()
+                .unwrap_or(first.start);
+            let end = plan.lost.iter().map(|l| l.end).max().unwrap_or(first.end);
+            self.shared.notifier.gap(key, start, end);
             let inds = indicators.clone();
             let lost = plan.lost.clone();
             let k = key.clone();

@@ -7,6 +7,7 @@ use crate::config::ConfigError;
 use crate::credentials::CredentialsError;
 use crate::import::ImportError;
 use crate::lock::{LockError, LockFileError, LockHeld};
+use crate::notify::SendError;
 use crate::pacer::QuotaExhausted;
 use crate::report::RenderError;
 use crate::samples::{BadLine, InputError};
@@ -72,6 +73,7 @@ classified!(
     FetchError,
     RenderError,
     QuotaExhausted,
+    SendError,
     rusqlite::Error,
 );
 

@@ -20,6 +20,7 @@ pub mod gaps;
 pub mod import;
 pub mod lock;
 pub mod metrics;
+pub mod notify;
 pub mod output;
 pub mod pacer;
 pub mod planner;

@@ -562,9 +562,19 @@ fn csv_has_one_row_per_series_with_the_json_keys() {
     for k in keys {
         assert!(header.contains(k), "CSV lacks {k}: {header:?}");
     }
-    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), specs().len());
+    let all: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    // issue 13: the incidents come first, one row each (record = incident),
+    // then one row per series (record = series)
+    let incidents = v["incidents"].as_array().unwrap().len();
+    assert!(
+        all[..incidents]
+            .iter()
+            .all(|r| &r[col("record")] == "incident")
+    );
+    let rows: Vec<&csv::StringRecord> = all[incidents..].iter().collect();
+    assert!(rows.iter().all(|r| &r[col("record")] == "series"));
+    assert_eq!(rows.len(), specs().len());
     let room2 = rows.iter().find(|r| &r[col("app_id")] == APP2).unwrap();
     assert_eq!(&room2[col("room_id")], ROOM2);
     assert_eq!(&room2[col("gap_seconds")], "7200");

@@ -148,6 +148,51 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<u8> {
     Ok(exit::SUCCESS)
 }
 
+/// What `report --notify` would send for the demo's hour, and what the
+/// collector sends when a gap is recorded: printed, not sent.
+fn show_message(out: &mut impl Write, store: &Store, now: i64) -> anyhow::Result<()> {
+    let report = crate::report::build(
+        store,
+        &crate::report::Options {
+            period: crate::report::PeriodSpec::Range {
+                from: now - 3600,
+                to: now,
+            },
+            tz: Tz::UTC,
+            filter: SeriesFilter::default(),
+            thresholds: crate::config::ReportConfig::default(),
+            database: String::new(),
+            now,
+        },
+    )?;
+    let digest = crate::notify::Message::of_report(
+        &report,
+        &|_| true,
+        Some("https://rtc.example.com/reports/last-hour.html"),
+    );
+    let gap = crate::notify::Message::of_events(&[crate::notify::Event::gap(
+        &demo_targets()[0].stream_key(crate::Source::Quality),
+        now - 3 * 3600,
+        now - 3 * 3600 + 600,
+    )]);
+    writeln!(
+        out,
+        "\nWith [[notify]] tables in the config (Feishu/Lark, DingTalk, Slack or any webhook; see \
+         the README),\n`report --notify` would send this digest (printed here, not sent):\n"
+    )?;
+    for line in digest.map(|m| m.text()).unwrap_or_default().lines() {
+        writeln!(out, "  {line}")?;
+    }
+    writeln!(
+        out,
+        "\nand the collector, when a gap is recorded (an example):\n"
+    )?;
+    for line in gap.text().lines() {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}
+
 fn show(
     out: &mut impl Write,
     store: &Store,
@@ -213,6 +258,8 @@ fn show(
         )?;
     }
     out.write_all(&w.finish()?)?;
+
+    show_message(out, store, now)?;
 
     writeln!(
         out,

@@ -1,5 +1,6 @@
-//! `rtc-archiver report`: a day (or a period) per series, regressions
-//! first, as Markdown, self-contained HTML, JSON or CSV.
+//! `rtc-archiver report`: a day (or a period) per series, incidents and
+//! regressions first, as Markdown, self-contained HTML, JSON or CSV; with
+//! `--notify`, its digest sent to the config's `[[notify]]` destinations.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -8,8 +9,10 @@ use chrono::NaiveDate;
 
 use super::{Ctx, check_out, time_range, zone};
 use crate::cli::{ReportArgs, ReportFormat};
+use crate::config::Config;
 use crate::config::ReportConfig;
 use crate::exit::{self, UsageError};
+use crate::notify::{self, Destination};
 use crate::output::AtomicFile;
 use crate::report::{self, Options, PeriodSpec};
 use crate::timeutil;
@@ -37,6 +40,12 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.out {
         check_out(path, store.path())?;
     }
+    // the destinations first: a missing variable stops before anything is done
+    let dests = if args.notify {
+        Some(destinations(config.as_ref())?)
+    } else {
+        None
+    };
     let tz = zone(args.tz.as_deref(), config.as_ref())?;
     let now = timeutil::now();
     let period = match (&args.day, &args.from, &args.to) {
@@ -72,6 +81,7 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
         filter: args.select.into(),
         thresholds,
         database: store.path().display().to_string(),
+        now,
     };
     let report = report::build(&store, &opts)?;
     let text = match format {
@@ -94,7 +104,48 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {
             stdout.flush()?;
         }
     }
+    if let Some(dests) = dests {
+        let link = args.notify_link.clone().or_else(|| {
+            args.out
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+                .map(|p| p.display().to_string())
+        });
+        let mut failed = false;
+        for outcome in notify::send_report(&dests, &report, link.as_deref()) {
+            match outcome {
+                Ok(label) => tracing::info!(destination = %label, "report digest sent"),
+                Err(e) => {
+                    eprintln!("rtc-archiver: the report's digest was not delivered: {e}");
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            return Ok(exit::FAILURE);
+        }
+    }
     Ok(exit::SUCCESS)
+}
+
+/// The config's `[[notify]]` destinations, their URLs and secrets read
+/// from the environment; a usage error if there are none or one is missing.
+fn destinations(config: Option<&Config>) -> anyhow::Result<Vec<Destination>> {
+    let Some(config) = config else {
+        return Err(UsageError(
+            "--notify needs a configuration with [[notify]] tables: pass --config FILE".into(),
+        )
+        .into());
+    };
+    if config.notify.is_empty() {
+        return Err(UsageError(format!(
+            "--notify: {} has no [[notify]] table: add one (kind, url_env, events; see the README)",
+            config.file_name()
+        ))
+        .into());
+    }
+    notify::resolve_all(&config.notify, &|k| std::env::var(k).ok())
+        .map_err(|e| UsageError(format!("--notify: {e}")).into())
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! This file reads the text, checks the top-level keys and holds what every
 //! section shares (`Config`, `ConfigError`, the `Checker` that names keys).
 //! Each section has a file with its types and its `check`: `api.rs`
-//! (`[api]`), `targets.rs` (`[[target]]`), `report.rs` (`[report]`).
+//! (`[api]`), `targets.rs` (`[[target]]`), `report.rs` (`[report]`),
+//! `notify.rs` (`[[notify]]` and `notify_lag`).
 //! `Config::parse` deserializes the text and calls the checks in that
 //! order, after the top level's; the first problem found is the one shown.
 
@@ -19,13 +20,19 @@ use crate::HORIZON_SECS;
 use crate::timeutil::{self, DurationRange};
 
 mod api;
+mod notify;
 mod report;
 mod targets;
 
 use api::RawApi;
 pub use api::{ApiConfig, TIMEOUT_RANGE, redact_userinfo};
+use notify::RawNotify;
+pub use notify::{
+    DEFAULT_NOTIFY_LAG, EventKind, NOTIFY_LAG_RANGE, NotifyConfig, NotifyKind, SecretSource,
+    check_url,
+};
 use report::RawReport;
-pub use report::{ReportConfig, check_threshold, glob_match};
+pub use report::{IncidentConfig, ReportConfig, check_threshold, glob_match};
 use targets::RawTarget;
 pub use targets::{ProductType, Target};
 
@@ -98,6 +105,9 @@ struct RawConfig {
     report: Option<RawReport>,
     #[serde(default)]
     target: Vec<RawTarget>,
+    notify_lag: Option<String>,
+    #[serde(default)]
+    notify: Vec<RawNotify>,
 }
 
 /// A checked configuration.
@@ -115,6 +125,10 @@ pub struct Config {
     pub report: ReportConfig,
     /// Indicator names the catalog does not know: worth a warning, not an error.
     pub unknown_indicators: Vec<String>,
+    /// Where the report's digest and the collector's health events go.
+    pub notify: Vec<NotifyConfig>,
+    /// A stream lagging more than this is a `lag` event (and its recovery another).
+    pub notify_lag: Duration,
 }
 
 impl Default for Config {
@@ -130,6 +144,8 @@ impl Default for Config {
             targets: Vec::new(),
             report: ReportConfig::default(),
             unknown_indicators: Vec::new(),
+            notify: Vec::new(),
+            notify_lag: DEFAULT_NOTIFY_LAG,
         }
     }
 }
@@ -227,7 +243,11 @@ impl Config {
         }
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         let config = Config::parse(&text, &file, base)?;
-        crate::credentials::warn_if_readable_by_others(path);
+        // only a file holding a secret (an inline webhook URL or signing
+        // secret) is worth a warning; access keys never live here
+        if config.notify.iter().any(NotifyConfig::holds_secret) {
+            crate::credentials::warn_if_readable_by_others(path);
+        }
         Ok(Config {
             file: Some(path.to_path_buf()),
             ..config
@@ -242,7 +262,7 @@ impl Config {
                 // the error quotes the line, which may hold an endpoint's password
                 format!(
                     "{}; see `rtc-archiver config example` for every key",
-                    redact_userinfo(e.to_string().trim_end())
+                    notify::redact_secret_lines(&redact_userinfo(e.to_string().trim_end()))
                 ),
             )
         })?;
@@ -251,6 +271,7 @@ impl Config {
         let api = api::check(&c.section("api"), raw.api)?;
         let targets = targets::check(&c, raw.target)?;
         let report = report::check(&c.section("report"), raw.report)?;
+        let (notify, notify_lag) = notify::check(&c, raw.notify, raw.notify_lag.as_deref())?;
         Ok(Config {
             file: None,
             database: top.database,
@@ -262,6 +283,8 @@ impl Config {
             targets: targets.targets,
             report,
             unknown_indicators: targets.unknown_indicators,
+            notify,
+            notify_lag,
         })
     }
 

@@ -1,7 +1,9 @@
 //! The `[report]` section: how `report` decides that a series got worse
-//! (a default threshold, overrides per indicator glob), checked apart from
-//! the collector's keys because only `report` reads it, and `report
-//! --threshold` checks its flag with the same rule.
+//! (a default threshold, overrides per indicator glob, the share of a
+//! comparison period that must be covered) and what makes an incident
+//! (`[report.incidents]`), checked apart from the collector's keys because
+//! only `report` reads it, and `report --threshold` checks its flag with
+//! the same rule.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,39 @@ pub(super) struct RawReport {
     threshold: Option<f64>,
     #[serde(default)]
     thresholds: BTreeMap<String, f64>,
+    min_coverage: Option<f64>,
+    incidents: Option<RawIncidents>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIncidents {
+    k: Option<f64>,
+    weeks: Option<u32>,
+    min_users: Option<f64>,
+}
+
+/// What makes an incident (see `report::incidents`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IncidentConfig {
+    /// A 5-minute slot is anomalous when worse than its baseline by more
+    /// than `k` robust spreads (and by more than the indicator's threshold).
+    pub k: f64,
+    /// How many previous weeks the baseline takes the same slot from.
+    pub weeks: u32,
+    /// Slots where the app has fewer users online than this
+    /// (`online_user_count`, app-wide) are never anomalous; 0: no floor.
+    pub min_users: f64,
+}
+
+impl Default for IncidentConfig {
+    fn default() -> Self {
+        IncidentConfig {
+            k: 3.5,
+            weeks: 4,
+            min_users: 0.0,
+        }
+    }
 }
 
 /// How `report` decides that a series got worse.
@@ -27,6 +62,10 @@ pub struct ReportConfig {
     /// Per-indicator overrides: (indicator name or glob, threshold), in the
     /// order of the patterns (TOML tables are read sorted, not in file order).
     pub thresholds: Vec<(String, f64)>,
+    /// The share of a comparison period's buckets (due ones) that must hold
+    /// a point for its change to be computed; below it the change is n/a.
+    pub min_coverage: f64,
+    pub incidents: IncidentConfig,
 }
 
 impl Default for ReportConfig {
@@ -34,6 +73,8 @@ impl Default for ReportConfig {
         ReportConfig {
             threshold: 0.2,
             thresholds: Vec::new(),
+            min_coverage: 0.5,
+            incidents: IncidentConfig::default(),
         }
     }
 }
@@ -109,12 +150,108 @@ pub(super) fn check(c: &Checker, raw: Option<RawReport>) -> Result<ReportConfig,
         let t = check(&format!("thresholds.\"{pattern}\""), t)?;
         report.thresholds.push((pattern, t));
     }
+    if let Some(m) = raw.min_coverage {
+        if !(0.0..=1.0).contains(&m) {
+            return Err(c.err(
+                "min_coverage",
+                format!("{m} is not a share: use a number from 0 to 1 (0.5 = half the buckets)"),
+            ));
+        }
+        report.min_coverage = m;
+    }
+    if let Some(i) = raw.incidents {
+        report.incidents = check_incidents(&c.section("incidents"), i)?;
+    }
     Ok(report)
+}
+
+/// `[report.incidents]` checked: `k` above zero, `weeks` from 1 to 12,
+/// `min_users` at least zero.
+fn check_incidents(c: &Checker, raw: RawIncidents) -> Result<IncidentConfig, ConfigError> {
+    let mut out = IncidentConfig::default();
+    if let Some(k) = raw.k {
+        if !(k.is_finite() && k > 0.0 && k <= 100.0) {
+            return Err(c.err(
+                "k",
+                format!("{k} is not a multiple of the spread: use a number above 0 (3.5 is usual)"),
+            ));
+        }
+        out.k = k;
+    }
+    if let Some(w) = raw.weeks {
+        if !(1..=12).contains(&w) {
+            return Err(c.err(
+                "weeks",
+                format!("{w} weeks: use 1 to 12 (4 is a good choice)"),
+            ));
+        }
+        out.weeks = w;
+    }
+    if let Some(m) = raw.min_users {
+        if !(m.is_finite() && m >= 0.0) {
+            return Err(c.err(
+                "min_users",
+                format!("{m} is not a number of users: use 0 (no floor) or more"),
+            ));
+        }
+        out.min_users = m;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(text: &str) -> Result<ReportConfig, String> {
+        super::super::Config::parse(text, "test.toml", std::path::Path::new("/etc"))
+            .map(|c| c.report)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn coverage_and_incident_knobs_are_checked() {
+        let r = parse("").unwrap();
+        assert_eq!(
+            (r.min_coverage, r.incidents),
+            (0.5, IncidentConfig::default())
+        );
+        let r = parse(
+            "[report]\nmin_coverage = 0.25\n[report.incidents]\nk = 4\nweeks = 2\nmin_users = 100\n",
+        )
+        .unwrap();
+        assert_eq!(r.min_coverage, 0.25);
+        assert_eq!(
+            r.incidents,
+            IncidentConfig {
+                k: 4.0,
+                weeks: 2,
+                min_users: 100.0
+            }
+        );
+        for (text, want) in [
+            (
+                "[report]\nmin_coverage = 1.5\n",
+                "report.min_coverage: 1.5 is not a share",
+            ),
+            (
+                "[report.incidents]\nk = 0\n",
+                "report.incidents.k: 0 is not a multiple",
+            ),
+            (
+                "[report.incidents]\nweeks = 13\n",
+                "report.incidents.weeks: 13 weeks",
+            ),
+            (
+                "[report.incidents]\nmin_users = -1\n",
+                "report.incidents.min_users: -1",
+            ),
+            ("[report.incidents]\nkk = 1\n", "unknown field `kk`"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
 
     #[test]
     fn a_glob_with_many_stars_matches_in_linear_time() {

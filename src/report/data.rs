@@ -1,6 +1,7 @@
-//! The report for programs: one JSON object, or CSV with one row per series.
+//! The report for programs: one JSON object, or CSV with one row per
+//! incident (worst first) and then one per series.
 
-use super::{RenderError, Report, SeriesReport};
+use super::{Incident, RenderError, Report, SeriesReport};
 use crate::output::fmt_value;
 
 /// The whole report as pretty-printed JSON.
@@ -10,9 +11,13 @@ pub fn json(report: &Report) -> Result<String, RenderError> {
     Ok(s)
 }
 
-/// The CSV columns: the keys of the JSON series objects, in order, then
-/// the period (times in the zone), so that days of CSV can be concatenated.
-pub const CSV_COLUMNS: [&str; 26] = [
+/// The CSV columns: `record` (`incident` or `series`), the keys of the
+/// JSON series objects in order, the period (times in the zone, so that
+/// days of CSV can be concatenated), then the keys of the JSON incident
+/// objects that series rows do not have. A row leaves the other kind's
+/// cells empty.
+pub const CSV_COLUMNS: [&str; 41] = [
+    "record",
     "app_id",
     "room_id",
     "user_ids",
@@ -30,25 +35,68 @@ pub const CSV_COLUMNS: [&str; 26] = [
     "p50",
     "p95",
     "prev_day_avg",
+    "prev_day_count",
+    "prev_day_coverage",
     "day_change",
+    "day_change_note",
     "prev_week_avg",
+    "prev_week_count",
+    "prev_week_coverage",
     "week_change",
+    "week_change_note",
     "direction",
     "threshold",
     "worsening",
     "regression",
     "period_from",
     "period_to",
+    "start",
+    "end",
+    "start_ts",
+    "end_ts",
+    "peak",
+    "baseline",
+    "deviation",
+    "duration_s",
 ];
+
+/// The identity cells shared by both kinds of row.
+fn identity(key: &crate::series::SeriesKey) -> [String; 5] {
+    [
+        key.stream.app_id.clone(),
+        key.stream.room_id.clone().unwrap_or_default(),
+        key.stream.user_ids.joined().to_string(),
+        key.stream.source.to_string(),
+        key.indicator.clone(),
+    ]
+}
+
+fn incident_row(i: &Incident, report: &Report) -> Vec<String> {
+    let mut r = vec!["incident".to_string()];
+    r.extend(identity(&i.series));
+    r.push(i.unit.clone().unwrap_or_default());
+    // the series statistics
+    r.extend(std::iter::repeat_n(String::new(), 24));
+    r.push(report.period.from_time.clone());
+    r.push(report.period.to_time.clone());
+    r.extend([
+        i.start.clone(),
+        i.end.clone(),
+        i.start_ts.to_string(),
+        i.end_ts.to_string(),
+        fmt_value(Some(i.peak)),
+        fmt_value(Some(i.baseline)),
+        fmt_value(Some(i.deviation)),
+        i.duration_s.to_string(),
+    ]);
+    r
+}
 
 fn row(s: &SeriesReport, report: &Report) -> Vec<String> {
     let v = |x: Option<f64>| fmt_value(x);
-    vec![
-        s.series.stream.app_id.clone(),
-        s.series.stream.room_id.clone().unwrap_or_default(),
-        s.series.stream.user_ids.joined().to_string(),
-        s.series.stream.source.to_string(),
-        s.series.indicator.clone(),
+    let mut r = vec!["series".to_string()];
+    r.extend(identity(&s.series));
+    r.extend([
         s.unit.clone().unwrap_or_default(),
         s.count.to_string(),
         s.buckets.to_string(),
@@ -61,26 +109,55 @@ fn row(s: &SeriesReport, report: &Report) -> Vec<String> {
         v(s.p50),
         v(s.p95),
         v(s.prev_day_avg),
+        s.prev_day_count.to_string(),
+        v(Some(s.prev_day_coverage)),
         v(s.day_change),
+        s.day_change_note.clone().unwrap_or_default(),
         v(s.prev_week_avg),
+        s.prev_week_count.to_string(),
+        v(Some(s.prev_week_coverage)),
         v(s.week_change),
+        s.week_change_note.clone().unwrap_or_default(),
         s.direction.as_str().to_string(),
         v(Some(s.threshold)),
         v(s.worsening),
         s.regression.to_string(),
         report.period.from_time.clone(),
         report.period.to_time.clone(),
-    ]
+    ]);
+    r.extend(std::iter::repeat_n(String::new(), 8));
+    r
 }
 
-/// One row per series (empty cells for nulls), with a header row.
+/// A header row, one row per incident, then one per series (empty cells
+/// for nulls).
 pub fn csv(report: &Report) -> Result<String, RenderError> {
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     w.write_record(CSV_COLUMNS)?;
+    for i in &report.incidents {
+        w.write_record(incident_row(i, report))?;
+    }
     for s in &report.series {
         w.write_record(row(s, report))?;
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     // every field is a Rust string: the bytes are UTF-8
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_kinds_of_row_fill_every_column() {
+        // 1 + 5 identity + unit + 24 statistics + 2 period + 8 incident
+        assert_eq!(CSV_COLUMNS.len(), 41);
+        let i = CSV_COLUMNS
+            .iter()
+            .position(|c| *c == "period_from")
+            .unwrap();
+        assert_eq!(i, 31);
+        assert_eq!(CSV_COLUMNS[i + 2], "start");
+    }
 }

@@ -57,6 +57,18 @@ pub fn fmt_clock(ts: i64, period: &Period) -> String {
     }
 }
 
+/// A duration for tables: `30 min`, `2 h 5 min`, `24 h`, `45 s`.
+pub fn fmt_duration(secs: i64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m, s) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, 0) => format!("{m} min"),
+        (0, m, s) => format!("{m} min {s} s"),
+        (h, 0, _) => format!("{h} h"),
+        (h, m, _) => format!("{h} h {m} min"),
+    }
+}
+
 /// The unit for display: `%` → `pp` for changes of rates.
 pub fn change_unit(unit: Option<&str>) -> &str {
     match unit {
@@ -99,5 +111,10 @@ mod tests {
         assert_eq!(fmt_change(Some(-0.5)), "-0.50");
         assert_eq!(fmt_change(Some(-0.0001)), "0.00");
         assert_eq!(fmt_pct(0.99652777), "99.65");
+        assert_eq!(fmt_duration(1800), "30 min");
+        assert_eq!(fmt_duration(1830), "30 min 30 s");
+        assert_eq!(fmt_duration(7500), "2 h 5 min");
+        assert_eq!(fmt_duration(86400), "24 h");
+        assert_eq!(fmt_duration(45), "45 s");
     }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use crate::store::Store;
 use chrono_tz::Tz;
 
+use super::incidents::{SlotMeans, SlotSums};
 use super::period::Period;
 use super::rules::{Summary, merge_intervals};
 use super::{ChartLines, GapInterval};
@@ -21,9 +22,9 @@ const CHART_STEP: i64 = 300;
 pub const CHART_MAX_POINTS: i64 = 576;
 
 /// Count and sum, for the comparison periods.
-#[derive(Debug, Clone, Copy, Default)]
-struct Mean {
-    count: i64,
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Mean {
+    pub count: i64,
     sum: f64,
 }
 
@@ -33,7 +34,7 @@ impl Mean {
         self.sum += v;
     }
 
-    fn value(self) -> Option<f64> {
+    pub fn value(self) -> Option<f64> {
         (self.count > 0).then(|| self.sum / self.count as f64)
     }
 }
@@ -86,51 +87,93 @@ pub fn chart_step(seconds: i64) -> i64 {
 /// What streaming one series through the three periods gives.
 pub struct SeriesData {
     pub summary: Summary,
-    pub prev_day: Option<f64>,
-    pub prev_week: Option<f64>,
+    pub prev_day: Mean,
+    pub prev_week: Mean,
     pub chart: ChartLines,
+    /// The history incidents are judged against, when asked for.
+    pub history: Option<History>,
 }
 
-/// Streams a series' points over the period and its two comparisons.
+/// 5-minute means from the start of the history to the end of the
+/// period, and the period's 30-second points (for incidents).
+pub struct History {
+    pub slots: SlotMeans,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// Streams a series' points once, from the earliest of the period, its
+/// two comparisons and `history_from` (if incidents are looked for) to the
+/// end of the period, and hands each point to whatever it falls in.
 pub fn series_data(
     store: &Store,
     s: &StoredSeries,
     period: &Period,
+    history_from: Option<i64>,
 ) -> Result<SeriesData, StoreError> {
     let step = chart_step(period.seconds);
+    let (pd, pw) = (&period.previous_day, &period.previous_week);
+    let in_span = |ts: i64, from: i64, to: i64| from <= ts && ts < to;
     // as many as the points that come, not as the period could hold: a
     // century's buckets would be gigabytes before the first point
     let mut values = Vec::new();
     let mut bins = Bins::new(period.from, period.to, step);
-    store.for_each_point::<StoreError>(s.id, period.from, period.to, |ts, v| {
-        values.push(v);
-        bins.add(ts, v);
-        Ok(())
-    })?;
-    let pd = &period.previous_day;
     let mut prev_bins = Bins::new(pd.from, pd.to, step);
-    let mut prev_day = Mean::default();
-    store.for_each_point::<StoreError>(s.id, pd.from, pd.to, |ts, v| {
-        prev_day.add(v);
-        prev_bins.add(ts, v);
-        Ok(())
-    })?;
-    let pw = &period.previous_week;
-    let mut prev_week = Mean::default();
-    store.for_each_point::<StoreError>(s.id, pw.from, pw.to, |_, v| {
-        prev_week.add(v);
+    let (mut prev_day, mut prev_week) = (Mean::default(), Mean::default());
+    let mut history = history_from.map(|h| (h, SlotSums::new(h, period.to), Vec::new()));
+    let from = [period.from, pd.from, pw.from]
+        .into_iter()
+        .chain(history_from)
+        .min()
+        .unwrap_or(period.from);
+    let to = period.to.max(pd.to).max(pw.to);
+    store.for_each_point::<StoreError>(s.id, from, to, |ts, v| {
+        if in_span(ts, period.from, period.to) {
+            values.push(v);
+            bins.add(ts, v);
+        }
+        if in_span(ts, pd.from, pd.to) {
+            prev_day.add(v);
+            prev_bins.add(ts, v);
+        }
+        if in_span(ts, pw.from, pw.to) {
+            prev_week.add(v);
+        }
+        if let Some((h, slots, points)) = &mut history
+            && in_span(ts, *h, period.to)
+        {
+            slots.add(ts, v);
+            if ts >= period.from {
+                points.push((ts, v));
+            }
+        }
         Ok(())
     })?;
     Ok(SeriesData {
         summary: Summary::of(&mut values),
-        prev_day: prev_day.value(),
-        prev_week: prev_week.value(),
+        prev_day,
+        prev_week,
         chart: ChartLines {
             step,
             current: bins.points(),
             previous: prev_bins.points(),
+            ..ChartLines::default()
         },
+        history: history.map(|(_, slots, points)| History {
+            slots: slots.finish(),
+            points,
+        }),
     })
+}
+
+/// The 5-minute means of a series over `[from, to)` (the app's users
+/// online, for the traffic floor).
+pub fn slot_means(store: &Store, series: i64, from: i64, to: i64) -> Result<SlotMeans, StoreError> {
+    let mut sums = SlotSums::new(from, to);
+    store.for_each_point::<StoreError>(series, from, to, |ts, v| {
+        sums.add(ts, v);
+        Ok(())
+    })?;
+    Ok(sums.finish())
 }
 
 /// The ledger's gaps of a stream overlapping `[from, to)`, merged and clipped.

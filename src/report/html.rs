@@ -7,10 +7,12 @@ use std::fmt::Write as _;
 
 use super::format::{chart_step_label, fmt_pct, no_data_sentence};
 use super::markdown::{
-    GAPS_HEADER, REGRESSION_HEADER, REGRESSION_NUMERIC, SERIES_HEADER, columns_note, gap_intervals,
-    intro, regression_rows, series_numbers, sources,
+    GAPS_HEADER, INCIDENT_HEADER, INCIDENT_NUMERIC, REGRESSION_HEADER, REGRESSION_NUMERIC,
+    SERIES_HEADER, columns_note, gap_intervals, incident_rows, intro, more_incidents_sentence,
+    no_incidents_sentence, regression_rows, series_numbers, sources,
 };
 use super::{RenderError, Report, SeriesReport, chart};
+use crate::series::StreamKey;
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -31,25 +33,34 @@ pub fn escape(s: &str) -> String {
 
 const CSS: &str = "
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif;
-       margin: 1.5em auto; max-width: 1200px; padding: 0 1em; color: #222; }
-h1 { font-size: 1.5em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
-th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; }
+       margin: 1.5em auto; max-width: 1800px; padding: 0 1.5em; color: #222; font-size: 16px; }
+h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.95em; }
+th, td { border: 1px solid #ddd; padding: 0.3em 0.6em; }
 th { background: #f4f4f4; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.regressions tr td { background: #fde8e8; }
 table.regressions { border: 2px solid #d62728; }
+table.incidents tr td { background: #fff4e5; }
+table.incidents { border: 2px solid #e6550d; }
 tr.regression td { background: #fff1f0; }
 tr.regression td:first-child { font-weight: bold; }
 p.ok { color: #2c7a2c; font-weight: bold; }
-p.note { color: #666; font-size: 0.85em; }
-figure { margin: 0 0 1.5em; }
-figcaption { font-weight: bold; margin-bottom: 0.3em; }
-ul.legend { list-style: none; padding: 0; margin: 0.3em 0; font-size: 0.85em; }
-ul.legend li { display: inline-block; margin-right: 1.2em; }
-span.swatch { display: inline-block; width: 1.4em; height: 0.35em; vertical-align: middle;
+p.note { color: #555; font-size: 0.9em; }
+figure { margin: 0 0 2em; }
+figcaption { font-weight: bold; font-size: 1.1em; margin-bottom: 0.3em; }
+svg.chart { display: block; width: 100%; height: auto; }
+ul.legend { list-style: none; padding: 0; margin: 0.4em 0; font-size: 0.95em; }
+ul.legend li { display: inline-block; margin-right: 1.6em; }
+ul.legend li.emphasis { font-weight: bold; }
+ul.key { color: #555; font-size: 0.85em; }
+span.swatch { display: inline-block; width: 1.6em; height: 0.3em; vertical-align: middle;
               margin-right: 0.4em; }
-span.prev { opacity: 0.35; height: 0.2em; }
+li.emphasis span.swatch { height: 0.45em; }
+span.prev { opacity: 0.35; height: 0.15em; width: 1.2em; }
+span.band { opacity: 0.2; height: 0.9em; width: 1.2em; }
+span.shade { background: #d62728; opacity: 0.15; height: 0.9em; width: 1.2em; }
+span.tag { font-weight: normal; color: #b22; margin-left: 0.3em; }
 ";
 
 fn tr(out: &mut String, class: Option<&str>, cells: &[(String, bool)]) {
@@ -107,6 +118,30 @@ pub fn render(report: &Report) -> Result<String, RenderError> {
     for l in &lines {
         let _ = writeln!(out, "<p>{}</p>", escape(l));
     }
+
+    out.push_str("<section id=\"incidents\">\n<h2>Incidents</h2>\n");
+    if report.incidents.is_empty() {
+        let _ = writeln!(out, "<p class=\"ok\">{}</p>", no_incidents_sentence(report));
+    } else {
+        thead(&mut out, Some("incidents"), &INCIDENT_HEADER);
+        for r in incident_rows(report) {
+            let cells: Vec<(String, bool)> = r
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (c, INCIDENT_NUMERIC.contains(&i)))
+                .collect();
+            tr(&mut out, None, &cells);
+        }
+        tend(&mut out);
+        if let Some(more) = more_incidents_sentence(report) {
+            let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(&more));
+        }
+        out.push_str(
+            "<p class=\"note\">Each incident is shaded on its indicator's chart, over the \
+             series' normal band (its baseline ± the anomaly bar).</p>\n",
+        );
+    }
+    out.push_str("</section>\n");
 
     out.push_str("<section id=\"regressions\">\n<h2>Regressions</h2>\n");
     if report.regressions.is_empty() {
@@ -166,13 +201,35 @@ pub fn render(report: &Report) -> Result<String, RenderError> {
     Ok(out)
 }
 
-/// The series charted for one indicator: regressions first, then in
-/// archive order, at most [`chart::MAX_LINES`].
+/// Whether a series is emphasised on its chart: a regression, or a
+/// series with incidents.
+fn emphasised(s: &SeriesReport) -> bool {
+    s.regression || !s.chart.incidents.is_empty()
+}
+
+/// The series charted for one indicator: regressions and series with
+/// incidents first, then in archive order, at most [`chart::MAX_LINES`].
 fn charted<'a>(series: &[&'a SeriesReport]) -> Vec<&'a SeriesReport> {
     let mut v: Vec<&SeriesReport> = series.to_vec();
-    v.sort_by_key(|s| !s.regression);
+    v.sort_by_key(|s| !emphasised(s));
     v.truncate(chart::MAX_LINES);
     v
+}
+
+/// A colour per app, room and user set, in the report's order, so that
+/// they have the same colour in every chart (quality and operation data
+/// of an app alike).
+fn stream_colors(report: &Report) -> BTreeMap<(&str, Option<&str>, &str), usize> {
+    let mut colors = BTreeMap::new();
+    for s in &report.series {
+        let next = colors.len();
+        colors.entry(color_key(&s.series.stream)).or_insert(next);
+    }
+    colors
+}
+
+fn color_key(k: &StreamKey) -> (&str, Option<&str>, &str) {
+    (&k.app_id, k.room_id.as_deref(), k.user_ids.joined())
 }
 
 fn charts(out: &mut String, report: &Report) -> Result<(), RenderError> {
@@ -180,6 +237,7 @@ fn charts(out: &mut String, report: &Report) -> Result<(), RenderError> {
     for s in &report.series {
         by_indicator.entry(&s.series.indicator).or_default().push(s);
     }
+    let colors = stream_colors(report);
     let previous = if report.period.day.is_some() {
         "previous day"
     } else {
@@ -189,13 +247,25 @@ fn charts(out: &mut String, report: &Report) -> Result<(), RenderError> {
     let _ = writeln!(
         out,
         "<p class=\"note\">{} averages; solid lines: this period, light lines: the {previous} \
-         on the same clock.</p>",
+         on the same clock; a colour stands for the same app, room and users in every chart; \
+         regressions and series with incidents are drawn thicker, on top.</p>",
         chart_step_label(report.period.seconds)
     );
     for (indicator, series) in by_indicator {
         let shown = charted(&series);
         let unit = series.iter().find_map(|s| s.unit.as_deref());
-        let svg = chart::render(&report.period, unit, &shown)?;
+        let lines: Vec<chart::Line> = shown
+            .iter()
+            .map(|s| chart::Line {
+                series: s,
+                color: colors
+                    .get(&color_key(&s.series.stream))
+                    .copied()
+                    .unwrap_or(0),
+                emphasis: emphasised(s),
+            })
+            .collect();
+        let svg = chart::render(&report.period, unit, &lines)?;
         let _ = writeln!(
             out,
             "<figure class=\"chart\">\n<figcaption>{}</figcaption>",
@@ -203,20 +273,56 @@ fn charts(out: &mut String, report: &Report) -> Result<(), RenderError> {
         );
         out.push_str(svg.trim_end());
         out.push_str("\n<ul class=\"legend\">");
-        for (i, s) in shown.iter().enumerate() {
-            let c = chart::css_color(i);
+        for l in &lines {
+            let s = l.series;
+            let class = if l.emphasis {
+                " class=\"emphasis\""
+            } else {
+                ""
+            };
             let _ = write!(
                 out,
-                "<li><span class=\"swatch\" style=\"background:{c}\"></span>\
-                 <span class=\"swatch prev\" style=\"background:{c}\"></span>{}</li>",
+                "<li{class}><span class=\"swatch\" style=\"background:{}\"></span>{}",
+                chart::css_color(l.color),
                 escape(&s.label())
             );
+            let mut tags = Vec::new();
+            if s.regression {
+                tags.push("regression".to_string());
+            }
+            match s.chart.incidents.len() {
+                0 => {}
+                1 => tags.push("incident".into()),
+                n => tags.push(format!("{n} incidents")),
+            }
+            if !tags.is_empty() {
+                let _ = write!(out, "<span class=\"tag\">({})</span>", tags.join(", "));
+            }
+            out.push_str("</li>");
         }
         out.push_str("</ul>\n");
+        // what the lighter marks mean, only where the chart has them
+        let mut key = Vec::new();
+        if lines.iter().any(|l| !l.series.chart.previous.is_empty()) {
+            key.push(format!(
+                "<li><span class=\"swatch prev\" style=\"background:#555\"></span>the {previous}</li>"
+            ));
+        }
+        if lines.iter().any(|l| !l.series.chart.band.is_empty()) {
+            key.push(
+                "<li><span class=\"swatch band\" style=\"background:#555\"></span>normal band \
+                 (baseline ± the anomaly bar)</li>"
+                    .to_string(),
+            );
+            key.push("<li><span class=\"swatch shade\"></span>incident</li>".to_string());
+        }
+        if !key.is_empty() {
+            let _ = writeln!(out, "<ul class=\"legend key\">{}</ul>", key.concat());
+        }
         if series.len() > shown.len() {
             let _ = writeln!(
                 out,
-                "<p class=\"note\">{} of {} series shown (regressions first); the table lists all.</p>",
+                "<p class=\"note\">{} of {} series shown (regressions and incidents first); the table lists all.</p>",
                 shown.len(),
                 series.len()
             );

@@ -1,9 +1,12 @@
-//! The report as Markdown, for chat and email: regressions first, then a
-//! table of every series per source, then the gaps.
+//! The report as Markdown, for chat and email: incidents first, then
+//! regressions, then a table of every series per source, then the gaps.
+//! The rows and notes are built here for the HTML too.
 
 use std::fmt::Write as _;
 
-use super::format::{change_unit, fmt_change, fmt_clock, fmt_pct, fmt2, no_data_sentence};
+use super::format::{
+    change_unit, fmt_change, fmt_clock, fmt_duration, fmt_pct, fmt2, no_data_sentence,
+};
 use super::{Report, SeriesReport, StreamGaps};
 use crate::Source;
 
@@ -88,8 +91,43 @@ pub fn intro(report: &Report) -> (String, Vec<String>) {
         "; percentage points for % rates): success rates are better higher, \
          stall rates and delays lower, counts are never regressions.",
     );
+    let _ = write!(
+        rule,
+        " A comparison needs {}% of its buckets covered.",
+        fmt_share(report.thresholds.min_coverage)
+    );
     lines.push(rule);
+    lines.push(incident_rule_line(report));
     (title, lines)
+}
+
+/// A share as the shortest percentage (`50`, `12.5`).
+fn fmt_share(share: f64) -> String {
+    format!("{}", (share * 1000.0).round() / 10.0)
+}
+
+/// How incidents are found, in one sentence (with the knobs in force).
+pub fn incident_rule_line(report: &Report) -> String {
+    let r = &report.incident_rule;
+    if !r.searched {
+        return "Incidents are searched in periods of up to 35 days; this one is a trend report."
+            .into();
+    }
+    let mut line = format!(
+        "An incident is two or more 5-minute slots (one normal slot between allowed) worse than \
+         the same slot of the week in the {} weeks before (their median; the days before while \
+         the archive is younger) by more than {} robust spreads and the threshold",
+        r.weeks, r.k
+    );
+    if r.min_users > 0.0 {
+        let _ = write!(
+            line,
+            ", while the app has at least {} users online",
+            r.min_users
+        );
+    }
+    line.push('.');
+    line
 }
 
 fn fmt_hours(secs: i64) -> String {
@@ -123,13 +161,86 @@ pub fn columns_note(report: &Report) -> String {
         ("the period just before", "the same period a week before")
     };
     format!(
-        "Coverage: share of the period's 30-second buckets with a point. \
-         Δ day / Δ week: the average minus that of {day} / {week} (n/a without data then)."
+        "Coverage: share of the period's 30-second buckets (those due by now) with a point. \
+         Δ day / Δ week: the average minus that of {day} / {week}; day cov / week cov: \
+         the coverage then (Δ is n/a under {}%).",
+        fmt_share(report.thresholds.min_coverage)
     )
 }
 
+/// Cells of the incidents table.
+pub const INCIDENT_HEADER: [&str; 10] = [
+    "indicator",
+    "app",
+    "room",
+    "users",
+    "start",
+    "end",
+    "duration",
+    "peak",
+    "baseline",
+    "deviation",
+];
+
+/// The right-aligned (numeric) columns of the incidents table.
+pub const INCIDENT_NUMERIC: [usize; 4] = [6, 7, 8, 9];
+
+/// The incidents the human formats list (worst first); the JSON and CSV
+/// list every one.
+pub const INCIDENTS_LISTED: usize = 20;
+
+/// The sentence after a list cut at [`INCIDENTS_LISTED`], if it was.
+pub fn more_incidents_sentence(report: &Report) -> Option<String> {
+    let n = report.incidents.len();
+    (n > INCIDENTS_LISTED).then(|| {
+        let more = match n - INCIDENTS_LISTED {
+            1 => "1 more incident, less severe, is".to_string(),
+            m => format!("{m} more incidents, less severe, are"),
+        };
+        format!("{more} not listed here; the JSON and CSV formats list all {n}.")
+    })
+}
+
+/// One row per listed incident, raw text (escaped by the caller's format).
+pub fn incident_rows(report: &Report) -> Vec<[String; 10]> {
+    report
+        .incidents
+        .iter()
+        .take(INCIDENTS_LISTED)
+        .map(|i| {
+            let u = change_unit(i.unit.as_deref());
+            let deviation = fmt_change(Some(i.deviation));
+            [
+                i.series.indicator.clone(),
+                i.series.stream.app_id.clone(),
+                i.series.stream.room_id.clone().unwrap_or_default(),
+                i.series.stream.user_ids.joined().to_string(),
+                fmt_clock(i.start_ts, &report.period),
+                fmt_clock(i.end_ts, &report.period),
+                fmt_duration(i.duration_s),
+                fmt2(Some(i.peak)),
+                fmt2(Some(i.baseline)),
+                if u.is_empty() {
+                    deviation
+                } else {
+                    format!("{deviation} {u}")
+                },
+            ]
+        })
+        .collect()
+}
+
+/// What the incidents section says when there are none.
+pub fn no_incidents_sentence(report: &Report) -> &'static str {
+    if report.incident_rule.searched {
+        "No incidents: every series stayed within its usual range."
+    } else {
+        "Incidents are not searched in periods longer than 35 days."
+    }
+}
+
 /// Cells of the regressions table.
-pub const REGRESSION_HEADER: [&str; 10] = [
+pub const REGRESSION_HEADER: [&str; 11] = [
     "indicator",
     "app",
     "room",
@@ -138,14 +249,15 @@ pub const REGRESSION_HEADER: [&str; 10] = [
     "previous",
     "change",
     "against",
+    "coverage then %",
     "worse by",
     "threshold",
 ];
 
 /// The right-aligned (numeric) columns of the regressions table.
-pub const REGRESSION_NUMERIC: [usize; 5] = [4, 5, 6, 8, 9];
+pub const REGRESSION_NUMERIC: [usize; 6] = [4, 5, 6, 8, 9, 10];
 
-pub const SERIES_HEADER: [&str; 13] = [
+pub const SERIES_HEADER: [&str; 15] = [
     "indicator",
     "app",
     "room",
@@ -158,11 +270,13 @@ pub const SERIES_HEADER: [&str; 13] = [
     "p50",
     "p95",
     "Δ day",
+    "day cov %",
     "Δ week",
+    "week cov %",
 ];
 
 /// The right-aligned (numeric) columns of the series tables.
-pub const SERIES_NUMERIC: [usize; 9] = [4, 5, 6, 7, 8, 9, 10, 11, 12];
+pub const SERIES_NUMERIC: [usize; 11] = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
 
 pub const GAPS_HEADER: [&str; 7] = [
     "source",
@@ -178,7 +292,7 @@ pub const GAPS_HEADER: [&str; 7] = [
 pub const GAPS_NUMERIC: [usize; 2] = [4, 5];
 
 /// One row per regression, raw text (escaped by the caller's format).
-pub fn regression_rows(report: &Report) -> Vec<[String; 10]> {
+pub fn regression_rows(report: &Report) -> Vec<[String; 11]> {
     report
         .regressions
         .iter()
@@ -196,6 +310,7 @@ pub fn regression_rows(report: &Report) -> Vec<[String; 10]> {
                 fmt2(Some(r.previous_avg)),
                 with_unit(fmt_change(Some(r.change))),
                 against_label(report, r.against),
+                fmt_pct(r.previous_coverage),
                 with_unit(fmt2(Some(r.worsening))),
                 fmt_threshold(r.threshold),
             ]
@@ -204,7 +319,7 @@ pub fn regression_rows(report: &Report) -> Vec<[String; 10]> {
 }
 
 /// The numeric cells of a series row (after indicator, app, room, users).
-pub fn series_numbers(s: &SeriesReport) -> [String; 9] {
+pub fn series_numbers(s: &SeriesReport) -> [String; 11] {
     [
         s.count.to_string(),
         fmt_pct(s.coverage),
@@ -214,7 +329,9 @@ pub fn series_numbers(s: &SeriesReport) -> [String; 9] {
         fmt2(s.p50),
         fmt2(s.p95),
         fmt_change(s.day_change),
+        fmt_pct(s.prev_day_coverage),
         fmt_change(s.week_change),
+        fmt_pct(s.prev_week_coverage),
     ]
 }
 
@@ -258,6 +375,25 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "{}", escape(l));
     }
     out.push('\n');
+
+    let _ = writeln!(out, "## Incidents\n");
+    if report.incidents.is_empty() {
+        let _ = writeln!(out, "{}\n", no_incidents_sentence(report));
+    } else {
+        let rows: Vec<Vec<String>> = incident_rows(report)
+            .into_iter()
+            .map(|r| {
+                let mut r: Vec<String> = r.iter().map(|c| escape(c)).collect();
+                r[0] = format!("**{}**", r[0]);
+                r
+            })
+            .collect();
+        table(&mut out, &INCIDENT_HEADER, &INCIDENT_NUMERIC, &rows);
+        out.push('\n');
+        if let Some(more) = more_incidents_sentence(report) {
+            let _ = writeln!(out, "{}\n", escape(&more));
+        }
+    }
 
     let _ = writeln!(out, "## Regressions\n");
     if report.regressions.is_empty() {

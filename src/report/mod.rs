@@ -1,38 +1,37 @@
 //! `rtc-archiver report`: per-series statistics of a day (or any period),
-//! their change against the previous day and the same weekday a week
-//! before, the regressions among them, and the gaps the ledger records.
+//! the incidents in it (stretches clearly worse than the same time of the
+//! weeks before), the change of each average against the previous day and
+//! the same weekday a week before, the regressions among them, and the
+//! gaps the ledger records.
 //!
 //! Stage by stage: [`gather`] reads what is needed through the store
 //! (points streamed series by series, never the whole archive), [`rules`]
-//! decides (pure functions, table-tested), [`build`] puts the two together
-//! into a [`Report`], and the formats only render it ([`markdown`],
-//! [`html`] with [`chart`], and [`data`] for JSON and CSV), with the
-//! numbers and times printed by [`format`], so they never disagree.
+//! and [`incidents`] decide (pure functions, table-tested), [`build`] puts
+//! them together into a [`Report`], and the formats only render it
+//! ([`markdown`], [`html`] with [`chart`], and [`data`] for JSON and CSV),
+//! with the numbers and times printed by [`format`], so they never disagree.
 
+mod build;
 pub mod chart;
 pub mod data;
 pub mod format;
 pub mod gather;
 pub mod html;
+pub mod incidents;
 pub mod markdown;
 pub mod period;
 pub mod rules;
 
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
-
-use crate::store::Store;
 use chrono_tz::Tz;
 use serde::Serialize;
 
+pub use build::build;
 pub use period::{Period, PeriodSpec, Span, shift_days};
 pub use rules::{Against, Direction, Summary};
 
 use crate::config::ReportConfig;
 use crate::series::{SeriesKey, StreamKey};
-use crate::store::StoreError;
 use crate::store::read::SeriesFilter;
-use rules::{judge, ratio};
 
 /// A report that could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +55,8 @@ pub struct Options {
     pub thresholds: ReportConfig,
     /// How to name the archive in the "no data" sentence.
     pub database: String,
+    /// The time of the report: buckets not yet due are not counted.
+    pub now: i64,
 }
 
 /// Downsampled lines of one series for its chart: x in hours since the
@@ -65,6 +66,11 @@ pub struct ChartLines {
     pub step: i64,
     pub current: Vec<(f64, f64)>,
     pub previous: Vec<(f64, f64)>,
+    /// The normal band (x, low, high): the baseline ± the anomaly bar, for
+    /// a series with incidents.
+    pub band: Vec<(f64, f64, f64)>,
+    /// The series' incidents, (start, end) in hours since the period's start.
+    pub incidents: Vec<(f64, f64)>,
 }
 
 /// One series' statistics and changes.
@@ -75,7 +81,8 @@ pub struct SeriesReport {
     pub unit: Option<String>,
     /// Points in the period.
     pub count: i64,
-    /// 30-second buckets in the period.
+    /// 30-second buckets in the period that are due (for a period reaching
+    /// into the present, those whose data the API serves by now).
     pub buckets: i64,
     /// count / buckets.
     pub coverage: f64,
@@ -89,11 +96,19 @@ pub struct SeriesReport {
     pub p50: Option<f64>,
     pub p95: Option<f64>,
     pub prev_day_avg: Option<f64>,
-    /// avg − prev_day_avg.
+    /// Points in the previous day (or period), and their share of its buckets.
+    pub prev_day_count: i64,
+    pub prev_day_coverage: f64,
+    /// avg − prev_day_avg; null without enough data then.
     pub day_change: Option<f64>,
+    /// Why `day_change` is null, if it is.
+    pub day_change_note: Option<String>,
     pub prev_week_avg: Option<f64>,
-    /// avg − prev_week_avg.
+    pub prev_week_count: i64,
+    pub prev_week_coverage: f64,
+    /// avg − prev_week_avg; null without enough data then.
     pub week_change: Option<f64>,
+    pub week_change_note: Option<String>,
     pub direction: Direction,
     pub threshold: f64,
     /// How much worse the average got against the worse of the two
@@ -124,6 +139,9 @@ pub struct Regression {
     pub against: Against,
     /// The average it is compared with.
     pub previous_avg: f64,
+    /// The points behind that average, and their share of its buckets.
+    pub previous_count: i64,
+    pub previous_coverage: f64,
     /// avg − previous_avg.
     pub change: f64,
     /// How much worse (positive), in the indicator's unit.
@@ -131,6 +149,37 @@ pub struct Regression {
     pub threshold: f64,
     pub day_change: Option<f64>,
     pub week_change: Option<f64>,
+}
+
+/// A stretch of a series clearly worse than the same time of the weeks
+/// before (see [`incidents`] for the method).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    #[serde(flatten)]
+    pub series: SeriesKey,
+    /// The first anomalous 30-second bucket (or 5-minute slot), RFC 3339
+    /// in the report's zone.
+    pub start: String,
+    /// The end of the last anomalous bucket or slot (exclusive).
+    pub end: String,
+    pub start_ts: i64,
+    pub end_ts: i64,
+    /// The worst 5-minute mean.
+    pub peak: f64,
+    /// What is normal for that slot: the median of the same slot of the
+    /// previous weeks (or days).
+    pub baseline: f64,
+    /// peak − baseline, in the indicator's unit.
+    pub deviation: f64,
+    pub duration_s: i64,
+    #[serde(skip)]
+    pub unit: Option<String>,
+    /// The start of the worst slot.
+    #[serde(skip)]
+    pub peak_ts: i64,
+    /// How far past its bar the peak is (worst first).
+    #[serde(skip)]
+    pub severity: f64,
 }
 
 /// One merged interval of gaps of a stream, clipped to the period.
@@ -168,6 +217,19 @@ pub struct ThresholdOverride {
 pub struct Thresholds {
     pub default: f64,
     pub overrides: Vec<ThresholdOverride>,
+    /// The share of a comparison period's buckets that must hold a point.
+    pub min_coverage: f64,
+}
+
+/// The knobs incidents were found with (`[report.incidents]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentRule {
+    pub k: f64,
+    pub weeks: u32,
+    pub min_users: f64,
+    pub slot_s: i64,
+    /// False for periods longer than 35 days (trend reports).
+    pub searched: bool,
 }
 
 /// Everything a report shows.
@@ -175,6 +237,9 @@ pub struct Thresholds {
 pub struct Report {
     pub period: Period,
     pub thresholds: Thresholds,
+    pub incident_rule: IncidentRule,
+    /// Worst first.
+    pub incidents: Vec<Incident>,
     /// Worst first.
     pub regressions: Vec<Regression>,
     /// In archive order: app, room, users, source, indicator.
@@ -184,121 +249,4 @@ pub struct Report {
     pub no_data: bool,
     #[serde(skip)]
     pub database: String,
-}
-
-/// Computes the report: gathers each selected series and its stream's gaps,
-/// judges them, and lists the regressions worst first.
-pub fn build(store: &Store, opts: &Options) -> Result<Report, StoreError> {
-    let period = Period::new(opts.period, opts.tz);
-    let all = store.select_series(&opts.filter)?;
-    let mut gaps_by_stream: BTreeMap<i64, Vec<GapInterval>> = BTreeMap::new();
-    for s in &all {
-        if let Entry::Vacant(e) = gaps_by_stream.entry(s.stream_id) {
-            e.insert(gather::stream_gaps(
-                store,
-                s.stream_id,
-                period.from,
-                period.to,
-                opts.tz,
-            )?);
-        }
-    }
-    let mut series = Vec::new();
-    let mut regressions = Vec::new();
-    for s in &all {
-        let d = gather::series_data(store, s, &period)?;
-        let gap_seconds: i64 = gaps_by_stream[&s.stream_id].iter().map(|g| g.seconds).sum();
-        if d.summary.count == 0 && d.prev_day.is_none() && d.prev_week.is_none() && gap_seconds == 0
-        {
-            // nothing to say about it in this period
-            continue;
-        }
-        let direction = Direction::of(&s.key.indicator);
-        let threshold = opts.thresholds.threshold_for(&s.key.indicator);
-        let verdict = judge(d.summary.avg, d.prev_day, d.prev_week, direction, threshold);
-        if let (true, Some(w), Some(avg)) = (verdict.regression, verdict.worst, d.summary.avg) {
-            regressions.push(Regression {
-                series: s.key.clone(),
-                unit: s.unit.clone(),
-                avg,
-                against: w.against,
-                previous_avg: w.previous_avg,
-                change: w.change,
-                worsening: w.worsening,
-                threshold,
-                day_change: verdict.day_change,
-                week_change: verdict.week_change,
-            });
-        }
-        series.push(SeriesReport {
-            series: s.key.clone(),
-            unit: s.unit.clone(),
-            count: d.summary.count,
-            buckets: period.buckets,
-            coverage: ratio(d.summary.count, period.buckets),
-            gap_seconds,
-            gap_share: ratio(gap_seconds, period.seconds),
-            avg: d.summary.avg,
-            min: d.summary.min,
-            max: d.summary.max,
-            p50: d.summary.p50,
-            p95: d.summary.p95,
-            prev_day_avg: d.prev_day,
-            day_change: verdict.day_change,
-            prev_week_avg: d.prev_week,
-            week_change: verdict.week_change,
-            direction,
-            threshold,
-            worsening: verdict.worst.map(|w| w.worsening),
-            regression: verdict.regression,
-            stream_id: s.stream_id,
-            chart: d.chart,
-        });
-    }
-    let no_data = series.iter().all(|s| s.count == 0);
-    if no_data {
-        series.clear();
-        regressions.clear();
-    }
-    // worst first; the sort is stable, so ties keep the archive order
-    regressions.sort_by(|a, b| b.worsening.total_cmp(&a.worsening));
-
-    let mut gaps = Vec::new();
-    let mut seen = BTreeSet::new();
-    for s in &all {
-        if !seen.insert(s.stream_id) {
-            continue;
-        }
-        let intervals = gaps_by_stream.remove(&s.stream_id).unwrap_or_default();
-        if intervals.is_empty() {
-            continue;
-        }
-        let seconds = intervals.iter().map(|g| g.seconds).sum();
-        gaps.push(StreamGaps {
-            stream: s.key.stream.clone(),
-            seconds,
-            share: ratio(seconds, period.seconds),
-            intervals,
-        });
-    }
-    Ok(Report {
-        period,
-        thresholds: Thresholds {
-            default: opts.thresholds.threshold,
-            overrides: opts
-                .thresholds
-                .thresholds
-                .iter()
-                .map(|(p, t)| ThresholdOverride {
-                    pattern: p.clone(),
-                    threshold: *t,
-                })
-                .collect(),
-        },
-        regressions,
-        series,
-        gaps,
-        no_data,
-        database: opts.database.clone(),
-    })
 }

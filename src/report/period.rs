@@ -50,6 +50,22 @@ impl Span {
     pub fn buckets(&self) -> i64 {
         (bucket_ceil(self.to) - bucket_ceil(self.from)) / BUCKET_SECS
     }
+
+    /// The buckets of the span that are due at `now` for data that
+    /// arrives `delay` seconds after a bucket ends (see [`due_buckets`]).
+    pub fn due_buckets(&self, now: i64, delay: i64) -> i64 {
+        due_buckets(self.from, self.to, now, delay)
+    }
+}
+
+/// The 30-second buckets starting in `[from, to)` whose data is due at
+/// `now`: those that ended at least `delay` seconds ago, as the collector
+/// plans them. A report of today counts only these, so that a series
+/// without gaps is fully covered up to now.
+pub fn due_buckets(from: i64, to: i64, now: i64, delay: i64) -> i64 {
+    let due_end = crate::timeutil::bucket_floor(now - delay);
+    let end = bucket_ceil(to).min(due_end);
+    ((end - bucket_ceil(from)) / BUCKET_SECS).max(0)
 }
 
 /// The reported period and the two it is compared with.
@@ -69,6 +85,13 @@ pub struct Period {
     pub previous_day: Span,
     /// The same weekday a week before (the period shifted by 7 calendar days).
     pub previous_week: Span,
+}
+
+impl Period {
+    /// The buckets of the period due at `now` (see [`due_buckets`]).
+    pub fn due_buckets(&self, now: i64, delay: i64) -> i64 {
+        due_buckets(self.from, self.to, now, delay)
+    }
 }
 
 impl Period {
@@ -194,6 +217,22 @@ mod tests {
             Tz::UTC,
         );
         assert_eq!(r.buckets, 2);
+    }
+
+    #[test]
+    fn only_due_buckets_count() {
+        // a day reported at 18:24:10 with quality data (60 s delay): the
+        // buckets up to 18:23:00 have ended more than a minute ago
+        let now = DAY + 18 * 3600 + 24 * 60 + 10;
+        assert_eq!(due_buckets(DAY, DAY + 86400, now, 60), (18 * 60 + 23) * 2);
+        // operation data (20 s delay): one bucket more
+        assert_eq!(
+            due_buckets(DAY, DAY + 86400, now, 20),
+            (18 * 60 + 23) * 2 + 1
+        );
+        // a past day: all of it; a future one: none
+        assert_eq!(due_buckets(DAY - 86400, DAY, now, 60), 2880);
+        assert_eq!(due_buckets(DAY + 86400, DAY + 2 * 86400, now, 60), 0);
     }
 
     #[test]

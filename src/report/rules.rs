@@ -167,6 +167,23 @@ pub fn judge(
     }
 }
 
+/// Why a comparison period cannot be compared with: no data, or fewer
+/// than `min_coverage` of its due buckets hold a point (a change against
+/// an almost empty baseline is noise). `None`: it can.
+pub fn insufficient(count: i64, buckets: i64, min_coverage: f64) -> Option<String> {
+    if count == 0 {
+        return Some("no data then".into());
+    }
+    let coverage = ratio(count, buckets);
+    (coverage + EPSILON < min_coverage).then(|| {
+        format!(
+            "{count} of {buckets} buckets then ({:.1}%), under the {}% minimum",
+            coverage * 100.0,
+            min_coverage * 100.0
+        )
+    })
+}
+
 /// `a / b`, 0 for an empty denominator.
 pub fn ratio(a: i64, b: i64) -> f64 {
     if b <= 0 { 0.0 } else { a as f64 / b as f64 }
@@ -227,6 +244,31 @@ mod tests {
         assert_eq!(Direction::HigherIsBetter.worsening(-0.5), Some(0.5));
         assert_eq!(Direction::LowerIsBetter.worsening(-0.5), Some(-0.5));
         assert_eq!(Direction::None.worsening(100.0), None);
+    }
+
+    #[test]
+    fn a_comparison_needs_enough_of_its_buckets() {
+        // (points, due buckets, minimum share, usable)
+        for (count, buckets, min, usable) in [
+            (2850, 2880, 0.5, true),
+            (1440, 2880, 0.5, true),
+            (1439, 2880, 0.5, false),
+            // the archive began three minutes before an hour's comparison
+            (6, 120, 0.5, false),
+            (0, 120, 0.0, false),
+            (1, 120, 0.0, true),
+        ] {
+            assert_eq!(
+                insufficient(count, buckets, min).is_none(),
+                usable,
+                "{count}/{buckets} at {min}"
+            );
+        }
+        assert_eq!(
+            insufficient(6, 120, 0.5).unwrap(),
+            "6 of 120 buckets then (5.0%), under the 50% minimum"
+        );
+        assert_eq!(insufficient(0, 120, 0.5).unwrap(), "no data then");
     }
 
     #[test]
