@@ -433,19 +433,14 @@ impl From<SourceArg> for crate::Source {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StatusFormat {
-    Table,
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub archive: ArchiveArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
-    pub format: StatusFormat,
+    /// Output format: a table (the default, also into a pipe: status is for
+    /// people), one JSON document (json), or one row per stream (csv, jsonl)
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
     /// Exit 1 if any series lags more than this behind now (for monitoring)
     #[arg(long, value_name = "DURATION", value_parser = parse_max_lag)]
     pub max_lag: Option<Duration>,

@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 use crate::Source;
 use crate::budget::{self, Limit};
 use crate::config::Config;
+use crate::notify::NotifyCounters;
 use crate::pacer::Usage;
 use crate::series::StreamKey;
 use crate::store::WriteStats;
@@ -35,6 +36,11 @@ struct OutcomeLabels {
 struct PointLabels {
     action: String,
     kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct OutcomeOnly {
+    outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
@@ -94,6 +100,7 @@ pub struct Metrics {
     archived_until: Family<SeriesLabels, Gauge>,
     lag: Family<SeriesLabels, Gauge>,
     worst_lag: Gauge,
+    notifications: Family<OutcomeOnly, Gauge>,
     budget_used: Family<BudgetLabels, Gauge>,
     budget_allowed: Family<BudgetLabels, Gauge>,
     budget_waiting: Family<ActionLabels, Gauge>,
@@ -131,6 +138,7 @@ impl Metrics {
             archived_until: Family::default(),
             lag: Family::default(),
             worst_lag: Gauge::default(),
+            notifications: Family::default(),
             budget_used: Family::default(),
             budget_allowed: Family::default(),
             budget_waiting: Family::default(),
@@ -199,6 +207,11 @@ impl Metrics {
             "worst_lag_seconds",
             "The largest lag_seconds of any series (at scrape time)",
             m.worst_lag.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Notification messages since start, by outcome: sent, failed (given up), retried, dropped (a full queue)",
+            m.notifications.clone(),
         );
         registry.register(
             "budget_requests",
@@ -347,6 +360,23 @@ impl Metrics {
         self.budget_waiting
             .get_or_create(&action(source))
             .set(usage.waiting as i64);
+    }
+
+    /// The notifier's counts since start.
+    pub fn notifications(&self, counters: &NotifyCounters) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (outcome, n) in [
+            ("sent", &counters.sent),
+            ("failed", &counters.failed),
+            ("retried", &counters.retries),
+            ("dropped", &counters.dropped),
+        ] {
+            self.notifications
+                .get_or_create(&OutcomeOnly {
+                    outcome: outcome.into(),
+                })
+                .set(i64::try_from(n.load(Relaxed)).unwrap_or(i64::MAX));
+        }
     }
 
     /// The metrics in the Prometheus/OpenMetrics text format, lag computed at `now`.

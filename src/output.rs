@@ -153,6 +153,14 @@ pub struct Cell {
 }
 
 impl Cell {
+    /// A number, or JSON `null` and an empty cell if `None`.
+    pub fn int(v: Option<i64>) -> Cell {
+        Cell {
+            text: v.map(|v| v.to_string()).unwrap_or_default(),
+            json: v.map_or(serde_json::Value::Null, Into::into),
+        }
+    }
+
     /// A text cell, the same in every format (JSON `null` if `None`).
     pub fn text(s: Option<&str>) -> Cell {
         Cell {

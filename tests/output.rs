@@ -361,3 +361,59 @@ fn sql_and_indicators_take_the_formats_of_query() {
     assert_eq!(row["room_id"], serde_json::Value::Null);
     assert_eq!(row["points"], 1);
 }
+
+#[test]
+fn status_takes_csv_and_jsonl_and_its_table_fits_the_terminal() {
+    // issue 9 items 10 and 11: status printed 154 columns whatever the
+    // terminal, and had no csv or jsonl
+    let sim = Sim::start(rtc_archiver::simulator::SimConfig::default());
+    let env = Env::new();
+    env.write_config(&sim.endpoint, TARGETS);
+    env.cmd().args(["collect", "--once"]).assert().success();
+    let jsonl = stdout(&env, &["status", "--format", "jsonl"]);
+    let rows: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "{jsonl}");
+    // the columns in their order (a parsed Value would sort them)
+    let first = jsonl.lines().next().unwrap();
+    let at = |k: &str| first.find(&format!("\"{k}\":")).unwrap();
+    assert!(
+        at("app_id") < at("room_id") && at("user_ids") < at("source"),
+        "{first}"
+    );
+    assert!(at("source") < at("indicators") && at("gaps_7d") < at("gap_seconds_7d"));
+    assert!(
+        rows.iter()
+            .all(|r| r["lag_seconds"].as_i64().unwrap() < 300)
+    );
+    let room = rows.iter().find(|r| r["room_id"] == "room-1").unwrap();
+    assert_eq!(room["user_ids"], "u1,u2");
+    let csv = stdout(&env, &["status", "--format", "csv"]);
+    assert!(
+        csv.starts_with("app_id,room_id,user_ids,source,indicators,"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 4);
+    for cols in [80, 120] {
+        let out = env
+            .cmd()
+            .arg("status")
+            .env("COLUMNS", cols.to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let table: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.starts_with("List"))
+            .collect();
+        assert!(
+            table.iter().all(|l| l.chars().count() <= cols),
+            "COLUMNS={cols}:\n{text}"
+        );
+        // no column that is empty in every row (no stream has failed)
+        assert!(!text.contains("last error"), "{text}");
+    }
+}

@@ -489,6 +489,16 @@ fn metrics_are_served_while_collecting() {
         r#"rtc_archiver_last_success_timestamp_seconds{source="quality",app_id="app1",room_id="room-1",user_ids="u1,u2",indicator="video_stall_rate"}"#,
         r#"rtc_archiver_lag_seconds{source="operation",app_id="app1",room_id="",user_ids="",indicator="online_user_count"}"#,
         "rtc_archiver_rate_limiter_wait_seconds_total",
+        // issue 14: the budget, demand and capacity per action, the worst lag
+        r#"rtc_archiver_budget_requests{action="ListRealTimeQuality",window="day"}"#,
+        r#"rtc_archiver_budget_allowed_requests{action="ListRealTimeQuality",window="minute"} 120"#,
+        r#"rtc_archiver_demand_requests{action="ListRealTimeQuality"} 2"#,
+        r#"rtc_archiver_capacity_requests{action="ListRealTimeOperationData"}"#,
+        "rtc_archiver_worst_lag_seconds",
+        // issue 9 item 9: families at 0 before anything went wrong
+        r#"rtc_archiver_retries_total{action="ListRealTimeOperationData"} 0"#,
+        r#"rtc_archiver_gaps_total{action="ListRealTimeQuality"} 0"#,
+        r#"rtc_archiver_stream_failures_total{source="quality",app_id="app1",room_id="room-1",user_ids="u1,u2"} 0"#,
     ];
     let mut body = String::new();
     let got = wait_until(Duration::from_secs(20), || {

@@ -76,6 +76,7 @@ pub fn run(ctx: &Ctx, args: CollectArgs) -> anyhow::Result<u8> {
                     let pacer = watched.client().pacer(source);
                     metrics.budget(source, pacer.usage(), pacer.limit());
                 }
+                metrics.notifications(&watched.notifier().counters());
             }
         });
         if once {

@@ -5,9 +5,9 @@ use std::io::Write;
 
 use super::Ctx;
 use crate::budget;
-use crate::cli::{StatusArgs, StatusFormat};
+use crate::cli::StatusArgs;
 use crate::exit;
-use crate::output::make_table;
+use crate::output::{Cell, Format, RecordWriter, fitted_table};
 use crate::store::read::StreamStatus;
 use crate::timeutil::{self, fmt_duration_secs};
 
@@ -15,6 +15,28 @@ use crate::timeutil::{self, fmt_duration_secs};
 fn lag(s: &StreamStatus, now: i64) -> Option<i64> {
     s.fetched_until.map(|t| (now - t).max(0))
 }
+
+/// The columns of `status --format csv|jsonl`: one row per stream.
+const STREAM_COLUMNS: [&str; 18] = [
+    "app_id",
+    "room_id",
+    "user_ids",
+    "source",
+    "indicators",
+    "fetched_until",
+    "fetched_until_time",
+    "lag_seconds",
+    "newest_bucket",
+    "newest_bucket_time",
+    "last_success_at",
+    "last_error",
+    "points_24h",
+    "revisions_24h",
+    "gaps_24h",
+    "gap_seconds_24h",
+    "gaps_7d",
+    "gap_seconds_7d",
+];
 
 /// One action's demand against its budget, as `status` shows it.
 #[derive(serde::Serialize)]
@@ -97,7 +119,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
 
     let mut out = std::io::stdout().lock();
     match args.format {
-        StatusFormat::Json => {
+        Format::Json => {
             #[derive(serde::Serialize)]
             struct Row<'a> {
                 #[serde(flatten)]
@@ -129,7 +151,38 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
             )?;
             writeln!(out)?;
         }
-        StatusFormat::Table => {
+        Format::Csv | Format::Jsonl => {
+            let mut w = RecordWriter::new(
+                args.format,
+                STREAM_COLUMNS.iter().map(|c| c.to_string()).collect(),
+                &mut out,
+            )?;
+            for s in &streams {
+                let time = |t: Option<i64>| Cell::text(t.map(timeutil::fmt_utc).as_deref());
+                w.write(vec![
+                    Cell::text(Some(&s.key.app_id)),
+                    Cell::text(s.key.room_id.as_deref()),
+                    Cell::text(s.key.user_ids.as_option()),
+                    Cell::text(Some(s.key.source.as_str())),
+                    Cell::text(Some(&s.indicators.join(","))),
+                    Cell::int(s.fetched_until),
+                    time(s.fetched_until),
+                    Cell::int(lag(s, now)),
+                    Cell::int(s.newest_bucket),
+                    time(s.newest_bucket),
+                    Cell::int(s.last_success_at),
+                    Cell::text(s.last_error.as_deref()),
+                    Cell::int(Some(s.points_24h)),
+                    Cell::int(Some(s.revisions_24h)),
+                    Cell::int(Some(s.gaps_24h)),
+                    Cell::int(Some(s.gap_seconds_24h)),
+                    Cell::int(Some(s.gaps_7d)),
+                    Cell::int(Some(s.gap_seconds_7d)),
+                ])?;
+            }
+            w.finish()?;
+        }
+        Format::Table => {
             if streams.is_empty() {
                 writeln!(
                     out,
@@ -161,7 +214,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                         ]
                     })
                     .collect();
-                let table = make_table(
+                let table = fitted_table(
                     &[
                         "source",
                         "app",
