@@ -132,7 +132,8 @@ pub struct Demand {
     pub source: Source,
     /// The action's limit.
     pub limit: Limit,
-    /// Requests per pass: one per target asking for the action.
+    /// Requests per pass: one per stream of the action (a target's
+    /// indicators at once; for a breakdown, one per indicator and dimension).
     pub requests: u64,
     /// How long those requests take at the allowed rate.
     pub pass: Duration,
@@ -182,7 +183,8 @@ pub fn demand(config: &Config) -> Vec<Demand> {
         config
             .targets
             .iter()
-            .filter(|t| !t.indicators(source).is_empty())
+            .flat_map(|t| t.streams())
+            .filter(|s| s.key.source == source)
             .count() as u64
     };
     demand_of(targets, &config.api.limits, config.horizon_margin)

@@ -118,8 +118,18 @@ pub fn split_threshold(name: &str) -> Option<(u32, &'static str, &str)> {
     None
 }
 
+/// The source whose indicators a source answers: a distribution breaks
+/// the quality indicators down.
+fn family(source: Source) -> Source {
+    match source {
+        Source::Distribution => Source::Quality,
+        other => other,
+    }
+}
+
 /// Looks a requested or answered name up, threshold prefixes included.
 pub fn lookup(source: Source, name: &str) -> Option<&'static Indicator> {
+    let source = family(source);
     let exact = INDICATORS
         .iter()
         .find(|i| i.source == source && i.name == name);
@@ -140,6 +150,7 @@ pub fn lookup(source: Source, name: &str) -> Option<&'static Indicator> {
 
 /// The names the API answers with for a requested name, if we know them.
 pub fn answered_names(source: Source, requested: &str) -> Option<Vec<String>> {
+    let source = family(source);
     let exact = INDICATORS
         .iter()
         .find(|i| i.source == source && i.name == requested);

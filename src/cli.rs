@@ -404,6 +404,12 @@ pub struct SelectionArgs {
     /// Only this source; repeatable
     #[arg(long, value_enum, help_heading = "Selection")]
     pub source: Vec<SourceArg>,
+    /// Only breakdowns by this dimension (Province, Country, OS, Access; globs work); repeatable
+    #[arg(long, value_name = "NAME", help_heading = "Selection")]
+    pub dimension: Vec<String>,
+    /// Only this value of a dimension (as answered: 'windows', 'wifi', '广东'; globs work); repeatable
+    #[arg(long, value_name = "VALUE", help_heading = "Selection")]
+    pub dimension_value: Vec<String>,
 }
 
 impl From<SelectionArgs> for SeriesFilter {
@@ -414,6 +420,8 @@ impl From<SelectionArgs> for SeriesFilter {
             rooms: a.room,
             users: a.user,
             sources: a.source.into_iter().map(Into::into).collect(),
+            dimensions: a.dimension,
+            dimension_values: a.dimension_value,
         }
     }
 }
@@ -422,6 +430,7 @@ impl From<SelectionArgs> for SeriesFilter {
 pub enum SourceArg {
     Quality,
     Operation,
+    Distribution,
 }
 
 impl From<SourceArg> for crate::Source {
@@ -429,6 +438,7 @@ impl From<SourceArg> for crate::Source {
         match s {
             SourceArg::Quality => crate::Source::Quality,
             SourceArg::Operation => crate::Source::Operation,
+            SourceArg::Distribution => crate::Source::Distribution,
         }
     }
 }

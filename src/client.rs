@@ -13,7 +13,8 @@ use crate::api::{self, Answer, FetchError, HttpAnswer, QueryRequest};
 use crate::config::ApiConfig;
 use crate::credentials::Credentials;
 use crate::pacer::{Pacer, QuotaExhausted};
-use crate::{API_VERSION, Source, sign};
+use crate::series::Action;
+use crate::{API_VERSION, sign};
 
 /// Longest `Retry-After` we honour.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -33,7 +34,7 @@ pub struct Attempt {
     pub waited: Duration,
 }
 
-/// A signed client for both actions.
+/// A signed client for every action.
 pub struct ApiClient {
     http: reqwest::Client,
     url: Url,
@@ -41,9 +42,9 @@ pub struct ApiClient {
     region: String,
     creds: Credentials,
     /// One pacer per action.
-    pacers: [Pacer; 2],
+    pacers: [Pacer; 5],
     /// Requests sent, per action (for tests and metrics).
-    sent: [AtomicU64; 2],
+    sent: [AtomicU64; 5],
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -56,11 +57,11 @@ impl std::fmt::Debug for ApiClient {
     }
 }
 
-fn source_index(source: Source) -> usize {
-    match source {
-        Source::Quality => 0,
-        Source::Operation => 1,
-    }
+fn action_index(action: Action) -> usize {
+    Action::ALL
+        .iter()
+        .position(|a| *a == action)
+        .expect("every action is in Action::ALL")
 }
 
 /// The `Host` header value reqwest sends for a URL (port only if not the default).
@@ -142,7 +143,7 @@ impl ApiClient {
             .connect_timeout(api.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
-        let pacers = Source::ALL.map(|s| Pacer::new(api.limits.of(s.action())));
+        let pacers = Action::ALL.map(|a| Pacer::new(api.limits.of(a.name())));
         Ok(ApiClient {
             http,
             host: host_header(&api.endpoint),
@@ -150,33 +151,33 @@ impl ApiClient {
             region: api.region.clone(),
             creds,
             pacers,
-            sent: [AtomicU64::new(0), AtomicU64::new(0)],
+            sent: Action::ALL.map(|_| AtomicU64::new(0)),
         })
     }
 
     /// Requests sent so far for an action.
-    pub fn sent(&self, source: Source) -> u64 {
-        self.sent[source_index(source)].load(Ordering::Relaxed)
+    pub fn sent(&self, action: Action) -> u64 {
+        self.sent[action_index(action)].load(Ordering::Relaxed)
     }
 
     /// The pacer of an action.
-    pub fn pacer(&self, source: Source) -> &Pacer {
-        &self.pacers[source_index(source)]
+    pub fn pacer(&self, action: Action) -> &Pacer {
+        &self.pacers[action_index(action)]
     }
 
-    /// Waits until a request of `source` may leave: after every more urgent
+    /// Waits until a request of `action` may leave: after every more urgent
     /// waiting stream (a smaller `urgency`: its oldest unfetched bucket),
     /// never faster than the action's limit, never past its daily quota.
     /// Returns how long it waited. The caller sends right after (see
     /// [`ApiClient::send_now`]), so a window planned after this returns is
     /// planned at the moment its request leaves.
-    pub async fn permit(&self, source: Source, urgency: i64) -> Result<Duration, QuotaExhausted> {
-        self.pacer(source).permit(urgency).await
+    pub async fn permit(&self, action: Action, urgency: i64) -> Result<Duration, QuotaExhausted> {
+        self.pacer(action).permit(urgency).await
     }
 
     /// Sends one request now; call [`ApiClient::permit`] first.
     pub async fn send_now(&self, req: &QueryRequest) -> Attempt {
-        self.sent[source_index(req.stream.source)].fetch_add(1, Ordering::Relaxed);
+        self.sent[action_index(req.action)].fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let result = self.send(req).await;
         Attempt {
@@ -189,7 +190,7 @@ impl ApiClient {
     /// Waits for the action's turn (as the most urgent), then sends one
     /// request; a used-up daily quota is an error of its own.
     pub async fn fetch(&self, req: &QueryRequest) -> Result<Attempt, QuotaExhausted> {
-        let waited = self.permit(req.stream.source, i64::MIN).await?;
+        let waited = self.permit(req.action, i64::MIN).await?;
         Ok(Attempt {
             waited,
             ..self.send_now(req).await
@@ -198,7 +199,7 @@ impl ApiClient {
 
     async fn send(&self, req: &QueryRequest) -> Result<Answer, FetchError> {
         let query = vec![
-            ("Action".to_string(), req.stream.source.action().to_string()),
+            ("Action".to_string(), req.action.name().to_string()),
             ("Version".to_string(), API_VERSION.to_string()),
         ];
         let mut url = self.url.clone();
@@ -235,6 +236,7 @@ impl ApiClient {
                 body: &bytes,
             },
             (req.start, req.end),
+            req.action.is_distribution(),
         )
     }
 }
@@ -258,8 +260,9 @@ mod tests {
         assert_eq!(host_header(&u("http://[::1]:9000")), "[::1]:9000");
     }
 
-    fn request(source: Source) -> QueryRequest {
+    fn request(source: crate::Source) -> QueryRequest {
         QueryRequest {
+            action: source.realtime(),
             stream: crate::series::StreamKey::new("a", None, crate::series::UserSet::NONE, source),
             product_type: None,
             indicators: vec!["online_user_count".into()],
@@ -276,7 +279,7 @@ mod tests {
         };
         let client = ApiClient::new(&api, Credentials::new("ak", "sk", None, "test")).unwrap();
         match client
-            .fetch(&request(Source::Operation))
+            .fetch(&request(crate::Source::Operation))
             .await
             .unwrap()
             .result
@@ -340,7 +343,10 @@ mod tests {
             ..ApiConfig::default()
         };
         let client = ApiClient::new(&api, Credentials::new("ak", "sk", None, "test")).unwrap();
-        let a = client.fetch(&request(Source::Operation)).await.unwrap();
+        let a = client
+            .fetch(&request(crate::Source::Operation))
+            .await
+            .unwrap();
         match a.result {
             Err(e @ FetchError::BadAnswer { .. }) => {
                 assert!(e.to_string().contains("larger than 32 MiB"), "{e}");
@@ -358,7 +364,7 @@ mod tests {
             ..ApiConfig::default()
         };
         let client = ApiClient::new(&api, Credentials::new("ak", "sk", None, "test")).unwrap();
-        let req = request(Source::Quality);
+        let req = request(crate::Source::Quality);
         let t = Instant::now();
         for _ in 0..3 {
             let a = client.fetch(&req).await.unwrap();
@@ -374,7 +380,7 @@ mod tests {
             "{:?}",
             t.elapsed()
         );
-        assert_eq!(client.sent(Source::Quality), 3);
-        assert_eq!(client.sent(Source::Operation), 0);
+        assert_eq!(client.sent(Action::RealTimeQuality), 3);
+        assert_eq!(client.sent(Action::RealTimeOperationData), 0);
     }
 }

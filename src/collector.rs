@@ -21,14 +21,14 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::api::{Answer, FetchError, QueryRequest};
 use crate::client::ApiClient;
-use crate::config::{Config, Target};
+use crate::config::Config;
 use crate::gaps;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::pacer::QuotaExhausted;
 use crate::planner::{self, PlanParams, Window};
 use crate::retry::{self, Decision, GiveUp, RetryState};
-use crate::series::StreamKey;
+use crate::series::{Action, StreamKey};
 use crate::store::{self, Store, StoreError, WriteStats};
 use crate::{Source, timeutil};
 
@@ -143,9 +143,9 @@ pub struct Collector {
 impl Collector {
     pub fn new(store: Store, client: ApiClient, config: Config, metrics: Arc<Metrics>) -> Self {
         // the pacers go on from the requests of the collectors before this one
-        for source in Source::ALL {
-            match store.api_usage(source, timeutil::now()) {
-                Ok((last, today)) => client.pacer(source).resume(last, today),
+        for action in Action::ALL {
+            match store.api_usage(action, timeutil::now()) {
+                Ok((last, today)) => client.pacer(action).resume(last, today),
                 Err(e) => warn!(error = %e, "cannot read the request history; pacing from now"),
             }
         }
@@ -177,17 +177,22 @@ impl Collector {
     pub async fn run_pass(&self, shutdown: &Shutdown) -> PassReport {
         let mut tasks = JoinSet::new();
         for target in &self.shared.config.targets {
-            for source in Source::ALL {
-                if target.indicators(source).is_empty() {
-                    continue;
-                }
+            let product_type = target.product_type.map(|p| p.as_str().to_string());
+            for spec in target.streams() {
+                let key = spec.key.clone();
+                let span = if key.source == Source::Distribution {
+                    info_span!("stream", %key, indicator = %spec.indicators[0])
+                } else {
+                    info_span!("stream", %key)
+                };
                 let job = StreamJob {
                     shared: self.shared.clone(),
-                    target: target.clone(),
-                    source,
+                    source: key.source,
+                    action: key.source.realtime(),
+                    product_type: product_type.clone().filter(|_| key.source.has_rooms()),
+                    indicators: Arc::new(spec.indicators),
+                    key: spec.key,
                 };
-                let key = target.stream_key(source);
-                let span = info_span!("stream", %key);
                 let mut shutdown = shutdown.clone();
                 tasks.spawn(
                     async move {
@@ -307,10 +312,15 @@ pub fn log_pass(report: &PassReport, took: Duration) {
     }
 }
 
+/// One line of requests ([`crate::config::StreamSpec`]) in one pass.
 struct StreamJob {
     shared: Arc<Shared>,
-    target: Target,
+    key: StreamKey,
+    /// The requested indicators (one for a distribution stream).
+    indicators: Arc<Vec<String>>,
     source: Source,
+    action: Action,
+    product_type: Option<String>,
 }
 
 impl StreamJob {
@@ -414,8 +424,9 @@ impl StreamJob {
 
     fn request(&self, key: &StreamKey, indicators: &[String], window: Window) -> QueryRequest {
         QueryRequest {
+            action: self.action,
             stream: key.clone(),
-            product_type: self.target.product_type.map(|p| p.as_str().to_string()),
+            product_type: self.product_type.clone(),
             indicators: indicators.to_vec(),
             start: window.start,
             end: window.end,
@@ -428,8 +439,8 @@ impl StreamJob {
     /// (a pass with more requests than the rate allows in its interval), the
     /// window never reaches beyond the horizon.
     async fn run(&self, shutdown: &mut Shutdown) -> Result<StreamSuccess, StreamFailure> {
-        let key = self.target.stream_key(self.source);
-        let indicators = Arc::new(self.target.indicators(self.source).to_vec());
+        let key = self.key.clone();
+        let indicators = self.indicators.clone();
 
         let mut backoff = ExponentialBuilder::new()
             .with_jitter()
@@ -459,7 +470,7 @@ impl StreamJob {
                 });
             };
             let waited = tokio::select! {
-                w = self.shared.client.permit(self.source, due.start) => w,
+                w = self.shared.client.permit(self.action, due.start) => w,
                 Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
             };
             let waited = waited.map_err(StreamFailure::OverBudget)?;
@@ -482,7 +493,7 @@ impl StreamJob {
                 Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
             };
             let log = AttemptLog {
-                action: self.source.action(),
+                action: self.action.name(),
                 window_start: timeutil::fmt_utc(window.start),
                 window_end: timeutil::fmt_utc(window.end),
                 latency_ms: attempt.latency.as_millis() as u64,
@@ -610,6 +621,7 @@ impl StreamJob {
                         .iter()
                         .map(|a| store::FetchedSeries {
                             indicator: &a.name,
+                            dimension_value: a.dimension_value.as_deref(),
                             unit: a.unit.as_deref(),
                             points: &a.points,
                         })

@@ -437,6 +437,7 @@ mod tests {
         m.stored(
             Source::Quality,
             WriteStats {
+                covered: 0,
                 new: 5,
                 revised: 2,
                 unchanged: 1,

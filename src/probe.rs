@@ -36,13 +36,18 @@ pub fn plan(config: &Config, now: i64) -> Vec<Probe> {
                 .enumerate()
                 .find(|(_, t)| !t.indicators(source).is_empty())?;
             let bucket = last_complete_bucket(now, source.delay_secs());
+            let spec = t.streams().into_iter().find(|s| s.key.source == source)?;
             Some(Probe {
                 source,
                 target: i + 1,
                 request: QueryRequest {
-                    stream: t.stream_key(source),
-                    product_type: t.product_type.map(|p| p.as_str().to_string()),
-                    indicators: t.indicators(source).to_vec(),
+                    action: source.realtime(),
+                    stream: spec.key,
+                    product_type: t
+                        .product_type
+                        .filter(|_| source.has_rooms())
+                        .map(|p| p.as_str().to_string()),
+                    indicators: spec.indicators,
                     start: bucket,
                     end: bucket,
                 },

@@ -22,45 +22,65 @@ pub fn control_char(s: &str) -> Option<char> {
     s.chars().find(|c| c.is_control())
 }
 
-/// Which action a series comes from.
+/// Which family of indicators a series belongs to: the real-time action
+/// that answers it and, for the quality families, the offline action that
+/// answers the same indicators at 5 minutes ([`Action`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
-    /// `ListRealTimeQuality`
+    /// `ListRealTimeQuality` (offline: `ListQuality`)
     Quality,
-    /// `ListRealTimeOperationData`
+    /// `ListRealTimeOperationData` (no offline equivalent)
     Operation,
+    /// `ListRealTimeQualityDistribution`: one quality indicator broken down
+    /// by one [`Dimension`] (offline: `ListQualityDistribution`)
+    Distribution,
 }
 
 impl Source {
-    pub const ALL: [Source; 2] = [Source::Quality, Source::Operation];
+    pub const ALL: [Source; 3] = [Source::Quality, Source::Operation, Source::Distribution];
 
     /// The name stored in the database and shown to users.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Quality => "quality",
             Source::Operation => "operation",
+            Source::Distribution => "distribution",
         }
     }
 
-    /// The OpenAPI action.
-    pub fn action(self) -> &'static str {
+    /// The real-time action the collector calls.
+    pub fn realtime(self) -> Action {
         match self {
-            Source::Quality => "ListRealTimeQuality",
-            Source::Operation => "ListRealTimeOperationData",
+            Source::Quality => Action::RealTimeQuality,
+            Source::Operation => Action::RealTimeOperationData,
+            Source::Distribution => Action::RealTimeQualityDistribution,
         }
     }
 
+    /// The offline action that answers the same indicators at 5 minutes,
+    /// 30 days back; operation data has none.
+    pub fn offline(self) -> Option<Action> {
+        match self {
+            Source::Quality => Some(Action::Quality),
+            Source::Operation => None,
+            Source::Distribution => Some(Action::QualityDistribution),
+        }
+    }
+
+    /// The real-time OpenAPI action's name.
+    pub fn action(self) -> &'static str {
+        self.realtime().name()
+    }
+
+    /// The source a real-time action's name belongs to.
     pub fn from_action(action: &str) -> Option<Source> {
         Source::ALL.into_iter().find(|s| s.action() == action)
     }
 
-    /// How long after the fact the API has a bucket's data, in seconds.
+    /// How long after the fact the real-time API has a bucket's data, in seconds.
     pub fn delay_secs(self) -> i64 {
-        match self {
-            Source::Quality => 60,
-            Source::Operation => 20,
-        }
+        self.realtime().delay_secs()
     }
 
     /// Whether the action can narrow to a room and its users.
@@ -82,7 +102,206 @@ impl FromStr for Source {
         Source::ALL
             .into_iter()
             .find(|source| source.as_str() == s)
-            .ok_or_else(|| format!("unknown source {s:?}: expected \"quality\" or \"operation\""))
+            .ok_or_else(|| {
+                format!("source {s:?} is not \"quality\", \"operation\" or \"distribution\"")
+            })
+    }
+}
+
+/// One OpenAPI action the archive calls, with the limits its documentation
+/// sets (`../shared/api/`): how far back it reaches, the longest window one
+/// call may ask for, how late its data arrive and how coarse its buckets are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    RealTimeQuality,
+    RealTimeOperationData,
+    Quality,
+    RealTimeQualityDistribution,
+    QualityDistribution,
+}
+
+/// Seconds in a day.
+const DAY: i64 = 86_400;
+
+impl Action {
+    /// Every action, in the order of the API documentation.
+    pub const ALL: [Action; 5] = [
+        Action::RealTimeQuality,
+        Action::RealTimeOperationData,
+        Action::Quality,
+        Action::RealTimeQualityDistribution,
+        Action::QualityDistribution,
+    ];
+
+    /// The `Action` of the query string.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::RealTimeQuality => "ListRealTimeQuality",
+            Action::RealTimeOperationData => "ListRealTimeOperationData",
+            Action::Quality => "ListQuality",
+            Action::RealTimeQualityDistribution => "ListRealTimeQualityDistribution",
+            Action::QualityDistribution => "ListQualityDistribution",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The family of indicators it answers.
+    pub fn source(self) -> Source {
+        match self {
+            Action::RealTimeQuality | Action::Quality => Source::Quality,
+            Action::RealTimeOperationData => Source::Operation,
+            Action::RealTimeQualityDistribution | Action::QualityDistribution => {
+                Source::Distribution
+            }
+        }
+    }
+
+    /// Whether it answers from the offline store (30 days, 5 minutes).
+    pub fn is_offline(self) -> bool {
+        matches!(self, Action::Quality | Action::QualityDistribution)
+    }
+
+    /// The resolution of its points.
+    pub fn resolution(self) -> Resolution {
+        if self.is_offline() {
+            Resolution::FiveMinutes
+        } else {
+            Resolution::RealTime
+        }
+    }
+
+    /// How far back its `StartTime` may reach, in seconds.
+    pub fn reach_secs(self) -> i64 {
+        if self.is_offline() {
+            30 * DAY
+        } else {
+            crate::HORIZON_SECS
+        }
+    }
+
+    /// The longest window one call may ask for, in seconds.
+    pub fn max_span_secs(self) -> i64 {
+        if self.is_offline() {
+            7 * DAY
+        } else {
+            crate::HORIZON_SECS
+        }
+    }
+
+    /// How long after the fact it has a bucket's data, in seconds.
+    pub fn delay_secs(self) -> i64 {
+        match self {
+            Action::RealTimeQuality | Action::RealTimeQualityDistribution => 60,
+            Action::RealTimeOperationData => 20,
+            Action::Quality | Action::QualityDistribution => 8 * 3600,
+        }
+    }
+
+    /// Whether its `Indicator` is one string (and `Dimension` required)
+    /// rather than a list.
+    pub fn is_distribution(self) -> bool {
+        self.source() == Source::Distribution
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How much time one point stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Resolution {
+    /// A 30-second bucket of a real-time action.
+    #[default]
+    RealTime,
+    /// A 5-minute slot of an offline action: the mean of its ten buckets.
+    FiveMinutes,
+}
+
+impl Resolution {
+    pub const ALL: [Resolution; 2] = [Resolution::RealTime, Resolution::FiveMinutes];
+
+    /// Seconds: the `resolution` column of the views.
+    pub fn secs(self) -> i64 {
+        match self {
+            Resolution::RealTime => 30,
+            Resolution::FiveMinutes => 300,
+        }
+    }
+
+    /// How many 30-second buckets a point stands for: its weight in
+    /// averages and sums.
+    pub fn buckets(self) -> i64 {
+        self.secs() / crate::BUCKET_SECS
+    }
+
+    pub fn from_secs(secs: i64) -> Option<Resolution> {
+        Resolution::ALL.into_iter().find(|r| r.secs() == secs)
+    }
+}
+
+/// The dimension a distribution series is broken down by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Dimension {
+    /// First-level region (Hong Kong, Macao and Taiwan included).
+    Province,
+    Country,
+    /// Device platform: `android`, `ios`, `linux`, `mac`, `windows`.
+    #[serde(rename = "OS")]
+    Os,
+    /// Network type: `2g` ... `5g`, `wifi`.
+    Access,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 4] = [
+        Dimension::Province,
+        Dimension::Country,
+        Dimension::Os,
+        Dimension::Access,
+    ];
+
+    /// The API's `Dimension`, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Province => "Province",
+            Dimension::Country => "Country",
+            Dimension::Os => "OS",
+            Dimension::Access => "Access",
+        }
+    }
+
+    /// `Province, Country, OS, Access`, for messages.
+    pub fn allowed() -> String {
+        Dimension::ALL.map(Dimension::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for Dimension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Dimension {
+    type Err = String;
+
+    /// The API's spelling, in any case (`os` is `OS`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Dimension::ALL
+            .into_iter()
+            .find(|d| d.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!(
+                    "unknown dimension {s:?}: expected one of {}",
+                    Dimension::allowed()
+                )
+            })
     }
 }
 
@@ -198,8 +417,10 @@ pub fn normalize_joined(users: Cow<'_, str>) -> Result<Cow<'_, str>, String> {
     Ok(Cow::Owned(sorted.join(",")))
 }
 
-/// One target and action: what a single request asks for, and what the
-/// collector's progress, failures and gaps are kept per.
+/// One target and source: what a request asks for, and what the
+/// collector's progress, failures and gaps are kept per (with the requested
+/// indicator: a distribution request takes one indicator and one dimension,
+/// the others every indicator of the target at once).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StreamKey {
     pub app_id: String,
@@ -207,6 +428,10 @@ pub struct StreamKey {
     pub room_id: Option<String>,
     pub user_ids: UserSet,
     pub source: Source,
+    /// The dimension a distribution stream is broken down by; `None` for
+    /// the other sources (and then absent from JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimension: Option<Dimension>,
 }
 
 impl StreamKey {
@@ -221,6 +446,15 @@ impl StreamKey {
             room_id: room_id.filter(|r| !r.is_empty()),
             user_ids,
             source,
+            dimension: None,
+        }
+    }
+
+    /// An app-wide distribution stream.
+    pub fn distribution(app_id: impl Into<String>, dimension: Dimension) -> Self {
+        StreamKey {
+            dimension: Some(dimension),
+            ..StreamKey::new(app_id, None, UserSet::NONE, Source::Distribution)
         }
     }
 
@@ -229,6 +463,20 @@ impl StreamKey {
         SeriesKey {
             stream: self.clone(),
             indicator: indicator.into(),
+            dimension_value: None,
+        }
+    }
+
+    /// One of a distribution stream's series: an indicator for one value
+    /// of the dimension.
+    pub fn series_by(
+        &self,
+        indicator: impl Into<String>,
+        dimension_value: Option<String>,
+    ) -> SeriesKey {
+        SeriesKey {
+            dimension_value,
+            ..self.series(indicator)
         }
     }
 
@@ -242,6 +490,10 @@ impl StreamKey {
         if !self.user_ids.is_empty() {
             s.push_str(" / ");
             s.push_str(self.user_ids.joined());
+        }
+        if let Some(d) = self.dimension {
+            s.push_str(" by ");
+            s.push_str(d.as_str());
         }
         s
     }
@@ -257,6 +509,9 @@ impl fmt::Display for StreamKey {
         if !self.user_ids.is_empty() {
             write!(f, " users={}", self.user_ids)?;
         }
+        if let Some(d) = self.dimension {
+            write!(f, " dimension={d}")?;
+        }
         Ok(())
     }
 }
@@ -268,11 +523,19 @@ pub struct SeriesKey {
     #[serde(flatten)]
     pub stream: StreamKey,
     pub indicator: String,
+    /// The dimension's value (`windows`, `wifi`, `广东`) of a distribution
+    /// series, as answered; `None` otherwise (and then absent from JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimension_value: Option<String>,
 }
 
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} indicator={}", self.stream, self.indicator)
+        write!(f, "{} indicator={}", self.stream, self.indicator)?;
+        if let Some(v) = &self.dimension_value {
+            write!(f, " value={v}")?;
+        }
+        Ok(())
     }
 }
 

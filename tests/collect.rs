@@ -108,6 +108,7 @@ fn query_returns_the_archive_in_every_format() {
         "ts",
         "time",
         "value",
+        "resolution",
     ]
     .iter()
     .map(|k| {
@@ -117,7 +118,9 @@ fn query_returns_the_archive_in_every_format() {
     })
     .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{first_line}");
-    assert_eq!(rows[0].as_object().unwrap().len(), 9);
+    // the dimension keys only on breakdowns
+    assert_eq!(rows[0].as_object().unwrap().len(), 10);
+    assert_eq!(rows[0]["resolution"], 30);
     let mut from_json: Vec<Point> = rows
         .iter()
         .map(|r| {
@@ -158,7 +161,7 @@ fn query_returns_the_archive_in_every_format() {
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     let mut r = csv::Reader::from_reader(text.as_bytes());
-    assert_eq!(r.headers().unwrap().len(), 9);
+    assert_eq!(r.headers().unwrap().len(), 12);
     assert_eq!(r.records().count(), all.len());
 
     env.cmd()

@@ -465,8 +465,8 @@ fn negative_zero_keeps_its_sign_through_import_export_and_import() {
             .success();
         let text = std::fs::read_to_string(&out).unwrap();
         let negative = match format {
-            "jsonl" => r#""value":-0.0}"#,
-            _ => ",-0\n",
+            "jsonl" => r#""value":-0.0,"#,
+            _ => ",-0,30,,\n",
         };
         assert_eq!(text.matches(negative).count(), 2, "{text}");
         let copy = Env::new();

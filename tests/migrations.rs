@@ -45,9 +45,11 @@ fn a_schema_v1_archive_opens_migrates_and_keeps_everything() {
         .assert()
         .success();
     let want = std::fs::read_to_string(format!("{FIXTURES}/archive-v1.samples.jsonl")).unwrap();
+    // what version 1 exported, each point now saying it is a 30-second one
+    let want_now = want.replace("}\n", ",\"resolution\":30}\n");
     assert_eq!(
         std::fs::read_to_string(&exported).unwrap(),
-        want,
+        want_now,
         "every point, unchanged"
     );
     assert_eq!(want.lines().count(), 1256);
@@ -68,6 +70,25 @@ fn a_schema_v1_archive_opens_migrates_and_keeps_everything() {
             ],
         );
         let want = std::fs::read_to_string(format!("{FIXTURES}/archive-v1.{view}.jsonl")).unwrap();
+        // the columns of version 1, unchanged; those added since say
+        // "no dimension" and "not repaired"
+        let got: Vec<serde_json::Value> = got
+            .lines()
+            .map(|l| {
+                let mut row: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(l).unwrap();
+                for added in ["dimension", "repaired_resolution", "repaired_at"] {
+                    if let Some(v) = row.remove(added) {
+                        assert_eq!(v, serde_json::Value::Null, "{view}.{added}");
+                    }
+                }
+                serde_json::Value::Object(row)
+            })
+            .collect();
+        let want: Vec<serde_json::Value> = want
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(got, want, "the {view} view");
     }
 

@@ -28,8 +28,10 @@ fn parse(status: u16, body: &[u8]) {
         retry_after: None,
         body,
     };
-    if let Ok(a) = parse_answer(&http, WINDOW) {
-        check(&a);
+    for by_dimension in [false, true] {
+        if let Ok(a) = parse_answer(&http, WINDOW, by_dimension) {
+            check(&a);
+        }
     }
 }
 
@@ -43,6 +45,7 @@ fn key() -> impl Strategy<Value = String> {
         Just("TimeStamp".to_string()),
         Just("Timestamp".to_string()),
         Just("Value".to_string()),
+        Just("Dimension".to_string()),
         Just("ResponseMetadata".to_string()),
         Just("Error".to_string()),
         Just("Code".to_string()),

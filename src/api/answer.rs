@@ -1,5 +1,6 @@
-//! The real-time actions' data taken apart: [`parse_answer`] turns a
-//! successful answer into series of (bucket, value) points.
+//! Every action's data taken apart: [`parse_answer`] turns a successful
+//! answer into series of (bucket, value) points, one series per answered
+//! `Name` and, for the distribution actions, per `Dimension` value.
 //!
 //! Answers are taken as they come: `TimeStamp` or `Timestamp`, any offset,
 //! integer or decimal values, unknown fields. What cannot be stored honestly
@@ -25,6 +26,9 @@ use crate::{BUCKET_SECS, timeutil};
 pub struct AnsweredSeries {
     /// The `Name` the API answered with: the series key.
     pub name: String,
+    /// The value of the requested dimension (`Dimension` of the data
+    /// items) of a distribution answer; `None` for the other actions.
+    pub dimension_value: Option<String>,
     pub unit: Option<String>,
     /// (bucket start, value)
     pub points: Vec<(i64, f64)>,
@@ -42,6 +46,7 @@ pub enum SkipReason {
     OutsideWindow,
     Duplicate,
     BadIndicator,
+    BadDimension,
 }
 
 impl SkipReason {
@@ -57,6 +62,9 @@ impl SkipReason {
             SkipReason::Duplicate => "duplicate bucket in one answer",
             SkipReason::BadIndicator => {
                 "indicator without a Name or a Data list, or with a control character in its Name or Unit"
+            }
+            SkipReason::BadDimension => {
+                "missing or empty Dimension value, or one with a control character"
             }
         }
     }
@@ -88,25 +96,65 @@ impl Answer {
 }
 
 /// Takes an answer apart. `window` is the requested (first, last) bucket
-/// start, both inclusive; points outside it are skipped.
-pub fn parse_answer(http: &HttpAnswer<'_>, window: (i64, i64)) -> Result<Answer, FetchError> {
+/// start, both inclusive; points outside it are skipped. With `by_dimension`
+/// (the distribution actions) every data item must carry the `Dimension`
+/// value it stands for, and the series are split by it.
+pub fn parse_answer(
+    http: &HttpAnswer<'_>,
+    window: (i64, i64),
+    by_dimension: bool,
+) -> Result<Answer, FetchError> {
     let envelope = envelope::open(http)?;
     let mut skipped = BTreeMap::new();
-    let series = walk_indicators(&envelope.indicators, &mut skipped, |item| {
-        parse_point(item, window)
-    })
-    .into_iter()
-    .map(|i| AnsweredSeries {
-        name: i.name,
-        unit: i.unit,
-        points: i.points,
-    })
-    .collect();
+    let series = if by_dimension {
+        let walked = walk_indicators(&envelope.indicators, &mut skipped, |item| {
+            let dimension = item_dimension(item)?;
+            let (ts, value) = parse_point(item, window)?;
+            Ok(((dimension, ts), value))
+        });
+        let mut series = Vec::new();
+        for i in walked {
+            // keyed by (value, bucket): each value's points are together, in bucket order
+            let mut values: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+            for ((dimension, ts), v) in i.points {
+                values.entry(dimension).or_default().push((ts, v));
+            }
+            series.extend(values.into_iter().map(|(d, points)| AnsweredSeries {
+                name: i.name.clone(),
+                dimension_value: Some(d),
+                unit: i.unit.clone(),
+                points,
+            }));
+        }
+        series
+    } else {
+        walk_indicators(&envelope.indicators, &mut skipped, |item| {
+            parse_point(item, window)
+        })
+        .into_iter()
+        .map(|i| AnsweredSeries {
+            name: i.name,
+            dimension_value: None,
+            unit: i.unit,
+            points: i.points,
+        })
+        .collect()
+    };
     Ok(Answer {
         request_id: envelope.request_id,
         series,
         skipped,
     })
+}
+
+/// A distribution data item's `Dimension`: the value it stands for, as
+/// answered (any script, case kept), never empty and without control
+/// characters.
+fn item_dimension(item: &Value) -> Result<String, SkipReason> {
+    str_field(item, "Dimension")
+        .filter(|d| !d.trim().is_empty() && crate::series::control_char(d).is_none())
+        .map(str::to_string)
+        .ok_or(SkipReason::BadDimension)
 }
 
 /// One answered indicator: its points keyed by `K` (a bucket start, or for
@@ -234,7 +282,7 @@ mod tests {
 
     #[test]
     fn quality_answer_with_offsets_renamed_series_and_extra_fields() {
-        let a = parse_answer(&ok(QUALITY), WIDE).unwrap();
+        let a = parse_answer(&ok(QUALITY), WIDE, false).unwrap();
         assert_eq!(
             a.request_id.as_deref(),
             Some("20261123120000010203040506070809")
@@ -253,7 +301,7 @@ mod tests {
 
     #[test]
     fn operation_answer_with_z_timestamp_key_and_integers() {
-        let a = parse_answer(&ok(OPERATION), WIDE).unwrap();
+        let a = parse_answer(&ok(OPERATION), WIDE, false).unwrap();
         assert_eq!(a.series.len(), 2);
         assert_eq!(a.series[0].name, "online_user_count");
         assert_eq!(a.series[0].unit, None);
@@ -280,7 +328,7 @@ mod tests {
             {"Data": [{"TimeStamp": "2026-11-23T12:00:00Z", "Value": 1}]},
             {"Name": "y", "Data": "none"}
         ]}}"#;
-        let a = parse_answer(&ok(body), (T0, T0 + 600)).unwrap();
+        let a = parse_answer(&ok(body), (T0, T0 + 600), false).unwrap();
         assert_eq!(a.series.len(), 1);
         // the later duplicate wins
         assert_eq!(a.series[0].points, [(T0, 1.5), (T0 + 60, 6.0)]);
@@ -304,7 +352,7 @@ mod tests {
             {"TimeStamp": "9999-12-31T23:59:30Z", "Value": 4}
         ]}]}}"#;
         // even a window that would let them through
-        let a = parse_answer(&ok(body), (i64::MIN, i64::MAX)).unwrap();
+        let a = parse_answer(&ok(body), (i64::MIN, i64::MAX), false).unwrap();
         assert_eq!(a.series[0].points, [(T0, 1.0)]);
         assert_eq!(a.skipped.get(&SkipReason::OutsideRange), Some(&3));
         assert_eq!(SkipReason::OutsideRange.as_str(), "time outside 2000–2100");
@@ -323,9 +371,81 @@ mod tests {
             {"Name": "nul\u0000", "Data": []},
             {"Name": "unit", "Unit": "%\r", "Data": [{"TimeStamp": "2026-11-23T12:00:00Z", "Value": 1}]}
         ]}}"#;
-        let a = parse_answer(&ok(body), WIDE).unwrap();
+        let a = parse_answer(&ok(body), WIDE, false).unwrap();
         let names: Vec<_> = a.series.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["ok_rate"]);
         assert_eq!(a.skipped.get(&SkipReason::BadIndicator), Some(&3));
+    }
+
+    const DISTRIBUTION: &str = include_str!("../../tests/fixtures/distribution-answer.json");
+    const OFFLINE_DISTRIBUTION: &str =
+        include_str!("../../tests/fixtures/offline-distribution-answer.json");
+    const OFFLINE_QUALITY: &str = include_str!("../../tests/fixtures/offline-quality-answer.json");
+
+    #[test]
+    fn distribution_answers_split_each_name_by_dimension_value() {
+        let a = parse_answer(&ok(DISTRIBUTION), WIDE, true).unwrap();
+        let keys: Vec<_> = a
+            .series
+            .iter()
+            .map(|s| {
+                (
+                    s.name.as_str(),
+                    s.dimension_value.as_deref().unwrap(),
+                    s.points.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("audio_stall_rate", "android", 2),
+                ("audio_stall_rate", "ios", 2),
+                ("audio_stall_rate", "mac", 1),
+                ("audio_stall_rate", "windows", 1),
+                ("video_stall_rate", "android", 2),
+                ("video_stall_rate", "ios", 1),
+            ]
+        );
+        assert_eq!(a.series[0].points, [(T0, 1.42), (T0 + 30, 1.38)]);
+        assert!(a.skipped.is_empty());
+        // offline: values in any script, 5-minute spacing
+        let day_before = T0 - 86_400;
+        let a = parse_answer(&ok(OFFLINE_DISTRIBUTION), (day_before, T0), true).unwrap();
+        let gd = a
+            .series
+            .iter()
+            .find(|s| {
+                s.name == "5s_join_room_success_rate"
+                    && s.dimension_value.as_deref() == Some("广东")
+            })
+            .unwrap();
+        assert_eq!(gd.points, [(day_before, 98.76), (day_before + 300, 98.55)]);
+    }
+
+    #[test]
+    fn items_without_a_usable_dimension_are_skipped() {
+        let body = r#"{"Result": {"Indicators": [{"Name": "x", "Data": [
+            {"TimeStamp": "2026-11-23T12:00:00Z", "Dimension": "ios", "Value": 1},
+            {"TimeStamp": "2026-11-23T12:00:00Z", "Value": 2},
+            {"TimeStamp": "2026-11-23T12:00:00Z", "Dimension": "", "Value": 3},
+            {"TimeStamp": "2026-11-23T12:00:00Z", "Dimension": 4, "Value": 4},
+            {"TimeStamp": "2026-11-23T12:00:00Z", "Dimension": "a\u001b[2J", "Value": 5}
+        ]}]}}"#;
+        let a = parse_answer(&ok(body), WIDE, true).unwrap();
+        assert_eq!(a.series.len(), 1);
+        assert_eq!(a.series[0].dimension_value.as_deref(), Some("ios"));
+        assert_eq!(a.skipped.get(&SkipReason::BadDimension), Some(&4));
+    }
+
+    #[test]
+    fn offline_quality_answers_take_their_5_minute_time_stamps() {
+        let a = parse_answer(&ok(OFFLINE_QUALITY), (T0 - 3 * 86_400, T0), false).unwrap();
+        assert_eq!(a.series[0].name, "5s_join_room_success_rate");
+        assert_eq!(a.series[0].dimension_value, None);
+        let slots: Vec<i64> = a.series[0].points.iter().map(|p| p.0).collect();
+        // 2026-11-21T20:00+08:00 = 12:00Z, two days before T0; the 20:10 slot has no data
+        let first = T0 - 2 * 86_400;
+        assert_eq!(slots, [first, first + 300, first + 900]);
     }
 }

@@ -134,7 +134,7 @@ mod tests {
         // The documentation's own sample: objects without commas between them.
         let doc_sample = r#"{"Result":{"Indicators":[{"Name":"a","Data":[{"TimeStamp":"2021-07-24T00:00:00+08:00","Value":1}{"TimeStamp":"2021-07-24T00:00:30+08:00","Value":2}]}]}}"#;
         for body in [doc_sample, "", "{", r#"{"Result": {"Indicators": [{"Na"#] {
-            let e = parse_answer(&ok(body), WIDE).unwrap_err();
+            let e = parse_answer(&ok(body), WIDE, false).unwrap_err();
             assert!(
                 matches!(e, FetchError::BadAnswer { .. }),
                 "{body:?} gave {e:?}"
@@ -151,14 +151,14 @@ mod tests {
             r#"{"Result": {"Indicators": {"Name": "a"}}}"#,
             "[1, 2]",
         ] {
-            let e = parse_answer(&ok(body), WIDE).unwrap_err();
+            let e = parse_answer(&ok(body), WIDE, false).unwrap_err();
             assert!(
                 matches!(e, FetchError::BadAnswer { .. }),
                 "{body:?} gave {e:?}"
             );
         }
         // No indicators at all is an empty answer, not an error.
-        let a = parse_answer(&ok(r#"{"Result": {}}"#), WIDE).unwrap();
+        let a = parse_answer(&ok(r#"{"Result": {}}"#), WIDE, false).unwrap();
         assert!(a.series.is_empty());
     }
 }

@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn error_answer_is_refused_with_a_hint() {
-        let e = parse_answer(&http(401, ERROR.as_bytes()), WIDE).unwrap_err();
+        let e = parse_answer(&http(401, ERROR.as_bytes()), WIDE, false).unwrap_err();
         assert!(!e.is_retryable());
         let text = e.to_string();
         assert!(text.contains("SignatureDoesNotMatch"), "{text}");
@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn statuses_classify() {
         let html = b"<html><body><h1>502 Bad Gateway</h1></body></html>";
-        let e = parse_answer(&http(502, html), WIDE).unwrap_err();
+        let e = parse_answer(&http(502, html), WIDE, false).unwrap_err();
         assert!(e.is_retryable());
         assert!(e.to_string().contains("502 Bad Gateway"), "{e}");
 
@@ -252,21 +252,21 @@ mod tests {
             retry_after: Some(Duration::from_secs(2)),
             ..http(429, throttled.as_bytes())
         };
-        let e = parse_answer(&answer, WIDE).unwrap_err();
+        let e = parse_answer(&answer, WIDE, false).unwrap_err();
         assert_eq!(e.kind(), "throttled");
         assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
         // The same code in a 200 still means throttling.
-        let e = parse_answer(&ok(throttled), WIDE).unwrap_err();
+        let e = parse_answer(&ok(throttled), WIDE, false).unwrap_err();
         assert_eq!(e.kind(), "throttled");
 
         let internal = r#"{"ResponseMetadata": {"Error": {"Code": "InternalError", "CodeN": 100001, "Message": "oops"}}}"#;
         for (status, retryable) in [(500, true), (503, true), (501, false), (400, false)] {
-            let e = parse_answer(&http(status, internal.as_bytes()), WIDE).unwrap_err();
+            let e = parse_answer(&http(status, internal.as_bytes()), WIDE, false).unwrap_err();
             assert_eq!(e.is_retryable(), retryable, "HTTP {status}: {e:?}");
         }
 
         let clock = r#"{"ResponseMetadata": {"Error": {"Code": "InvalidTimestamp", "CodeN": 100006, "Message": "x"}}}"#;
-        let e = parse_answer(&http(403, clock.as_bytes()), WIDE).unwrap_err();
+        let e = parse_answer(&http(403, clock.as_bytes()), WIDE, false).unwrap_err();
         assert!(!e.is_retryable());
         assert!(e.to_string().contains("clock"), "{e}");
     }

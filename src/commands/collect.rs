@@ -73,7 +73,7 @@ pub fn run(ctx: &Ctx, args: CollectArgs) -> anyhow::Result<u8> {
             loop {
                 every.tick().await;
                 for source in crate::Source::ALL {
-                    let pacer = watched.client().pacer(source);
+                    let pacer = watched.client().pacer(source.realtime());
                     metrics.budget(source, pacer.usage(), pacer.limit());
                 }
                 metrics.notifications(&watched.notifier().counters());

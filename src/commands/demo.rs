@@ -43,6 +43,8 @@ fn demo_targets() -> Vec<Target> {
                 "network_trans_delay",
             ]),
             operation: s(&["online_user_count", "online_room_count"]),
+            distribution: vec![],
+            dimensions: vec![],
             product_type: None,
         },
         Target {
@@ -51,6 +53,8 @@ fn demo_targets() -> Vec<Target> {
             user_ids: UserSet::new(["u1", "u2"]).expect("valid UserIds"),
             quality: s(&["stall_rate", "first_frame_recv_success_rate"]),
             operation: vec![],
+            distribution: vec![],
+            dimensions: vec![],
             product_type: None,
         },
     ]
@@ -254,7 +258,7 @@ fn show(
                 tz: Tz::UTC,
                 now,
             },
-            |ts, v| Ok(w.write(s, ts, v.map(|v| (v * 100.0).round() / 100.0))?),
+            |ts, v| Ok(w.write(s, ts, v.map(|v| (v * 100.0).round() / 100.0), None)?),
         )?;
     }
     out.write_all(&w.finish()?)?;

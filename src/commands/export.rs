@@ -15,7 +15,7 @@ use crate::exit::{self, UsageError};
 use crate::export::{self, ledger};
 use crate::output::{AtomicFile, Format};
 use crate::samples::{ParquetWriter, SampleWriter, Style};
-use crate::store::read::{SeriesFilter, StoredSeries};
+use crate::store::read::{Point, SeriesFilter, StoredSeries};
 use crate::store::{OpenMode, Store};
 use crate::timeutil;
 
@@ -69,9 +69,7 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
             let path = args.out.as_deref().expect("checked: parquet needs --out");
             let mut file = create(path)?;
             let mut out = ParquetWriter::new(BufWriter::with_capacity(1 << 16, &mut file))?;
-            for_each(&store, &series, range, flags, |s, ts, v| {
-                out.write(s, ts, v)
-            })?;
+            for_each(&store, &series, range, flags, |s, p| out.write(s, p))?;
             let rows = out.rows();
             out.finish()?.flush()?;
             commit(file, path)?;
@@ -219,14 +217,14 @@ fn for_each(
     series: &[StoredSeries],
     range: Option<(i64, i64)>,
     flags: (Option<i64>, Option<i64>),
-    mut write: impl FnMut(&StoredSeries, i64, f64) -> io::Result<()>,
+    mut write: impl FnMut(&StoredSeries, Point) -> io::Result<()>,
 ) -> anyhow::Result<()> {
     let Some((from, to)) = range else {
         return Ok(());
     };
     let all = flags == (None, None) && (from, to) == (timeutil::DATA_FROM, timeutil::DATA_TO);
     for s in series {
-        let each = |ts, v| -> anyhow::Result<()> { Ok(write(s, ts, v)?) };
+        let each = |p| -> anyhow::Result<()> { Ok(write(s, p)?) };
         if all {
             store.for_each_point_all(s.id, each)
         } else {
@@ -263,8 +261,8 @@ fn write_samples(
         ..Style::default()
     };
     let mut out = SampleWriter::with_style(format, style, sink)?;
-    for_each(store, series, range, flags, |s, ts, v| {
-        out.write(s, ts, Some(v))
+    for_each(store, series, range, flags, |s, p| {
+        out.write(s, p.ts, Some(p.value), Some(p.resolution))
     })?;
     let rows = out.rows();
     out.finish()?;
@@ -295,12 +293,12 @@ fn write_days(
     let mut rows = 0;
     for day in export::days(lo, hi.max(lo)) {
         let (start, end) = export::within_day(day, (lo, hi));
-        let mut buffered: Vec<(usize, i64, f64)> = Vec::new();
+        let mut buffered: Vec<(usize, Point)> = Vec::new();
         // a day's points, series after series; a file only for a day with some
         for (i, s) in series.iter().enumerate() {
             store
-                .for_each_point::<anyhow::Error>(s.id, start, end, |ts, v| {
-                    buffered.push((i, ts, v));
+                .for_each_point::<anyhow::Error>(s.id, start, end, |p| {
+                    buffered.push((i, p));
                     Ok(())
                 })
                 .with_context(|| format!("exporting {}", s.key))?;
@@ -314,8 +312,8 @@ fn write_days(
             .with_context(|| format!("cannot create {}", partition.display()))?;
         let mut file = create(&path)?;
         let mut out = ParquetWriter::new(BufWriter::with_capacity(1 << 16, &mut file))?;
-        for &(i, ts, v) in &buffered {
-            out.write(&series[i], ts, v)?;
+        for &(i, p) in &buffered {
+            out.write(&series[i], p)?;
         }
         rows += out.rows();
         out.finish()?.flush()?;

@@ -76,8 +76,8 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
     let mut out = SampleWriter::with_style(format, style, BufWriter::new(stdout))?;
     for s in &series {
         match step {
-            None => store.for_each_point::<anyhow::Error>(s.id, from, to, |ts, v| {
-                Ok(out.write(s, ts, Some(v))?)
+            None => store.for_each_point::<anyhow::Error>(s.id, from, to, |p| {
+                Ok(out.write(s, p.ts, Some(p.value), Some(p.resolution))?)
             })?,
             Some(step) => aggregate_series::<anyhow::Error>(
                 &store,
@@ -91,7 +91,7 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
                     tz,
                     now,
                 },
-                |ts, v| Ok(out.write(s, ts, v)?),
+                |ts, v| Ok(out.write(s, ts, v, None)?),
             )?,
         }
     }

@@ -96,7 +96,9 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
     let budget_rows: Vec<BudgetRow> = demand
         .iter()
         .map(|d| {
-            let (_, today) = store.api_usage(d.source, now).unwrap_or((None, 0));
+            let (_, today) = store
+                .api_usage(d.source.realtime(), now)
+                .unwrap_or((None, 0));
             BudgetRow {
                 action: d.source.action(),
                 limit: d.limit.to_string(),

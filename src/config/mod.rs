@@ -34,7 +34,7 @@ pub use notify::{
 use report::RawReport;
 pub use report::{IncidentConfig, ReportConfig, check_threshold, glob_match};
 use targets::RawTarget;
-pub use targets::{ProductType, Target};
+pub use targets::{ProductType, StreamSpec, Target};
 
 /// The config file used when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "rtc-archiver.toml";

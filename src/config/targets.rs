@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{Checker, ConfigError};
 use crate::Source;
 use crate::catalog;
-use crate::series::{self, StreamKey, UserSet};
+use crate::series::{self, Dimension, StreamKey, UserSet};
 
 /// The most `UserId`s `ListRealTimeQuality` takes in one request.
 const MAX_USERS: usize = 20;
@@ -41,6 +41,8 @@ pub(super) struct RawTarget {
     user_ids: Option<Vec<String>>,
     quality: Option<Vec<String>>,
     operation: Option<Vec<String>>,
+    distribution: Option<Vec<String>>,
+    dimensions: Option<Vec<String>>,
     product_type: Option<ProductType>,
 }
 
@@ -52,19 +54,38 @@ pub struct Target {
     pub user_ids: UserSet,
     pub quality: Vec<String>,
     pub operation: Vec<String>,
+    /// Quality indicators to break down by each of `dimensions` (app-wide
+    /// targets only).
+    pub distribution: Vec<String>,
+    pub dimensions: Vec<Dimension>,
     pub product_type: Option<ProductType>,
 }
 
+/// One line of requests of a target: what one request asks for, pass after
+/// pass, with its own window, retries and gaps. A quality or operation
+/// stream asks for every indicator of its action at once; a distribution
+/// action takes one indicator and one dimension per request, so a target
+/// has one line per indicator and dimension (sharing the stream of their
+/// dimension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSpec {
+    pub key: StreamKey,
+    /// The requested indicators (one for a distribution stream).
+    pub indicators: Vec<String>,
+}
+
 impl Target {
-    /// The indicators asked for of `source`'s action (empty: that action is not asked).
+    /// The indicators asked for of `source` (empty: that source is not asked).
     pub fn indicators(&self, source: Source) -> &[String] {
         match source {
             Source::Quality => &self.quality,
             Source::Operation => &self.operation,
+            Source::Distribution => &self.distribution,
         }
     }
 
-    /// The stream this target fetches of `source`'s action.
+    /// The stream this target fetches of `source`; for the distribution
+    /// source, see [`Target::streams`] (one stream per dimension).
     pub fn stream_key(&self, source: Source) -> StreamKey {
         StreamKey::new(
             self.app_id.clone(),
@@ -72,6 +93,29 @@ impl Target {
             self.user_ids.clone(),
             source,
         )
+    }
+
+    /// Every line of requests of this target, in source order.
+    pub fn streams(&self) -> Vec<StreamSpec> {
+        let mut out = Vec::new();
+        for source in [Source::Quality, Source::Operation] {
+            let indicators = self.indicators(source);
+            if !indicators.is_empty() {
+                out.push(StreamSpec {
+                    key: self.stream_key(source),
+                    indicators: indicators.to_vec(),
+                });
+            }
+        }
+        for &dimension in &self.dimensions {
+            for indicator in &self.distribution {
+                out.push(StreamSpec {
+                    key: StreamKey::distribution(self.app_id.clone(), dimension),
+                    indicators: vec![indicator.clone()],
+                });
+            }
+        }
+        out
     }
 }
 
@@ -114,6 +158,8 @@ fn check_target(
         user_ids,
         quality,
         operation,
+        distribution,
+        dimensions,
         product_type,
     } = raw;
     if app_id.trim().is_empty() {
@@ -144,7 +190,9 @@ fn check_target(
     }
     let quality = check_indicators(c, "quality", Source::Quality, quality, unknown)?;
     let operation = check_indicators(c, "operation", Source::Operation, operation, unknown)?;
-    if quality.is_empty() && operation.is_empty() {
+    let (distribution, dimensions) =
+        check_breakdown(c, distribution, dimensions, room_id.is_some(), unknown)?;
+    if quality.is_empty() && operation.is_empty() && distribution.is_empty() {
         return Err(c.section_err(
             "asks for nothing: add quality = [\"stall_rate\"] or operation = [\"online_user_count\"]",
         ));
@@ -155,8 +203,73 @@ fn check_target(
         user_ids,
         quality,
         operation,
+        distribution,
+        dimensions,
         product_type,
     })
+}
+
+/// `distribution` and `dimensions`: both or neither, app-wide only (the
+/// distribution actions take no RoomId), each a non-empty list; dimensions
+/// among the four the API knows, in any case, repeats dropped.
+fn check_breakdown(
+    c: &Checker,
+    distribution: Option<Vec<String>>,
+    dimensions: Option<Vec<String>>,
+    in_room: bool,
+    unknown: &mut Vec<String>,
+) -> Result<(Vec<String>, Vec<Dimension>), ConfigError> {
+    let allowed = Dimension::allowed();
+    match (&distribution, &dimensions) {
+        (None, None) => return Ok((Vec::new(), Vec::new())),
+        (Some(_), None) => {
+            return Err(c.err(
+                "distribution",
+                format!("needs dimensions = [...] to break it down by, any of {allowed}"),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(c.err(
+                "dimensions",
+                "needs distribution = [...]: the quality indicators to break down",
+            ));
+        }
+        (Some(_), Some(_)) => {}
+    }
+    if in_room {
+        let key = if distribution.is_some() {
+            "distribution"
+        } else {
+            "dimensions"
+        };
+        return Err(c.err(
+            key,
+            "is app-wide only (the distribution actions have no RoomId): move it to a target \
+             without room_id",
+        ));
+    }
+    let distribution = check_indicators(
+        c,
+        "distribution",
+        Source::Distribution,
+        distribution,
+        unknown,
+    )?;
+    let raw = dimensions.unwrap_or_default();
+    if raw.is_empty() {
+        return Err(c.err(
+            "dimensions",
+            format!("is empty: list any of {allowed}, or remove dimensions and distribution"),
+        ));
+    }
+    let mut dimensions: Vec<Dimension> = Vec::new();
+    for d in raw {
+        let d: Dimension = d.parse().map_err(|e: String| c.err("dimensions", e))?;
+        if !dimensions.contains(&d) {
+            dimensions.push(d);
+        }
+    }
+    Ok((distribution, dimensions))
 }
 
 /// `user_ids`: only within a room, each a valid `UserId`, at most
@@ -245,17 +358,21 @@ fn claim_streams(
     index: usize,
     owners: &mut HashMap<StreamKey, usize>,
 ) -> Result<(), ConfigError> {
-    for source in Source::ALL {
-        if target.indicators(source).is_empty() {
+    let mut claimed: Vec<StreamKey> = Vec::new();
+    for spec in target.streams() {
+        // a target's own distribution lines share their dimension's stream
+        if claimed.contains(&spec.key) {
             continue;
         }
-        if let Some(first) = owners.insert(target.stream_key(source), index) {
+        if let Some(first) = owners.insert(spec.key.clone(), index) {
+            let source = spec.key.source;
             return Err(c.section_err(format!(
                 "asks for the same {source} data as target[{}] (same app_id, room_id and user_ids): \
                  merge their indicator lists into one target",
                 first + 1
             )));
         }
+        claimed.push(spec.key);
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use rusqlite::types::Value as SqlValue;
 use thiserror::Error;
 
 use crate::samples::{self, BadLine, InputError, Sample, SampleFormat};
-use crate::series::SeriesKey;
+use crate::series::{Resolution, SeriesKey};
 use crate::store::{Store, StoreError, WriteStats, bucket_of, encode_value};
 
 /// The most lines `--batch` may put in one transaction: several batches are
@@ -101,7 +101,7 @@ pub struct ImportOptions {
 struct Batch {
     /// Series first seen in this batch: (index, key, unit).
     new_series: Vec<(u32, SeriesKey, Option<String>)>,
-    rows: Vec<(u32, i64, SqlValue)>,
+    rows: Vec<(u32, i64, SqlValue, Resolution)>,
 }
 
 /// The writer thread: maps series to ids (creating them), upserts each batch
@@ -115,16 +115,16 @@ fn write_batches(
     for batch in batches {
         let result = (|| -> Result<WriteStats, StoreError> {
             for (index, key, unit) in &batch.new_series {
-                let id = store.series_id(&key.stream, &key.indicator, unit.as_deref())?;
+                let id = store.series_id_of(key, unit.as_deref())?;
                 debug_assert_eq!(*index as usize, ids.len());
                 ids.push(id);
             }
-            let mut rows: Vec<(i64, i64, SqlValue)> = batch
+            let mut rows: Vec<(i64, i64, SqlValue, Resolution)> = batch
                 .rows
                 .into_iter()
-                .map(|(i, bucket, v)| (ids[i as usize], bucket, v))
+                .map(|(i, bucket, v, r)| (ids[i as usize], bucket, v, r))
                 .collect();
-            store.upsert_points(&mut rows)
+            store.upsert_samples(&mut rows)
         })();
         let failed = result.is_err();
         if done.send(result).is_err() || failed {
@@ -277,7 +277,7 @@ impl Batcher {
         };
         self.batch
             .rows
-            .push((i, bucket_of(s.ts), encode_value(s.value)));
+            .push((i, bucket_of(s.ts), encode_value(s.value), s.resolution));
     }
 
     fn full(&self) -> bool {

@@ -204,6 +204,7 @@ fn imports_in_batches_idempotently() {
     assert_eq!(
         report.written,
         WriteStats {
+            covered: 0,
             new: 10,
             revised: 0,
             unchanged: 0

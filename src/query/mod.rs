@@ -10,7 +10,7 @@ use clap::ValueEnum;
 pub use steps::{MAX_FILLED_STEPS, STEP_RANGE, Steps, check_step, grid};
 
 use crate::Source;
-use crate::store::read::{Rollup, StoredSeries};
+use crate::store::read::{Point, Rollup, StoredSeries};
 use crate::store::{Store, StoreError};
 
 /// The end of the data of `source` due at `now`: a bucket is complete once
@@ -76,10 +76,15 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * frac)
 }
 
-/// Accumulates one step's points.
+/// Accumulates one step's points. A 5-minute point weighs as the ten
+/// 30-second buckets it stands for in `avg`, `sum` and the percentiles
+/// (ten equal values), and counts as one point in `count`.
 #[derive(Debug, Default)]
 struct Acc {
     count: i64,
+    /// Buckets the points stand for.
+    buckets: i64,
+    /// Values weighted by their buckets.
     sum: f64,
     min: f64,
     max: f64,
@@ -89,7 +94,8 @@ struct Acc {
 }
 
 impl Acc {
-    fn add(&mut self, v: f64, keep: bool) {
+    fn add(&mut self, p: &Point, keep: bool) {
+        let v = p.value;
         if self.count == 0 {
             self.min = v;
             self.max = v;
@@ -98,11 +104,14 @@ impl Acc {
             self.min = self.min.min(v);
             self.max = self.max.max(v);
         }
+        let weight = p.weight();
         self.count += 1;
-        self.sum += v;
+        self.buckets += weight;
+        self.sum += v * weight as f64;
         self.last = Some(v);
         if keep {
-            self.values.push(v);
+            self.values
+                .extend(std::iter::repeat_n(v, weight.max(1) as usize));
         }
     }
 
@@ -118,6 +127,7 @@ impl Acc {
             self.max = self.max.max(r.max);
         }
         self.count += r.count;
+        self.buckets += r.buckets;
         self.sum += r.sum;
     }
 
@@ -126,7 +136,7 @@ impl Acc {
             return None;
         }
         Some(match agg {
-            Agg::Avg => self.sum / self.count as f64,
+            Agg::Avg => self.sum / self.buckets.max(1) as f64,
             Agg::Min => self.min,
             Agg::Max => self.max,
             Agg::Sum => self.sum,
@@ -206,9 +216,9 @@ impl<E, F: FnMut(i64, Option<f64>) -> Result<(), E>> Stepper<'_, E, F> {
         Ok(())
     }
 
-    fn point(&mut self, ts: i64, v: f64) -> Result<(), E> {
-        self.advance(ts)?;
-        self.acc.add(v, self.keep);
+    fn point(&mut self, p: Point) -> Result<(), E> {
+        self.advance(p.ts)?;
+        self.acc.add(&p, self.keep);
         Ok(())
     }
 
@@ -295,7 +305,7 @@ fn aggregate_steps<E: From<StoreError>>(
     } else if by_hour {
         store.hourly_rollups::<E>(series.id, from, to, |r| stepper.rollup(&r))?;
     } else {
-        store.for_each_point::<E>(series.id, from, to, |ts, v| stepper.point(ts, v))?;
+        store.for_each_point::<E>(series.id, from, to, |p| stepper.point(p))?;
     }
     stepper.finish(to)
 }

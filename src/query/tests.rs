@@ -64,6 +64,7 @@ fn store_with(points: &[(i64, f64)]) -> (Store, StoredSeries) {
         from: points[0].0,
         to: points.last().unwrap().0 + 30,
         series: vec![FetchedSeries {
+            dimension_value: None,
             indicator: "online_user_count",
             unit: None,
             points,

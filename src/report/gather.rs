@@ -12,6 +12,7 @@ use super::incidents::{SlotMeans, SlotSums};
 use super::period::Period;
 use super::rules::{Summary, merge_intervals};
 use super::{ChartLines, GapInterval};
+use crate::series::Resolution;
 use crate::store::StoreError;
 use crate::store::read::StoredSeries;
 use crate::timeutil;
@@ -21,7 +22,8 @@ const CHART_STEP: i64 = 300;
 /// At most this many chart points per line for longer periods.
 pub const CHART_MAX_POINTS: i64 = 576;
 
-/// Count and sum, for the comparison periods.
+/// The 30-second buckets covered and the sum of their values, for the
+/// comparison periods: a 5-minute point covers ten buckets with its value.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Mean {
     pub count: i64,
@@ -29,9 +31,10 @@ pub struct Mean {
 }
 
 impl Mean {
-    fn add(&mut self, v: f64) {
-        self.count += 1;
-        self.sum += v;
+    /// Adds a value standing for `weight` buckets.
+    fn add(&mut self, v: f64, weight: i64) {
+        self.count += weight;
+        self.sum += v * weight as f64;
     }
 
     pub fn value(self) -> Option<f64> {
@@ -57,10 +60,10 @@ impl Bins {
         }
     }
 
-    fn add(&mut self, ts: i64, v: f64) {
+    fn add(&mut self, ts: i64, v: f64, weight: i64) {
         let i = (ts - self.from).div_euclid(self.step);
         if let Some(b) = usize::try_from(i).ok().and_then(|i| self.bins.get_mut(i)) {
-            b.add(v);
+            b.add(v, weight);
         }
     }
 
@@ -126,23 +129,25 @@ pub fn series_data(
         .min()
         .unwrap_or(period.from);
     let to = period.to.max(pd.to).max(pw.to);
-    store.for_each_point::<StoreError>(s.id, from, to, |ts, v| {
+    store.for_each_point::<StoreError>(s.id, from, to, |p| {
+        let (ts, v) = (p.ts, p.value);
         if in_span(ts, period.from, period.to) {
-            values.push(v);
-            bins.add(ts, v);
+            // a 5-minute point stands for ten buckets of its value
+            values.extend(std::iter::repeat_n(v, p.weight() as usize));
+            bins.add(ts, v, p.weight());
         }
         if in_span(ts, pd.from, pd.to) {
-            prev_day.add(v);
-            prev_bins.add(ts, v);
+            prev_day.add(v, p.weight());
+            prev_bins.add(ts, v, p.weight());
         }
         if in_span(ts, pw.from, pw.to) {
-            prev_week.add(v);
+            prev_week.add(v, p.weight());
         }
         if let Some((h, slots, points)) = &mut history
             && in_span(ts, *h, period.to)
         {
-            slots.add(ts, v);
-            if ts >= period.from {
+            slots.add(ts, v, p.weight() as u32);
+            if ts >= period.from && p.resolution == Resolution::RealTime {
                 points.push((ts, v));
             }
         }
@@ -169,8 +174,8 @@ pub fn series_data(
 /// online, for the traffic floor).
 pub fn slot_means(store: &Store, series: i64, from: i64, to: i64) -> Result<SlotMeans, StoreError> {
     let mut sums = SlotSums::new(from, to);
-    store.for_each_point::<StoreError>(series, from, to, |ts, v| {
-        sums.add(ts, v);
+    store.for_each_point::<StoreError>(series, from, to, |p| {
+        sums.add(p.ts, p.value, p.weight() as u32);
         Ok(())
     })?;
     Ok(sums.finish())
@@ -220,11 +225,11 @@ mod tests {
     #[test]
     fn chart_bins_average_and_skip_empty_steps() {
         let mut b = Bins::new(DAY, DAY + 3600, 300);
-        b.add(DAY, 1.0);
-        b.add(DAY + 30, 3.0);
-        b.add(DAY + 900, 5.0);
-        b.add(DAY + 3600, 100.0); // outside
-        b.add(DAY - 30, 100.0); // outside
+        b.add(DAY, 1.0, 1);
+        b.add(DAY + 30, 3.0, 1);
+        b.add(DAY + 900, 5.0, 1);
+        b.add(DAY + 3600, 100.0, 1); // outside
+        b.add(DAY - 30, 100.0, 1); // outside
         assert_eq!(b.points(), [(0.0, 2.0), (0.25, 5.0)]);
         assert_eq!(chart_step(86400), 300);
         assert_eq!(chart_step(25 * 3600), 300);

@@ -94,11 +94,13 @@ impl SlotSums {
         }
     }
 
-    pub fn add(&mut self, ts: i64, v: f64) {
+    /// Adds a value standing for `weight` 30-second buckets (a 5-minute
+    /// point: 10).
+    pub fn add(&mut self, ts: i64, v: f64, weight: u32) {
         let i = (ts - self.start).div_euclid(SLOT_SECS);
         if let Some(s) = usize::try_from(i).ok().and_then(|i| self.sums.get_mut(i)) {
-            s.0 += 1;
-            s.1 += v;
+            s.0 += weight;
+            s.1 += v * f64::from(weight);
         }
     }
 

@@ -66,7 +66,7 @@ fn generate(
         {
             v += add;
         }
-        sums.add(ts, v);
+        sums.add(ts, v, 1);
         if ts >= day {
             points.push((ts, v));
         }
@@ -131,11 +131,11 @@ fn flat_then(level: f64, days: i64, day_values: &[(i64, f64)]) -> SlotMeans {
     let mut s = SlotSums::new(DAY - days * 86400, DAY + 86400);
     let mut ts = DAY - days * 86400;
     while ts < DAY {
-        s.add(ts, level);
+        s.add(ts, level, 1);
         ts += SLOT_SECS;
     }
     for &(ts, v) in day_values {
-        s.add(ts, v);
+        s.add(ts, v, 1);
     }
     s.finish()
 }
@@ -252,7 +252,7 @@ fn the_start_is_the_first_bad_bucket_even_in_the_slot_before() {
     let mut ts = DAY - 28 * 86400;
     while ts < DAY + 86400 {
         let v = if (a..b).contains(&ts) { 2.5 } else { 1.0 };
-        sums.add(ts, v);
+        sums.add(ts, v, 1);
         if ts >= DAY {
             points.push((ts, v));
         }
@@ -289,7 +289,7 @@ fn baselines_are_the_median_of_the_same_slot_of_previous_weeks() {
     let at = DAY + 12 * 3600;
     let mut sums = SlotSums::new(DAY - 28 * 86400, DAY + 86400);
     for (w, v) in [(1, 3.0), (2, 9.0), (3, 2.0), (4, 1.0)] {
-        sums.add(at - w * 7 * 86400, v);
+        sums.add(at - w * 7 * 86400, v, 1);
     }
     let b = baseline_at(&sums.finish(), at, Tz::UTC, 4).unwrap();
     assert!(b.weekly);

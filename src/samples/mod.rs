@@ -21,7 +21,7 @@ pub use parse::{CsvColumns, Sample, parse_json_line};
 pub use write::{SERIES_COLUMNS, SampleWriter, Style, series_cells};
 
 /// The columns of the samples view, in order: every format's fields.
-pub const SAMPLE_COLUMNS: [&str; 9] = [
+pub const SAMPLE_COLUMNS: [&str; 12] = [
     "app_id",
     "room_id",
     "user_ids",
@@ -31,6 +31,9 @@ pub const SAMPLE_COLUMNS: [&str; 9] = [
     "ts",
     "time",
     "value",
+    "resolution",
+    "dimension",
+    "dimension_value",
 ];
 
 /// The longest line read: a samples line is a few hundred bytes, and a

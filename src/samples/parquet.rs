@@ -2,8 +2,9 @@
 //! collectors' archives at once (DuckDB, ClickHouse, Spark, BigQuery):
 //! typed columns instead of text. The identity columns are strings,
 //! dictionary-encoded (a series repeats them on every row); `time` is the
-//! UTC timestamp logical type in microseconds; `value` a double. `ts` is
-//! left out: `time` is the same instant, typed.
+//! UTC timestamp logical type in microseconds; `value` a double;
+//! `resolution` the seconds a point stands for (30 or 300). `ts` is left
+//! out: `time` is the same instant, typed.
 //!
 //! Rows are buffered a row group at a time (a series' identity once per
 //! run of its rows, the times and values as numbers), then written column
@@ -14,13 +15,13 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use parquet::basic::Compression;
-use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::ColumnPath;
 
-use crate::store::read::StoredSeries;
+use crate::store::read::{Point, StoredSeries};
 
 /// The file's schema: the samples view's columns, `ts` and `time` as one
 /// typed `time`.
@@ -34,20 +35,27 @@ message samples {
   optional binary unit (STRING);
   required int64 time (TIMESTAMP(MICROS, true));
   required double value;
+  required int32 resolution;
+  optional binary dimension (STRING);
+  optional binary dimension_value (STRING);
 }
 ";
 
 /// The columns written with a dictionary: a series' identity.
-const DICTIONARY_COLUMNS: [&str; 6] = [
+const DICTIONARY_COLUMNS: [&str; 8] = [
     "app_id",
     "room_id",
     "user_ids",
     "source",
     "indicator",
     "unit",
+    "dimension",
+    "dimension_value",
 ];
-/// Which of them may be null (they carry definition levels).
-const OPTIONAL: [bool; 6] = [false, true, true, false, false, true];
+/// Which columns of the schema may be null (they carry definition levels).
+const OPTIONAL: [bool; 11] = [
+    false, true, true, false, false, true, false, false, false, true, true,
+];
 
 /// Rows per row group: a million rows (about 20 MB buffered) is the size
 /// the readers above like to scan.
@@ -64,6 +72,8 @@ struct Identity {
     source: ByteArray,
     indicator: ByteArray,
     unit: Option<ByteArray>,
+    dimension: Option<ByteArray>,
+    dimension_value: Option<ByteArray>,
 }
 
 impl Identity {
@@ -77,6 +87,8 @@ impl Identity {
             source: bytes(stream.source.as_str()),
             indicator: bytes(&s.key.indicator),
             unit: s.unit.as_deref().map(bytes),
+            dimension: stream.dimension.map(|d| bytes(d.as_str())),
+            dimension_value: s.key.dimension_value.as_deref().map(bytes),
         }
     }
 
@@ -88,7 +100,9 @@ impl Identity {
             2 => self.user_ids.as_ref(),
             3 => Some(&self.source),
             4 => Some(&self.indicator),
-            _ => self.unit.as_ref(),
+            5 => self.unit.as_ref(),
+            9 => self.dimension.as_ref(),
+            _ => self.dimension_value.as_ref(),
         }
     }
 }
@@ -113,6 +127,7 @@ pub struct ParquetWriter<W: Write + Send> {
     runs: Vec<(usize, usize)>,
     times: Vec<i64>,
     values: Vec<f64>,
+    resolutions: Vec<i32>,
     rows: u64,
     group_rows: usize,
 }
@@ -141,6 +156,7 @@ impl<W: Write + Send> ParquetWriter<W> {
             runs: Vec::new(),
             times: Vec::new(),
             values: Vec::new(),
+            resolutions: Vec::new(),
             rows: 0,
             group_rows,
         })
@@ -150,7 +166,7 @@ impl<W: Write + Send> ParquetWriter<W> {
         self.rows
     }
 
-    pub fn write(&mut self, s: &StoredSeries, ts: i64, value: f64) -> io::Result<()> {
+    pub fn write(&mut self, s: &StoredSeries, p: Point) -> io::Result<()> {
         let next = self.identities.len();
         let series = *self.index.entry(s.id).or_insert(next);
         if series == next {
@@ -160,8 +176,9 @@ impl<W: Write + Send> ParquetWriter<W> {
             Some((last, n)) if *last == series => *n += 1,
             _ => self.runs.push((series, 1)),
         }
-        self.times.push(ts.saturating_mul(1_000_000));
-        self.values.push(value);
+        self.times.push(p.ts.saturating_mul(1_000_000));
+        self.values.push(p.value);
+        self.resolutions.push(p.resolution.secs() as i32);
         self.rows += 1;
         if self.times.len() >= self.group_rows {
             self.flush_group()?;
@@ -178,7 +195,7 @@ impl<W: Write + Send> ParquetWriter<W> {
         let mut i = 0;
         while let Some(mut column) = group.next_column().map_err(to_io)? {
             match i {
-                0..=5 => {
+                0..=5 | 9 | 10 => {
                     let w = column.typed::<ByteArrayType>();
                     for &(series, n) in &self.runs {
                         let value = self.identities[series].column(i);
@@ -210,10 +227,18 @@ impl<W: Write + Send> ParquetWriter<W> {
                             .map_err(to_io)?;
                     }
                 }
-                _ => {
+                7 => {
                     for chunk in self.values.chunks(CHUNK) {
                         column
                             .typed::<DoubleType>()
+                            .write_batch(chunk, None, None)
+                            .map_err(to_io)?;
+                    }
+                }
+                _ => {
+                    for chunk in self.resolutions.chunks(CHUNK) {
+                        column
+                            .typed::<Int32Type>()
                             .write_batch(chunk, None, None)
                             .map_err(to_io)?;
                     }
@@ -226,6 +251,7 @@ impl<W: Write + Send> ParquetWriter<W> {
         self.runs.clear();
         self.times.clear();
         self.values.clear();
+        self.resolutions.clear();
         Ok(())
     }
 
@@ -243,7 +269,7 @@ mod tests {
 
     use super::*;
     use crate::Source;
-    use crate::series::{StreamKey, UserSet};
+    use crate::series::{Dimension, Resolution, StreamKey, UserSet};
 
     fn series(id: i64, room: Option<&str>, unit: Option<&str>) -> StoredSeries {
         StoredSeries {
@@ -266,10 +292,13 @@ mod tests {
 
     #[test]
     fn runs_of_series_cross_row_groups_with_their_nulls_in_place() {
+        let mut by_os = series(3, None, Some("ms"));
+        by_os.key = StreamKey::distribution("app1", Dimension::Os)
+            .series_by("audio_stall_rate", Some("windows".into()));
         let all = [
             series(1, Some("r"), Some("%")),
             series(2, None, None),
-            series(3, None, Some("ms")),
+            by_os,
         ];
         // runs of 3, 5, 1, 2 rows over row groups of 4
         let rows: Vec<(usize, i64, f64)> = [(0, 3), (1, 5), (2, 1), (0, 2)]
@@ -279,8 +308,20 @@ mod tests {
             .map(|(i, s)| (s, 1_795_435_200 + 30 * i as i64, i as f64 + 0.25))
             .collect();
         let mut w = ParquetWriter::with_group_rows(Vec::new(), 4).unwrap();
-        for &(s, ts, v) in &rows {
-            w.write(&all[s], ts, v).unwrap();
+        let resolution = |i: usize| {
+            if i.is_multiple_of(3) {
+                Resolution::FiveMinutes
+            } else {
+                Resolution::RealTime
+            }
+        };
+        for (i, &(s, ts, value)) in rows.iter().enumerate() {
+            let point = Point {
+                ts,
+                value,
+                resolution: resolution(i),
+            };
+            w.write(&all[s], point).unwrap();
         }
         assert_eq!(w.rows(), 11);
         let mut file = tempfile::tempfile().unwrap();
@@ -293,7 +334,7 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(read.len(), rows.len());
-        for (row, &(s, ts, v)) in read.iter().zip(&rows) {
+        for (i, (row, &(s, ts, v))) in read.iter().zip(&rows).enumerate() {
             let want = &all[s];
             assert_eq!(row.get_string(0).unwrap(), "app1");
             assert_eq!(
@@ -304,7 +345,7 @@ mod tests {
                 row.get_string(2).ok().map(String::as_str),
                 want.key.stream.user_ids.as_option()
             );
-            assert_eq!(row.get_string(3).unwrap(), "quality");
+            assert_eq!(row.get_string(3).unwrap(), want.key.stream.source.as_str());
             assert_eq!(row.get_string(4).unwrap(), &want.key.indicator);
             assert_eq!(
                 row.get_string(5).ok().map(String::as_str),
@@ -312,6 +353,15 @@ mod tests {
             );
             assert_eq!(row.get_timestamp_micros(6).unwrap(), ts * 1_000_000);
             assert_eq!(row.get_double(7).unwrap(), v);
+            assert_eq!(i64::from(row.get_int(8).unwrap()), resolution(i).secs());
+            assert_eq!(
+                row.get_string(9).ok().map(String::as_str),
+                want.key.stream.dimension.map(|d| d.as_str())
+            );
+            assert_eq!(
+                row.get_string(10).ok().map(String::as_str),
+                want.key.dimension_value.as_deref()
+            );
         }
     }
 }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::series::{SeriesKey, StreamKey, UserSet};
+use crate::series::{Dimension, Resolution, SeriesKey, StreamKey, UserSet};
 use crate::{BUCKET_SECS, Source, timeutil};
 
 /// One valid input line.
@@ -20,19 +20,30 @@ pub struct Sample<'a> {
     pub unit: Option<Cow<'a, str>>,
     pub ts: i64,
     pub value: f64,
+    /// 30 s unless the line says `resolution` 300.
+    pub resolution: Resolution,
+    /// Of a distribution point (and only of one).
+    pub dimension: Option<Dimension>,
+    pub dimension_value: Option<Cow<'a, str>>,
 }
 
 impl Sample<'_> {
     /// The series the line's point belongs to.
     pub fn series_key(&self) -> SeriesKey {
         let users = self.user_ids.as_deref().unwrap_or("").to_string();
-        StreamKey::new(
-            self.app_id.to_string(),
-            self.room_id.as_deref().map(str::to_string),
-            UserSet::from_normalized(users),
-            self.source,
+        let stream = StreamKey {
+            dimension: self.dimension,
+            ..StreamKey::new(
+                self.app_id.to_string(),
+                self.room_id.as_deref().map(str::to_string),
+                UserSet::from_normalized(users),
+                self.source,
+            )
+        };
+        stream.series_by(
+            self.indicator.to_string(),
+            self.dimension_value.as_deref().map(str::to_string),
         )
-        .series(self.indicator.to_string())
     }
 }
 
@@ -56,6 +67,12 @@ struct JsonLine<'a> {
     time: Option<Cow<'a, str>>,
     #[serde(default)]
     value: Option<serde_json::Number>,
+    #[serde(default)]
+    resolution: Option<serde_json::Number>,
+    #[serde(borrow, default)]
+    dimension: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    dimension_value: Option<Cow<'a, str>>,
 }
 
 fn non_empty(v: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
@@ -73,6 +90,10 @@ struct Fields<'a> {
     ts: Option<i64>,
     time: Option<Cow<'a, str>>,
     value: Option<f64>,
+    /// As written (`30`, `300`); absent is 30.
+    resolution: Option<Cow<'a, str>>,
+    dimension: Option<Cow<'a, str>>,
+    dimension_value: Option<Cow<'a, str>>,
 }
 
 /// Checks one line's fields (whatever the format) and builds a sample.
@@ -87,18 +108,42 @@ fn build(fields: Fields<'_>) -> Result<Sample<'_>, String> {
         ts,
         time,
         value,
+        resolution,
+        dimension,
+        dimension_value,
     } = fields;
     let app_id = non_empty(app_id).ok_or("app_id is missing or empty")?;
     let source: Source = match source.as_deref() {
-        Some("quality") => Source::Quality,
-        Some("operation") => Source::Operation,
-        Some(other) => {
-            return Err(format!(
-                "source {other:?} is not \"quality\" or \"operation\""
-            ));
-        }
+        Some(s) => s.parse()?,
         None => return Err("source is missing".into()),
     };
+    let resolution = match non_empty(resolution).as_deref().map(str::trim) {
+        None => Resolution::RealTime,
+        Some(r) => r
+            .parse::<i64>()
+            .ok()
+            .and_then(Resolution::from_secs)
+            .ok_or_else(|| format!("resolution {r:?} is not 30 or 300 (seconds)"))?,
+    };
+    let dimension_value = non_empty(dimension_value);
+    let dimension = match (source, non_empty(dimension)) {
+        (Source::Distribution, Some(d)) => Some(d.parse::<Dimension>()?),
+        (Source::Distribution, None) => {
+            return Err("dimension is missing: a distribution point names its dimension".into());
+        }
+        (_, Some(d)) => return Err(format!("dimension {d:?} on a {source} point")),
+        (_, None) => None,
+    };
+    match (source, &dimension_value) {
+        (Source::Distribution, None) => {
+            return Err("dimension_value is missing: a distribution point names its value".into());
+        }
+        (Source::Distribution, Some(_)) | (_, None) => {}
+        (_, Some(v)) => return Err(format!("dimension_value {v:?} on a {source} point")),
+    }
+    if source == Source::Distribution && non_empty(room_id.clone()).is_some() {
+        return Err("distribution data has no room_id".into());
+    }
     let indicator = non_empty(indicator).ok_or("indicator is missing or empty")?;
     let room_id = non_empty(room_id);
     let user_ids = match non_empty(user_ids) {
@@ -116,6 +161,7 @@ fn build(fields: Fields<'_>) -> Result<Sample<'_>, String> {
         ("user_ids", user_ids.as_ref()),
         ("indicator", Some(&indicator)),
         ("unit", unit.as_ref()),
+        ("dimension_value", dimension_value.as_ref()),
     ] {
         if let Some(c) = text.and_then(|t| crate::series::control_char(t)) {
             return Err(format!(
@@ -148,6 +194,9 @@ fn build(fields: Fields<'_>) -> Result<Sample<'_>, String> {
     if ts.rem_euclid(BUCKET_SECS) != 0 {
         return Err(format!("ts {ts} is not on the 30-second grid"));
     }
+    if resolution == Resolution::FiveMinutes && source == Source::Operation {
+        return Err("resolution 300 on operation data, which has no 5-minute history".into());
+    }
     let value = value.ok_or("value is missing")?;
     if !value.is_finite() {
         return Err(format!("value {value} is not a finite number"));
@@ -161,6 +210,9 @@ fn build(fields: Fields<'_>) -> Result<Sample<'_>, String> {
         unit,
         ts,
         value,
+        resolution,
+        dimension,
+        dimension_value,
     })
 }
 
@@ -179,6 +231,7 @@ pub fn parse_json_line(line: &str) -> Result<Sample<'_>, String> {
         None => None,
     };
     let value = l.value.map(|n| n.as_f64().unwrap_or(f64::NAN));
+    let resolution = l.resolution.map(|n| Cow::Owned(n.to_string()));
     build(Fields {
         app_id: l.app_id,
         room_id: l.room_id,
@@ -189,6 +242,9 @@ pub fn parse_json_line(line: &str) -> Result<Sample<'_>, String> {
         ts,
         time: l.time,
         value,
+        resolution,
+        dimension: l.dimension,
+        dimension_value: l.dimension_value,
     })
 }
 
@@ -204,6 +260,9 @@ pub struct CsvColumns {
     ts: Option<usize>,
     time: Option<usize>,
     value: Option<usize>,
+    resolution: Option<usize>,
+    dimension: Option<usize>,
+    dimension_value: Option<usize>,
 }
 
 impl CsvColumns {
@@ -219,6 +278,9 @@ impl CsvColumns {
             ts: find("ts"),
             time: find("time"),
             value: find("value"),
+            resolution: find("resolution"),
+            dimension: find("dimension"),
+            dimension_value: find("dimension_value"),
         };
         let mut missing = Vec::new();
         for (name, col) in [
@@ -286,6 +348,9 @@ impl CsvColumns {
             ts,
             time: get(self.time).filter(|s| !s.is_empty()),
             value,
+            resolution: get(self.resolution),
+            dimension: get(self.dimension),
+            dimension_value: get(self.dimension_value),
         })
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::SAMPLE_COLUMNS;
 use crate::output::{Cell, Format, fit_table, fmt_value, fmt_value_text};
+use crate::series::Resolution;
 use crate::store::read::StoredSeries;
 use crate::timeutil;
 
@@ -47,6 +48,8 @@ impl Style {
 }
 
 /// One row of the samples view: the series (identity and unit) embedded.
+/// `resolution` is absent from a row that aggregates points (`query
+/// --step`), and the dimension keys from a series without one.
 #[derive(Serialize)]
 struct SampleRef<'a> {
     #[serde(flatten)]
@@ -54,20 +57,29 @@ struct SampleRef<'a> {
     ts: i64,
     time: String,
     value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolution: Option<i64>,
 }
 
 impl<'a> SampleRef<'a> {
-    fn new(series: &'a StoredSeries, ts: i64, value: Option<f64>, style: &Style) -> Self {
+    fn new(
+        series: &'a StoredSeries,
+        ts: i64,
+        value: Option<f64>,
+        resolution: Option<Resolution>,
+        style: &Style,
+    ) -> Self {
         SampleRef {
             series,
             ts,
             time: style.time(ts),
             value,
+            resolution: resolution.map(Resolution::secs),
         }
     }
 
     /// The row as text cells, in the order of [`SAMPLE_COLUMNS`].
-    fn cells(&self, style: &Style) -> [String; 9] {
+    fn cells(&self, style: &Style) -> [String; 12] {
         let key = &self.series.key;
         [
             key.stream.app_id.clone(),
@@ -79,6 +91,14 @@ impl<'a> SampleRef<'a> {
             itoa::Buffer::new().format(self.ts).to_string(),
             self.time.clone(),
             style.text(self.value),
+            self.resolution
+                .map(|r| itoa::Buffer::new().format(r).to_string())
+                .unwrap_or_default(),
+            key.stream
+                .dimension
+                .map(|d| d.as_str().to_string())
+                .unwrap_or_default(),
+            key.dimension_value.clone().unwrap_or_default(),
         ]
     }
 }
@@ -152,14 +172,23 @@ impl<W: Write> SampleWriter<W> {
         self.rows
     }
 
-    pub fn write(&mut self, s: &StoredSeries, ts: i64, value: Option<f64>) -> io::Result<()> {
-        let row = SampleRef::new(s, ts, value, &self.style);
+    /// Writes one row: a point (with its resolution), or a step's
+    /// aggregate (`resolution` `None`).
+    pub fn write(
+        &mut self,
+        s: &StoredSeries,
+        ts: i64,
+        value: Option<f64>,
+        resolution: Option<Resolution>,
+    ) -> io::Result<()> {
+        let row = SampleRef::new(s, ts, value, resolution, &self.style);
         match (&mut self.sink, self.format) {
             (Sink::Csv(w), _) => {
                 if self.rows == 0 {
                     w.write_record(SAMPLE_COLUMNS)?;
                 }
                 let (key, unit) = (&s.key, s.unit.as_deref());
+                let mut res = itoa::Buffer::new();
                 w.write_record([
                     key.stream.app_id.as_str(),
                     key.stream.room_id.as_deref().unwrap_or(""),
@@ -170,6 +199,9 @@ impl<W: Write> SampleWriter<W> {
                     itoa::Buffer::new().format(row.ts),
                     &row.time,
                     &self.style.text(row.value),
+                    row.resolution.map_or("", |r| res.format(r)),
+                    key.stream.dimension.map_or("", |d| d.as_str()),
+                    key.dimension_value.as_deref().unwrap_or(""),
                 ])?;
             }
             (Sink::Plain(out), Format::Json) => {
@@ -177,9 +209,33 @@ impl<W: Write> SampleWriter<W> {
                 serde_json::to_writer(&mut *out, &row)?;
             }
             (Sink::Plain(_), Format::Table) => {
-                // the table shows the time, not the Unix seconds
-                let [app, room, users, source, indicator, unit, _ts, time, value] =
-                    row.cells(&self.style);
+                // the table shows the time, not the Unix seconds; a
+                // breakdown's value beside its indicator, a 5-minute point
+                // marked at its time
+                let [
+                    app,
+                    room,
+                    users,
+                    source,
+                    indicator,
+                    unit,
+                    _ts,
+                    time,
+                    value,
+                    _,
+                    dim,
+                    dim_value,
+                ] = row.cells(&self.style);
+                let indicator = if dim.is_empty() {
+                    indicator
+                } else {
+                    format!("{indicator} {dim}={dim_value}")
+                };
+                let time = if resolution == Some(Resolution::FiveMinutes) {
+                    format!("{time} (5 min)")
+                } else {
+                    time
+                };
                 self.table
                     .push(vec![app, room, users, source, indicator, unit, time, value]);
             }
@@ -251,8 +307,14 @@ mod tests {
 
     fn render(format: Format) -> String {
         let mut w = SampleWriter::new(format, Vec::new()).unwrap();
-        w.write(&series(), 1_795_435_200, Some(98.68)).unwrap();
-        w.write(&series(), 1_795_435_230, None).unwrap();
+        w.write(
+            &series(),
+            1_795_435_200,
+            Some(98.68),
+            Some(Resolution::RealTime),
+        )
+        .unwrap();
+        w.write(&series(), 1_795_435_230, None, None).unwrap();
         String::from_utf8(w.finish().unwrap()).unwrap()
     }
 
@@ -263,7 +325,7 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(
             lines[0],
-            r#"{"app_id":"app1","room_id":"room, \"1\"","user_ids":null,"source":"quality","indicator":"audio_stall_rate","unit":"%","ts":1795435200,"time":"2026-11-23T12:00:00Z","value":98.68}"#
+            r#"{"app_id":"app1","room_id":"room, \"1\"","user_ids":null,"source":"quality","indicator":"audio_stall_rate","unit":"%","ts":1795435200,"time":"2026-11-23T12:00:00Z","value":98.68,"resolution":30}"#
         );
         let row: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
         assert_eq!(row["value"], serde_json::Value::Null);
@@ -291,7 +353,9 @@ mod tests {
         let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
         assert_eq!(&rows[0][1], "room, \"1\"");
         assert_eq!(&rows[0][8], "98.68");
+        assert_eq!(&rows[0][9], "30");
         assert_eq!(&rows[1][8], "");
+        assert_eq!(&rows[1][9], "");
     }
 
     #[test]
@@ -302,7 +366,7 @@ mod tests {
         };
         let render = |format| {
             let mut w = SampleWriter::with_style(format, style, Vec::new()).unwrap();
-            w.write(&series(), 1_795_435_200, Some(2.4779999999999998))
+            w.write(&series(), 1_795_435_200, Some(2.4779999999999998), None)
                 .unwrap();
             String::from_utf8(w.finish().unwrap()).unwrap()
         };
@@ -316,7 +380,7 @@ mod tests {
         }
         // the archive's own form (export) stays exact in every format
         let mut w = SampleWriter::new(Format::Csv, Vec::new()).unwrap();
-        w.write(&series(), 1_795_435_200, Some(2.4779999999999998))
+        w.write(&series(), 1_795_435_200, Some(2.4779999999999998), None)
             .unwrap();
         assert!(
             String::from_utf8(w.finish().unwrap())
@@ -339,7 +403,7 @@ mod tests {
         ] {
             for format in [Format::Jsonl, Format::Csv, Format::Table] {
                 let mut w = SampleWriter::with_style(format, style, Vec::new()).unwrap();
-                w.write(&series(), 1_795_435_200, Some(1.0)).unwrap();
+                w.write(&series(), 1_795_435_200, Some(1.0), None).unwrap();
                 let text = String::from_utf8(w.finish().unwrap()).unwrap();
                 assert!(text.contains(want), "{format:?}: {text}");
                 if format != Format::Table {

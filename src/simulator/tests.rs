@@ -44,6 +44,7 @@ fn request(source: Source, indicators: &[&str]) -> crate::api::QueryRequest {
     .window
     .unwrap();
     crate::api::QueryRequest {
+        action: source.realtime(),
         stream: crate::series::StreamKey::new("app1", None, crate::series::UserSet::NONE, source),
         product_type: None,
         indicators: indicators.iter().map(|s| s.to_string()).collect(),

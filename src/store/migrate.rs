@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0004_exports.sql",
         include_str!("../../migrations/0004_exports.sql"),
     ),
+    (
+        5,
+        "0005_history_and_dimensions.sql",
+        include_str!("../../migrations/0005_history_and_dimensions.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -209,20 +214,43 @@ fn tokens(sql: &str) -> Vec<String> {
 
 /// Brings the schema up to date: each pending migration in its own
 /// transaction, so a failure leaves the last complete version behind.
+///
+/// Foreign keys are off while a migration runs (a table that others
+/// reference can then be rebuilt, as SQLite's documentation prescribes) and
+/// checked before it commits; they are switched back as they were.
 pub fn migrate(conn: &mut Connection) -> Result<Migrated, StoreError> {
     let from = check(conn)?;
-    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > from) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql)
-            .map_err(|error| StoreError::Migration { name, error })?;
-        tx.pragma_update(None, "user_version", version)?;
-        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-        tx.commit()?;
-    }
+    let foreign_keys: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = apply(conn, from);
+    conn.pragma_update(None, "foreign_keys", foreign_keys)?;
+    result?;
     Ok(Migrated {
         from,
         to: latest_version(),
     })
+}
+
+fn apply(conn: &mut Connection, from: i64) -> Result<(), StoreError> {
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > from) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)
+            .map_err(|error| StoreError::Migration { name, error })?;
+        let dangling: i64 =
+            tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        if dangling > 0 {
+            return Err(StoreError::Inconsistent(format!(
+                "migration {name} would leave {dangling} row(s) referring to rows that do not \
+                 exist; nothing was changed"
+            )));
+        }
+        tx.pragma_update(None, "user_version", version)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.commit()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -280,7 +308,10 @@ mod tests {
                 "unit",
                 "ts",
                 "time",
-                "value"
+                "value",
+                "resolution",
+                "dimension",
+                "dimension_value"
             ]
         );
         assert_eq!(
@@ -298,7 +329,10 @@ mod tests {
                 "seconds",
                 "cause",
                 "detail",
-                "recorded_at"
+                "recorded_at",
+                "dimension",
+                "repaired_resolution",
+                "repaired_at"
             ]
         );
         assert_eq!(
@@ -312,7 +346,8 @@ mod tests {
                 "first_ts",
                 "done_ts",
                 "first_time",
-                "done_time"
+                "done_time",
+                "dimension"
             ]
         );
         for view in ["samples_hourly", "samples_daily"] {
@@ -326,6 +361,9 @@ mod tests {
                 "min",
                 "max",
                 "sum",
+                "buckets",
+                "dimension",
+                "dimension_value",
             ] {
                 assert!(c.iter().any(|x| x == want), "{view} lacks {want}: {c:?}");
             }

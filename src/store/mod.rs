@@ -10,6 +10,7 @@
 pub mod codec;
 mod error;
 mod file;
+pub mod history;
 mod maintenance;
 mod migrate;
 mod open;
@@ -21,11 +22,12 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use codec::{
-    BUCKET_EPOCH, END_BUCKET, FIRST_BUCKET, VALUE_SQL, bucket_in_range, bucket_of, decode_value,
-    encode_value, first_bucket_from, ts_of,
+    BUCKET_EPOCH, END_BUCKET, FIRST_BUCKET, RESOLUTION_SQL, VALUE_SQL, WEIGHT_SQL, bucket_in_range,
+    bucket_of, decode_value, encode_value, first_bucket_from, ts_of,
 };
 pub use error::{Result, StoreError, sqlite_is_io, sqlite_message};
 pub use file::{is_archive_file, kind_of, not_a_file_path};
+pub use history::{HistoryFetch, RepairDue, Unrepairable};
 pub use migrate::{APPLICATION_ID, MIGRATIONS, Migrated, latest_version};
 pub use write::{Fetch, FetchedSeries, Lost};
 
@@ -38,6 +40,9 @@ pub struct WriteStats {
     pub revised: u64,
     /// Buckets re-fetched with the value already archived.
     pub unchanged: u64,
+    /// 5-minute points not stored because their slot holds 30-second
+    /// points (real-time wins).
+    pub covered: u64,
 }
 
 impl std::ops::AddAssign for WriteStats {
@@ -45,6 +50,7 @@ impl std::ops::AddAssign for WriteStats {
         self.new += o.new;
         self.revised += o.revised;
         self.unchanged += o.unchanged;
+        self.covered += o.covered;
     }
 }
 

@@ -4,10 +4,27 @@
 use rusqlite::{Connection, params_from_iter};
 
 use super::{
-    Result, Store, StoreError, VALUE_SQL, bucket_in_range, decode_value, first_bucket_from, ts_of,
+    Result, Store, StoreError, VALUE_SQL, WEIGHT_SQL, bucket_in_range, decode_value,
+    first_bucket_from, ts_of,
 };
-use crate::series::{SeriesKey, StreamKey, UserSet};
+use crate::series::{Action, Dimension, Resolution, SeriesKey, StreamKey, UserSet};
 use crate::{Source, timeutil};
+
+/// One archived point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// Start of its bucket (or 5-minute slot), Unix seconds.
+    pub ts: i64,
+    pub value: f64,
+    pub resolution: Resolution,
+}
+
+impl Point {
+    /// The 30-second buckets it stands for: its weight in averages and sums.
+    pub fn weight(&self) -> i64 {
+        self.resolution.buckets()
+    }
+}
 
 /// A series as the archive holds it: its identity and unit, and the ids
 /// the store reads it by.
@@ -32,10 +49,14 @@ pub struct SeriesFilter {
     /// UserIds: a series matches if its user set includes any of them.
     pub users: Vec<String>,
     pub sources: Vec<Source>,
+    /// Dimension names or globs (`OS`, `Acc*`): distribution series only.
+    pub dimensions: Vec<String>,
+    /// Dimension values or globs (`windows`, `广*`).
+    pub dimension_values: Vec<String>,
 }
 
-/// A stream's identity from four columns starting at `first`: app_id,
-/// room_id and user_ids (NULL for none), source.
+/// A stream's identity from five columns starting at `first`: app_id,
+/// room_id and user_ids (NULL for none), source, dimension (NULL for none).
 fn stream_key(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<StreamKey> {
     let text = |i: usize, e: String| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
@@ -47,13 +68,25 @@ fn stream_key(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<StreamKey
         .get::<_, String>(first + 3)?
         .parse()
         .map_err(|e| text(first + 3, e))?;
-    Ok(StreamKey::new(
-        r.get::<_, String>(first)?,
-        r.get(first + 1)?,
-        user_ids,
-        source,
-    ))
+    let dimension: Option<Dimension> = r
+        .get::<_, Option<String>>(first + 4)?
+        .map(|d| d.parse())
+        .transpose()
+        .map_err(|e| text(first + 4, e))?;
+    Ok(StreamKey {
+        dimension,
+        ..StreamKey::new(
+            r.get::<_, String>(first)?,
+            r.get(first + 1)?,
+            user_ids,
+            source,
+        )
+    })
 }
+
+/// The stream columns [`stream_key`] reads, of `streams` as `st`.
+const STREAM_COLUMNS: &str = "st.app_id, NULLIF(st.room_id, ''), NULLIF(st.user_ids, ''), \
+     st.source, NULLIF(st.dimension, '')";
 
 /// `(condition OR condition ...)`, one per value, each with its `?` bound
 /// to the value; `None` for no values (no restriction).
@@ -71,11 +104,11 @@ fn points_in<E: From<StoreError>>(
     series: i64,
     first: i64,
     last: i64,
-    mut f: impl FnMut(i64, f64) -> Result<(), E>,
+    mut f: impl FnMut(Point) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT bucket, value FROM points WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
+            "SELECT bucket, value, coarse FROM points WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
         )
         .map_err(StoreError::from)?;
     let mut rows = stmt
@@ -87,7 +120,17 @@ fn points_in<E: From<StoreError>>(
             return Err(StoreError::OutOfRange { series, bucket }.into());
         }
         let value = decode_value(row.get_ref(1).map_err(StoreError::from)?);
-        f(ts_of(bucket), value)?;
+        let coarse: i64 = row.get(2).map_err(StoreError::from)?;
+        let resolution = if coarse == 0 {
+            Resolution::RealTime
+        } else {
+            Resolution::FiveMinutes
+        };
+        f(Point {
+            ts: ts_of(bucket),
+            value,
+            resolution,
+        })?;
     }
     Ok(())
 }
@@ -97,10 +140,14 @@ fn points_in<E: From<StoreError>>(
 pub struct Rollup {
     /// Start of the hour, Unix seconds.
     pub ts: i64,
+    /// Points.
     pub count: i64,
+    /// The values weighted by the buckets they stand for.
     pub sum: f64,
     pub min: f64,
     pub max: f64,
+    /// The 30-second buckets the points stand for (a 5-minute point: 10).
+    pub buckets: i64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -116,7 +163,7 @@ fn rollups<E: From<StoreError>>(
 ) -> Result<(), E> {
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {key}, count, sum, min, max FROM {table}
+            "SELECT {key}, count, sum, min, max, coalesce(buckets, count) FROM {table}
              WHERE series_id = ?1 AND {key} >= ?2 AND {key} < ?3 ORDER BY {key}"
         ))
         .map_err(StoreError::from)?;
@@ -135,6 +182,7 @@ fn rollups<E: From<StoreError>>(
                 sum: r.get(2)?,
                 min: r.get(3)?,
                 max: r.get(4)?,
+                buckets: r.get(5)?,
             })
         })()
         .map_err(StoreError::from)?;
@@ -246,6 +294,12 @@ impl Store {
                 &mut args,
             ),
             any_of("st.source = ?", &sources, &mut args),
+            any_of("st.dimension GLOB ?", &filter.dimensions, &mut args),
+            any_of(
+                "se.dimension_value GLOB ?",
+                &filter.dimension_values,
+                &mut args,
+            ),
         ]
         .into_iter()
         .flatten()
@@ -256,25 +310,26 @@ impl Store {
             format!("WHERE {}", clauses.join(" AND "))
         };
         let sql = format!(
-            "SELECT se.id, st.id, st.app_id, NULLIF(st.room_id, ''), NULLIF(st.user_ids, ''), st.source,
-                    se.indicator, se.unit
+            "SELECT se.id, st.id, {STREAM_COLUMNS},
+                    se.indicator, se.unit, NULLIF(se.dimension_value, '')
              FROM series se JOIN streams st ON st.id = se.stream_id
              {where_clause}
-             ORDER BY st.app_id, st.room_id, st.user_ids, st.source, se.indicator"
+             ORDER BY st.app_id, st.room_id, st.user_ids, st.source, st.dimension, se.indicator,
+                      se.dimension_value"
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
             Ok(StoredSeries {
                 id: r.get(0)?,
                 stream_id: r.get(1)?,
-                key: stream_key(r, 2)?.series(r.get::<_, String>(6)?),
-                unit: r.get(7)?,
+                key: stream_key(r, 2)?.series_by(r.get::<_, String>(7)?, r.get(9)?),
+                unit: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Calls `f(ts, value)` for each point of a series with `from <= ts < to`,
+    /// Calls `f(point)` for each point of a series with `from <= ts < to`,
     /// in time order. Only the archive's time range is read: points outside it
     /// (which no current writer stores) are left out; [`for_each_point_all`]
     /// reads every one.
@@ -283,7 +338,7 @@ impl Store {
         series: i64,
         from: i64,
         to: i64,
-        f: impl FnMut(i64, f64) -> Result<(), E>,
+        f: impl FnMut(Point) -> Result<(), E>,
     ) -> Result<(), E> {
         let from = from.clamp(timeutil::DATA_FROM, timeutil::DATA_TO);
         let to = to.clamp(timeutil::DATA_FROM, timeutil::DATA_TO);
@@ -296,14 +351,14 @@ impl Store {
         points_in(&self.conn, series, first, end - 1, f)
     }
 
-    /// Calls `f(ts, value)` for every point of a series, in time order (export:
+    /// Calls `f(point)` for every point of a series, in time order (export:
     /// nothing may be left out silently). A point outside the archive's time
     /// range, which an archive written before the range was enforced may hold,
     /// is an error naming it.
     pub fn for_each_point_all<E: From<StoreError>>(
         &self,
         series: i64,
-        f: impl FnMut(i64, f64) -> Result<(), E>,
+        f: impl FnMut(Point) -> Result<(), E>,
     ) -> Result<(), E> {
         points_in(&self.conn, series, i64::MIN, i64::MAX, f)
     }
@@ -407,13 +462,15 @@ impl Store {
         Ok((first.map(ts_of), last.map(ts_of), count))
     }
 
-    /// The raw value statistics of a series over `[from, to)`, computed in SQL,
-    /// to cross-check the aggregations done in Rust.
+    /// The raw value statistics of a series over `[from, to)`, computed in SQL
+    /// (the average weighted by the buckets each point stands for), to
+    /// cross-check the aggregations done in Rust.
     pub fn sql_stats(&self, series: i64, from: i64, to: i64) -> Result<SqlStats> {
         Ok(self.conn.query_row(
             &format!(
-                "SELECT count(*), avg(v), min(v), max(v) FROM (SELECT {VALUE_SQL} AS v FROM points
-                 WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3)"
+                "SELECT count(*), sum(v * w) / sum(w), min(v), max(v)
+                 FROM (SELECT {VALUE_SQL} AS v, {WEIGHT_SQL} AS w FROM points
+                       WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3)"
             ),
             rusqlite::params![series, first_bucket_from(from), first_bucket_from(to)],
             |r| {
@@ -427,26 +484,35 @@ impl Store {
         )?)
     }
 
-    /// The status of every stream in the archive.
     /// An action's requests as the archive knows them: when the last one
-    /// left (Unix seconds) and how many left today (UTC), from every stream
-    /// of the action (retries included).
-    pub fn api_usage(&self, source: Source, now: i64) -> Result<(Option<i64>, u32)> {
+    /// left (Unix seconds; real-time actions only, `None` for the offline
+    /// ones) and how many left today (UTC), from every stream of the action
+    /// (retries included).
+    pub fn api_usage(&self, action: Action, now: i64) -> Result<(Option<i64>, u32)> {
         let today_hour = now.div_euclid(86_400) * 24;
+        let column = if action.is_offline() {
+            "offline_requests"
+        } else {
+            "requests"
+        };
         let (last, today): (Option<i64>, i64) = self.conn.query_row(
-            "SELECT (SELECT max(last_attempt_at) FROM streams WHERE source = ?1),
-                    (SELECT coalesce(sum(s.requests), 0) FROM stream_stats s
-                     JOIN streams st ON st.id = s.stream_id
-                     WHERE st.source = ?1 AND s.hour >= ?2)",
-            rusqlite::params![source.as_str(), today_hour],
+            &format!(
+                "SELECT (SELECT max(last_attempt_at) FROM streams WHERE source = ?1 AND NOT ?3),
+                        (SELECT coalesce(sum(s.{column}), 0) FROM stream_stats s
+                         JOIN streams st ON st.id = s.stream_id
+                         WHERE st.source = ?1 AND s.hour >= ?2)"
+            ),
+            rusqlite::params![action.source().as_str(), today_hour, action.is_offline()],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok((last, u32::try_from(today).unwrap_or(u32::MAX)))
     }
 
+    /// The status of every stream in the archive.
     pub fn stream_status(&self, now: i64) -> Result<Vec<StreamStatus>> {
         let mut stmt = self.conn.prepare(
             "SELECT st.id, st.app_id, NULLIF(st.room_id, ''), NULLIF(st.user_ids, ''), st.source,
+                    NULLIF(st.dimension, ''),
                     st.last_attempt_at, st.last_success_at, st.last_error, st.last_error_at,
                     (SELECT min(done_ts) FROM feeds f WHERE f.stream_id = st.id),
                     (SELECT group_concat(indicator, ',') FROM (SELECT indicator FROM feeds f WHERE f.stream_id = st.id ORDER BY indicator)),
@@ -457,29 +523,29 @@ impl Store {
                                sum(points_new) AS points_new, sum(points_revised) AS points_revised,
                                sum(points_skipped) AS points_skipped
                         FROM stream_stats WHERE hour >= ?1 GROUP BY stream_id) s ON s.stream_id = st.id
-             ORDER BY st.app_id, st.room_id, st.user_ids, st.source",
+             ORDER BY st.app_id, st.room_id, st.user_ids, st.source, st.dimension",
         )?;
         let hour_24h_ago = (now - 86400).div_euclid(3600);
         let rows = stmt.query_map([hour_24h_ago], |r| {
-            let inds: Option<String> = r.get(10)?;
+            let inds: Option<String> = r.get(11)?;
             Ok((
                 r.get::<_, i64>(0)?,
                 StreamStatus {
                     key: stream_key(r, 1)?,
-                    last_attempt_at: r.get(5)?,
-                    last_success_at: r.get(6)?,
-                    last_error: r.get(7)?,
-                    last_error_at: r.get(8)?,
-                    fetched_until: r.get(9)?,
+                    last_attempt_at: r.get(6)?,
+                    last_success_at: r.get(7)?,
+                    last_error: r.get(8)?,
+                    last_error_at: r.get(9)?,
+                    fetched_until: r.get(10)?,
                     indicators: inds
                         .map(|s| s.split(',').map(str::to_string).collect())
                         .unwrap_or_default(),
                     newest_bucket: None,
-                    requests_24h: r.get(11)?,
-                    failures_24h: r.get(12)?,
-                    points_24h: r.get(13)?,
-                    revisions_24h: r.get(14)?,
-                    skipped_24h: r.get(15)?,
+                    requests_24h: r.get(12)?,
+                    failures_24h: r.get(13)?,
+                    points_24h: r.get(14)?,
+                    revisions_24h: r.get(15)?,
+                    skipped_24h: r.get(16)?,
                     gaps_24h: 0,
                     gap_seconds_24h: 0,
                     gaps_7d: 0,

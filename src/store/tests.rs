@@ -50,6 +50,7 @@ impl AsCollector for Store {
                 .iter()
                 .map(|a| FetchedSeries {
                     indicator: &a.name,
+                    dimension_value: a.dimension_value.as_deref(),
                     unit: a.unit.as_deref(),
                     points: &a.points,
                 })
@@ -99,6 +100,7 @@ fn answer(points: &[(i64, f64)]) -> Answer {
     Answer {
         request_id: Some("r".into()),
         series: vec![AnsweredSeries {
+            dimension_value: None,
             name: "audio_stall_rate".into(),
             unit: Some("%".into()),
             points: points.to_vec(),
@@ -200,6 +202,7 @@ fn an_answer_lands_in_the_samples_view() {
     assert_eq!(
         stats,
         WriteStats {
+            covered: 0,
             new: 2,
             revised: 0,
             unchanged: 0
@@ -257,6 +260,7 @@ fn the_same_answer_twice_gives_the_same_rows() {
     assert_eq!(
         stats,
         WriteStats {
+            covered: 0,
             new: 0,
             revised: 0,
             unchanged: 3
@@ -299,6 +303,7 @@ fn a_revision_updates_the_value_in_place_and_absent_stays_absent() {
     assert_eq!(
         stats,
         WriteStats {
+            covered: 0,
             new: 1,
             revised: 1,
             unchanged: 0
@@ -668,8 +673,8 @@ fn a_point_outside_the_range_fails_a_full_read_instead_of_vanishing() {
         .unwrap();
     let mut seen = Vec::new();
     let e = store
-        .for_each_point_all::<StoreError>(id, |ts, _| {
-            seen.push(ts);
+        .for_each_point_all::<StoreError>(id, |p| {
+            seen.push(p.ts);
             Ok(())
         })
         .unwrap_err();
@@ -682,8 +687,8 @@ fn a_point_outside_the_range_fails_a_full_read_instead_of_vanishing() {
     // a read of a time range sees only the range, whatever its bounds
     let mut seen = Vec::new();
     store
-        .for_each_point::<StoreError>(id, i64::MIN, i64::MAX, |ts, _| {
-            seen.push(ts);
+        .for_each_point::<StoreError>(id, i64::MIN, i64::MAX, |p| {
+            seen.push(p.ts);
             Ok(())
         })
         .unwrap();
@@ -716,8 +721,8 @@ fn negative_zero_keeps_its_sign_through_the_store_and_the_samples_view() {
     assert_eq!(view, [(-0.0f64).to_bits(), 0.0f64.to_bits()]);
     let mut read_back = Vec::new();
     store
-        .for_each_point::<StoreError>(id, T0, T0 + 60, |_, v| {
-            read_back.push(v.to_bits());
+        .for_each_point::<StoreError>(id, T0, T0 + 60, |p| {
+            read_back.push(p.value.to_bits());
             Ok(())
         })
         .unwrap();

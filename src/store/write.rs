@@ -9,12 +9,12 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::codec::{
-    DAY_HOURS, HOUR_BUCKETS, VALUE_SQL, bucket_in_range, bucket_of, encode_value,
+    DAY_HOURS, HOUR_BUCKETS, VALUE_SQL, WEIGHT_SQL, bucket_in_range, bucket_of, encode_value,
     first_bucket_of_hour, hour_of_bucket, ts_of,
 };
 use super::{Result, Store, StoreError, WriteStats};
 use crate::gaps::{self, FailureStreak, GapCause};
-use crate::series::StreamKey;
+use crate::series::{Resolution, SeriesKey, StreamKey};
 use crate::timeutil;
 
 /// One answered series of a fetch.
@@ -22,6 +22,8 @@ use crate::timeutil;
 pub struct FetchedSeries<'a> {
     /// The name the API answered with.
     pub indicator: &'a str,
+    /// The dimension's value, for a distribution series.
+    pub dimension_value: Option<&'a str>,
     pub unit: Option<&'a str>,
     /// (bucket start, value), in bucket order.
     pub points: &'a [(i64, f64)],
@@ -178,13 +180,7 @@ impl Store {
         let stream = stream_id_in(&tx, key)?;
         let mut stats = WriteStats::default();
         for series in &fetch.series {
-            let id = series_id_in(&tx, stream, series.indicator, series.unit)?;
-            let points: Vec<(i64, SqlValue)> = series
-                .points
-                .iter()
-                .map(|&(ts, v)| (bucket_of(ts), encode_value(v)))
-                .collect();
-            stats += upsert_series_points(&tx, id, &points)?;
+            stats += store_series(&tx, stream, series, Resolution::RealTime)?;
         }
         for ind in fetch.indicators {
             tx.execute(
@@ -247,64 +243,134 @@ impl Store {
         Ok(())
     }
 
-    /// Upserts points of many series at once (import): one transaction, the
-    /// rollups kept in step. `rows` are (series id, bucket, stored value).
+    /// Upserts 30-second points of many series at once: see
+    /// [`Store::upsert_samples`]. `rows` are (series id, bucket, stored value).
     pub fn upsert_points(&mut self, rows: &mut [(i64, i64, SqlValue)]) -> Result<WriteStats> {
-        rows.sort_by_key(|r| (r.0, r.1));
+        let mut rows: Vec<_> = rows
+            .iter_mut()
+            .map(|(s, b, v)| {
+                (
+                    *s,
+                    *b,
+                    std::mem::replace(v, SqlValue::Null),
+                    Resolution::RealTime,
+                )
+            })
+            .collect();
+        self.upsert_samples(&mut rows)
+    }
+
+    /// Upserts points of many series at once (import): one transaction, the
+    /// rollups kept in step, each resolution by its rules. `rows` are
+    /// (series id, bucket, stored value, resolution).
+    pub fn upsert_samples(
+        &mut self,
+        rows: &mut [(i64, i64, SqlValue, Resolution)],
+    ) -> Result<WriteStats> {
+        // per series, the 30-second points first: a 5-minute point of the
+        // same batch then finds them, whatever the order of the input
+        rows.sort_by_key(|r| (r.0, r.3, r.1));
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut stats = WriteStats::default();
         let mut start = 0;
         while start < rows.len() {
-            let id = rows[start].0;
-            let end = start + rows[start..].iter().take_while(|r| r.0 == id).count();
+            let (id, resolution) = (rows[start].0, rows[start].3);
+            let end = start
+                + rows[start..]
+                    .iter()
+                    .take_while(|r| r.0 == id && r.3 == resolution)
+                    .count();
             let points: Vec<(i64, SqlValue)> = rows[start..end]
                 .iter()
                 .map(|r| (r.1, r.2.clone()))
                 .collect();
-            stats += upsert_series_points(&tx, id, &points)?;
+            stats += upsert_series_points(&tx, id, &points, resolution)?;
             start = end;
         }
         tx.commit()?;
         Ok(stats)
     }
 
-    /// The id of a series, created on first use (its unit updated if given).
+    /// The id of a series without a dimension value, created on first use
+    /// (its unit updated if given).
     pub fn series_id(
         &mut self,
         key: &StreamKey,
         indicator: &str,
         unit: Option<&str>,
     ) -> Result<i64> {
-        let stream = stream_id_in(&self.conn, key)?;
-        series_id_in(&self.conn, stream, indicator, unit)
+        self.series_id_of(&key.series(indicator), unit)
+    }
+
+    /// The id of any series, created on first use (its unit updated if given).
+    pub fn series_id_of(&mut self, key: &SeriesKey, unit: Option<&str>) -> Result<i64> {
+        let stream = stream_id_in(&self.conn, &key.stream)?;
+        series_id_in(
+            &self.conn,
+            stream,
+            &key.indicator,
+            key.dimension_value.as_deref(),
+            unit,
+        )
     }
 }
 
-fn find_stream(conn: &Connection, key: &StreamKey) -> Result<Option<i64>> {
+/// Stores one answered series of a stream at `resolution`.
+pub(super) fn store_series(
+    conn: &Connection,
+    stream: i64,
+    series: &FetchedSeries<'_>,
+    resolution: Resolution,
+) -> Result<WriteStats> {
+    let id = series_id_in(
+        conn,
+        stream,
+        series.indicator,
+        series.dimension_value,
+        series.unit,
+    )?;
+    let points: Vec<(i64, SqlValue)> = series
+        .points
+        .iter()
+        .map(|&(ts, v)| (bucket_of(ts), encode_value(v)))
+        .collect();
+    upsert_series_points(conn, id, &points, resolution)
+}
+
+pub(super) fn find_stream(conn: &Connection, key: &StreamKey) -> Result<Option<i64>> {
     let mut find = conn.prepare_cached(
-        "SELECT id FROM streams WHERE app_id = ?1 AND room_id = ?2 AND user_ids = ?3 AND source = ?4",
+        "SELECT id FROM streams WHERE app_id = ?1 AND room_id = ?2 AND user_ids = ?3 AND source = ?4
+           AND dimension = ?5",
     )?;
     let room = key.room_id.as_deref().unwrap_or_default();
+    let dimension = key.dimension.map_or("", |d| d.as_str());
     Ok(find
         .query_row(
-            params![key.app_id, room, key.user_ids.joined(), key.source.as_str()],
+            params![
+                key.app_id,
+                room,
+                key.user_ids.joined(),
+                key.source.as_str(),
+                dimension
+            ],
             |r| r.get(0),
         )
         .optional()?)
 }
 
 /// The id of a stream, created on first use (inside the caller's transaction).
-fn stream_id_in(conn: &Connection, key: &StreamKey) -> Result<i64> {
+pub(super) fn stream_id_in(conn: &Connection, key: &StreamKey) -> Result<i64> {
     if let Some(id) = find_stream(conn, key)? {
         return Ok(id);
     }
     let room = key.room_id.clone().unwrap_or_default();
     let users = key.user_ids.joined();
+    let dimension = key.dimension.map_or("", |d| d.as_str());
     conn.execute(
-        "INSERT INTO streams (app_id, room_id, user_ids, source) VALUES (?1, ?2, ?3, ?4)",
-        params![key.app_id, room, users, key.source.as_str()],
+        "INSERT INTO streams (app_id, room_id, user_ids, source, dimension) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![key.app_id, room, users, key.source.as_str(), dimension],
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -313,12 +379,15 @@ fn series_id_in(
     conn: &Connection,
     stream: i64,
     indicator: &str,
+    dimension_value: Option<&str>,
     unit: Option<&str>,
 ) -> Result<i64> {
-    let mut find =
-        conn.prepare_cached("SELECT id, unit FROM series WHERE stream_id = ?1 AND indicator = ?2")?;
+    let mut find = conn.prepare_cached(
+        "SELECT id, unit FROM series WHERE stream_id = ?1 AND indicator = ?2 AND dimension_value = ?3",
+    )?;
+    let value = dimension_value.unwrap_or_default();
     if let Some((id, old_unit)) = find
-        .query_row(params![stream, indicator], |r| {
+        .query_row(params![stream, indicator, value], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
         })
         .optional()?
@@ -332,29 +401,29 @@ fn series_id_in(
         return Ok(id);
     }
     conn.execute(
-        "INSERT INTO series (stream_id, indicator, unit) VALUES (?1, ?2, ?3)",
-        params![stream, indicator, unit],
+        "INSERT INTO series (stream_id, indicator, unit, dimension_value) VALUES (?1, ?2, ?3, ?4)",
+        params![stream, indicator, unit, value],
     )?;
     Ok(conn.last_insert_rowid())
 }
 
-/// Upserts one series' points, given sorted by bucket (a repeated bucket:
-/// the later value wins). Writes only what is new or changed (the `WHERE`
-/// of the upsert leaves equal values alone, so a re-fetch writes no page),
-/// then refreshes the rollups of the hours (and days) it changed; the
-/// rollups' counts before and after tell new points from revised ones.
+/// Upserts one series' points of one resolution, given sorted by bucket (a
+/// repeated bucket: the later value wins). Writes only what is new or
+/// changed (the `WHERE` of the upsert leaves equal values alone, so a
+/// re-fetch writes no page), then refreshes the rollups of the hours (and
+/// days) it changed; the rollups' counts before and after tell new points
+/// from revised ones.
+///
+/// The two resolutions never overlap: a 30-second point removes the
+/// 5-minute point whose slot it falls in (real-time wins), and a 5-minute
+/// point is stored only where its slot has no 30-second point (else it is
+/// counted as `covered`).
 fn upsert_series_points(
     conn: &Connection,
     series: i64,
     points: &[(i64, SqlValue)],
+    resolution: Resolution,
 ) -> Result<WriteStats> {
-    // typeof() too: SQLite finds INTEGER 5 equal to REAL 5.0, but here they
-    // mean different values (hundredths against the value itself)
-    let mut upsert = conn.prepare_cached(
-        "INSERT INTO points (series_id, bucket, value) VALUES (?1, ?2, ?3)
-         ON CONFLICT (series_id, bucket) DO UPDATE SET value = excluded.value
-         WHERE value IS NOT excluded.value OR typeof(value) IS NOT typeof(excluded.value)",
-    )?;
     // the callers refuse times outside the range with a reason; this is
     // the last line: nothing outside it is ever stored
     if let Some((bucket, _)) = points.iter().find(|(b, _)| !bucket_in_range(*b)) {
@@ -363,44 +432,115 @@ fn upsert_series_points(
             timeutil::outside_data_range(ts_of(*bucket))
         )));
     }
-    let mut written: u64 = 0;
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Ok(WriteStats::default());
+    };
+    let slot = Resolution::FiveMinutes.buckets();
     let mut hours: Vec<i64> = Vec::new();
-    for (bucket, value) in points {
-        if upsert.execute(params![series, bucket, value])? > 0 {
-            written += 1;
-            let hour = hour_of_bucket(*bucket);
-            if hours.last() != Some(&hour) {
-                hours.push(hour);
+    let mut touch = |bucket: i64| {
+        let hour = hour_of_bucket(bucket);
+        if hours.last() != Some(&hour) {
+            hours.push(hour);
+        }
+    };
+    let mut removed: u64 = 0;
+    let mut covered: u64 = 0;
+    let mut written: u64 = 0;
+    match resolution {
+        Resolution::RealTime => {
+            // 5-minute points whose slot a point of this batch falls in
+            let mut coarse = conn.prepare_cached(
+                "SELECT bucket FROM points
+                 WHERE series_id = ?1 AND bucket > ?2 AND bucket <= ?3 AND coarse = 1",
+            )?;
+            let superseded: Vec<i64> = coarse
+                .query_map(params![series, first.0 - slot, last.0], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut delete = conn.prepare_cached(
+                "DELETE FROM points WHERE series_id = ?1 AND bucket = ?2 AND coarse = 1",
+            )?;
+            for c in superseded {
+                let at = points.partition_point(|(b, _)| *b < c);
+                if points.get(at).is_some_and(|(b, _)| *b < c + slot) {
+                    removed += delete.execute(params![series, c])? as u64;
+                    touch(c);
+                }
+            }
+            // typeof() too: SQLite finds INTEGER 5 equal to REAL 5.0, but here
+            // they mean different values (hundredths against the value itself)
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO points (series_id, bucket, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (series_id, bucket) DO UPDATE SET value = excluded.value
+                 WHERE value IS NOT excluded.value OR typeof(value) IS NOT typeof(excluded.value)",
+            )?;
+            for (bucket, value) in points {
+                if upsert.execute(params![series, bucket, value])? > 0 {
+                    written += 1;
+                    touch(*bucket);
+                }
+            }
+        }
+        Resolution::FiveMinutes => {
+            // the 30-second points of the batch's slots
+            let mut fine = conn.prepare_cached(
+                "SELECT bucket FROM points
+                 WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3 AND coarse = 0",
+            )?;
+            let real_time: Vec<i64> = fine
+                .query_map(params![series, first.0, last.0 + slot], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO points (series_id, bucket, value, coarse) VALUES (?1, ?2, ?3, 1)
+                 ON CONFLICT (series_id, bucket) DO UPDATE SET value = excluded.value
+                 WHERE coarse = 1 AND (value IS NOT excluded.value
+                                       OR typeof(value) IS NOT typeof(excluded.value))",
+            )?;
+            for (bucket, value) in points {
+                let at = real_time.partition_point(|b| b < bucket);
+                if real_time.get(at).is_some_and(|b| *b < bucket + slot) {
+                    covered += 1;
+                    continue;
+                }
+                if upsert.execute(params![series, bucket, value])? > 0 {
+                    written += 1;
+                    touch(*bucket);
+                }
             }
         }
     }
     hours.sort_unstable();
     hours.dedup();
-    let new = refresh_rollups(conn, series, &hours)?;
+    let gained = refresh_rollups(conn, series, &hours)?;
+    // a 30-second point that took a 5-minute point's place is new too
+    let new = (gained + removed as i64).clamp(0, written as i64) as u64;
     Ok(WriteStats {
         new,
         revised: written - new,
-        unchanged: points.len() as u64 - written,
+        unchanged: points.len() as u64 - written - covered,
+        covered,
     })
 }
 
 /// Recomputes the hourly rollups of `hours` (sorted) from the points, then
-/// the daily rollups of the days they fall in from the hourly ones. Returns
-/// how many points those hours gained.
-fn refresh_rollups(conn: &Connection, series: i64, hours: &[i64]) -> Result<u64> {
+/// the daily rollups of the days they fall in from the hourly ones; a
+/// 5-minute point weighs as the ten buckets it stands for in `sum` and
+/// `buckets`, and counts as one point. Returns how many points those hours
+/// gained (negative when 5-minute points gave way).
+fn refresh_rollups(conn: &Connection, series: i64, hours: &[i64]) -> Result<i64> {
     if hours.is_empty() {
         return Ok(0);
     }
     let mut before =
         conn.prepare_cached("SELECT count FROM rollup_hourly WHERE series_id = ?1 AND hour = ?2")?;
     let mut hourly = conn.prepare_cached(&format!(
-        "INSERT INTO rollup_hourly (series_id, hour, count, sum, min, max)
-         SELECT ?1, ?2, count(*), sum(v), min(v), max(v)
-         FROM (SELECT {VALUE_SQL} AS v FROM points
+        "INSERT INTO rollup_hourly (series_id, hour, count, sum, min, max, buckets)
+         SELECT ?1, ?2, count(*), sum(v * w), min(v), max(v), sum(w)
+         FROM (SELECT {VALUE_SQL} AS v, {WEIGHT_SQL} AS w FROM points
                WHERE series_id = ?1 AND bucket >= ?3 AND bucket < ?4)
          WHERE true
          ON CONFLICT (series_id, hour) DO UPDATE SET
-           count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max
+           count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max,
+           buckets = excluded.buckets
          RETURNING count"
     ))?;
     let mut gained: i64 = 0;
@@ -420,17 +560,18 @@ fn refresh_rollups(conn: &Connection, series: i64, hours: &[i64]) -> Result<u64>
         }
     }
     let mut daily = conn.prepare_cached(
-        "INSERT INTO rollup_daily (series_id, day, count, sum, min, max)
-         SELECT ?1, ?2, sum(count), sum(sum), min(min), max(max)
-         FROM rollup_hourly WHERE series_id = ?1 AND hour >= ?3 AND hour < ?4
+        "INSERT INTO rollup_daily (series_id, day, count, sum, min, max, buckets)
+         SELECT ?1, ?2, sum(count), sum(sum), min(min), max(max), sum(coalesce(buckets, count))
+         FROM rollup_hourly WHERE series_id = ?1 AND hour >= ?3 AND hour < ?4 AND count > 0
          GROUP BY series_id
          ON CONFLICT (series_id, day) DO UPDATE SET
-           count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max",
+           count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max,
+           buckets = excluded.buckets",
     )?;
     for day in days {
         daily.execute(params![series, day, day * DAY_HOURS, (day + 1) * DAY_HOURS])?;
     }
-    Ok(gained.max(0) as u64)
+    Ok(gained)
 }
 
 #[derive(Debug, Default)]
