@@ -250,13 +250,7 @@ impl Batcher {
 
     fn add(&mut self, s: Sample<'_>) {
         // lines of one series usually follow each other: skip the hashing then
-        let same = self.last.as_ref().is_some_and(|(k, _)| {
-            k.stream.source == s.source
-                && k.indicator == s.indicator
-                && k.stream.app_id == s.app_id
-                && k.stream.room_id.as_deref() == s.room_id.as_deref()
-                && k.stream.user_ids.joined() == s.user_ids.as_deref().unwrap_or("")
-        });
+        let same = self.last.as_ref().is_some_and(|(k, _)| s.is_of(k));
         let i = match &self.last {
             Some((_, i)) if same => *i,
             _ => {

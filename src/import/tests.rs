@@ -301,3 +301,69 @@ fn bad_lines_are_reported_by_number_and_skipped_or_stop() {
         .unwrap();
     assert_eq!(n, 4, "only the batch before the bad line's");
 }
+
+#[test]
+fn consecutive_lines_of_two_breakdown_values_stay_two_series() {
+    let text = [
+        r#"{"app_id":"a","source":"distribution","dimension":"OS","indicator":"video_stall_rate","dimension_value":"windows","ts":1795435200,"value":1.5}"#,
+        r#"{"app_id":"a","source":"distribution","dimension":"Province","indicator":"video_stall_rate","dimension_value":"广东","ts":1795435200,"value":2.5,"resolution":300}"#,
+        r#"{"app_id":"a","source":"quality","indicator":"video_stall_rate","ts":1795435200,"value":3.5,"resolution":300}"#,
+        // a 30-second point in the same slot: real-time wins, whatever the order
+        r#"{"app_id":"a","source":"quality","indicator":"video_stall_rate","ts":1795435230,"value":4.5,"resolution":30}"#,
+    ]
+    .join("\n");
+    let (_dir, store, report, bad) = run(&text, false, 100);
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(report.written.covered, 1, "{report:?}");
+    let rows: Vec<(String, Option<String>, Option<String>, i64, f64)> = store
+        .conn()
+        .prepare(
+            "SELECT source, dimension, dimension_value, resolution, value FROM samples
+             ORDER BY source, dimension, ts",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        rows,
+        [
+            ("distribution".into(), s("OS"), s("windows"), 30, 1.5),
+            ("distribution".into(), s("Province"), s("广东"), 300, 2.5),
+            ("quality".into(), None, None, 30, 4.5),
+        ]
+    );
+}
+
+#[test]
+fn breakdown_columns_are_checked_line_by_line() {
+    let base = r#"{"app_id":"a","source":"distribution","dimension":"OS","indicator":"x","dimension_value":"ios","ts":1795435200,"value":1}"#;
+    let cases = [
+        (base.replace(r#""dimension":"OS","#, ""), "dimension is missing"),
+        (base.replace(r#""dimension_value":"ios","#, ""), "dimension_value is missing"),
+        (base.replace("\"OS\"", "\"Platform\""), "unknown dimension \"Platform\""),
+        (
+            base.replace("distribution", "quality"),
+            "dimension \"OS\" on a quality point",
+        ),
+        (
+            base.replace(r#""value":1"#, r#""value":1,"resolution":60"#),
+            "resolution \"60\" is not 30 or 300",
+        ),
+        (
+            r#"{"app_id":"a","source":"operation","indicator":"online_user_count","ts":1795435200,"value":1,"resolution":300}"#
+                .to_string(),
+            "no 5-minute history",
+        ),
+    ];
+    for (line, want) in cases {
+        let (_dir, _store, report, bad) = run(&line, false, 10);
+        assert_eq!(report.written.new, 0, "{line}");
+        assert_eq!(bad.len(), 1, "{line}");
+        assert!(bad[0].reason.contains(want), "{line}: {}", bad[0].reason);
+    }
+}

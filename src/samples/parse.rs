@@ -45,6 +45,20 @@ impl Sample<'_> {
             self.dimension_value.as_deref().map(str::to_string),
         )
     }
+
+    /// Whether the line's point belongs to `key`: [`Sample::series_key`]
+    /// compared without building it (import's hot path), every identity
+    /// field of it.
+    pub fn is_of(&self, key: &SeriesKey) -> bool {
+        let stream = &key.stream;
+        stream.source == self.source
+            && key.indicator == self.indicator
+            && stream.app_id == self.app_id
+            && stream.room_id.as_deref() == self.room_id.as_deref()
+            && stream.user_ids.joined() == self.user_ids.as_deref().unwrap_or("")
+            && stream.dimension == self.dimension
+            && key.dimension_value.as_deref() == self.dimension_value.as_deref()
+    }
 }
 
 #[derive(Deserialize)]
@@ -378,6 +392,23 @@ mod tests {
         assert_eq!(s.ts, 1_795_435_230);
         assert_eq!(s.room_id, None);
         assert_eq!(s.unit, None);
+    }
+
+    #[test]
+    fn a_line_is_of_its_own_series_and_of_no_other() {
+        let lines = [
+            LINE.to_string(),
+            LINE.replace("u1,u2", "u1"),
+            r#"{"app_id":"a","source":"distribution","dimension":"OS","indicator":"x","dimension_value":"ios","ts":1795435200,"value":1}"#.to_string(),
+            r#"{"app_id":"a","source":"distribution","dimension":"OS","indicator":"x","dimension_value":"mac","ts":1795435200,"value":1}"#.to_string(),
+            r#"{"app_id":"a","source":"distribution","dimension":"Access","indicator":"x","dimension_value":"ios","ts":1795435200,"value":1}"#.to_string(),
+        ];
+        let samples: Vec<Sample<'_>> = lines.iter().map(|l| parse_json_line(l).unwrap()).collect();
+        for (i, a) in samples.iter().enumerate() {
+            for (j, b) in samples.iter().enumerate() {
+                assert_eq!(a.is_of(&b.series_key()), i == j, "{i} {j}");
+            }
+        }
     }
 
     #[test]
