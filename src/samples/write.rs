@@ -106,13 +106,15 @@ impl<'a> SampleRef<'a> {
 /// The columns of a series' identity and unit, in the order of
 /// [`SAMPLE_COLUMNS`]: what a listing of series (`indicators --archived`)
 /// prints first.
-pub const SERIES_COLUMNS: [&str; 6] = [
+pub const SERIES_COLUMNS: [&str; 8] = [
     SAMPLE_COLUMNS[0],
     SAMPLE_COLUMNS[1],
     SAMPLE_COLUMNS[2],
     SAMPLE_COLUMNS[3],
     SAMPLE_COLUMNS[4],
     SAMPLE_COLUMNS[5],
+    SAMPLE_COLUMNS[10],
+    SAMPLE_COLUMNS[11],
 ];
 
 /// A series as the cells of [`SERIES_COLUMNS`] (`null` in JSON where the
@@ -126,6 +128,8 @@ pub fn series_cells(s: &StoredSeries) -> Vec<Cell> {
         Cell::text(Some(stream.source.as_str())),
         Cell::text(Some(&s.key.indicator)),
         Cell::text(s.unit.as_deref()),
+        Cell::text(stream.dimension.map(|d| d.as_str())),
+        Cell::text(s.key.dimension_value.as_deref()),
     ]
 }
 
