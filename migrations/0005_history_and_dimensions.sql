@@ -4,10 +4,11 @@
 --
 -- * Resolution. The offline actions (`ListQuality`,
 --   `ListQualityDistribution`) answer the same indicators 30 days back at
---   5 minutes. A 5-minute point lives in `points` like a 30-second one, at
---   its slot's first bucket, marked `coarse = 1`; it exists only where the
---   series has no 30-second point in [slot, slot + 300 s), and a 30-second
---   point arriving later removes it (real-time wins). `history_log` records
+--   5 minutes. A 5-minute point lives in `points_5min`, keyed like a
+--   30-second one by its slot's first bucket (a table of its own, so that
+--   the 30-second rows, nearly all of the archive, carry no byte more); it
+--   exists only where the series has no 30-second point in [slot, slot +
+--   300 s), and a 30-second point arriving later removes it (real-time wins). `history_log` records
 --   which intervals were fetched from the offline store (so a backfill
 --   resumes, and never asks twice); `gap_log` notes what repaired a gap.
 --   Rollups weigh a point by the buckets it stands for (`buckets`: 10 for
@@ -70,8 +71,14 @@ SELECT id, stream_id, indicator, unit FROM series;
 DROP TABLE series;
 ALTER TABLE series_v5 RENAME TO series;
 
--- 0 for a 30-second point, 1 for a 5-minute one (no byte stored for either).
-ALTER TABLE points ADD COLUMN coarse INTEGER NOT NULL DEFAULT 0;
+-- The 5-minute points: bucket = the first 30-second bucket of the slot,
+-- value encoded as in `points`.
+CREATE TABLE points_5min (
+    series_id INTEGER NOT NULL,
+    bucket    INTEGER NOT NULL,
+    value     ANY NOT NULL,
+    PRIMARY KEY (series_id, bucket)
+) STRICT, WITHOUT ROWID;
 
 -- 30-second buckets the points of the hour (day) stand for; NULL in rows
 -- written before version 5, which held 30-second points only (= count).
@@ -109,10 +116,12 @@ SELECT st.app_id                                        AS app_id,
        1767225600 + p.bucket * 30                       AS ts,
        strftime('%Y-%m-%dT%H:%M:%SZ', 1767225600 + p.bucket * 30, 'unixepoch') AS time,
        CASE typeof(p.value) WHEN 'integer' THEN p.value / 100.0 ELSE p.value END AS value,
-       CASE p.coarse WHEN 0 THEN 30 ELSE 300 END        AS resolution,
+       p.resolution                                     AS resolution,
        NULLIF(st.dimension, '')                         AS dimension,
        NULLIF(se.dimension_value, '')                   AS dimension_value
-FROM points p
+FROM (SELECT series_id, bucket, value, 30 AS resolution FROM points
+      UNION ALL
+      SELECT series_id, bucket, value, 300 AS resolution FROM points_5min) p
 JOIN series se ON se.id = p.series_id
 JOIN streams st ON st.id = se.stream_id;
 

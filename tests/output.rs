@@ -351,9 +351,9 @@ fn sql_and_indicators_take_the_formats_of_query() {
     assert_eq!(
         archived.lines().collect::<Vec<_>>(),
         [
-            "app_id,room_id,user_ids,source,indicator,unit,first,last,points",
-            "app1,,,operation,online_user_count,,2026-11-23T12:00:00Z,2026-11-23T12:00:00Z,1",
-            "app1,,,quality,video_stall_rate,%,2026-11-23T12:00:00Z,2026-11-23T12:00:30Z,2",
+            "app_id,room_id,user_ids,source,indicator,unit,dimension,dimension_value,first,last,points",
+            "app1,,,operation,online_user_count,,,,2026-11-23T12:00:00Z,2026-11-23T12:00:00Z,1",
+            "app1,,,quality,video_stall_rate,%,,,2026-11-23T12:00:00Z,2026-11-23T12:00:30Z,2",
         ]
     );
     let lines = stdout(

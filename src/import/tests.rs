@@ -315,7 +315,8 @@ fn consecutive_lines_of_two_breakdown_values_stay_two_series() {
     let (_dir, store, report, bad) = run(&text, false, 100);
     assert!(bad.is_empty(), "{bad:?}");
     assert_eq!(report.written.covered, 1, "{report:?}");
-    let rows: Vec<(String, Option<String>, Option<String>, i64, f64)> = store
+    type Row = (String, Option<String>, Option<String>, i64, f64);
+    let rows: Vec<Row> = store
         .conn()
         .prepare(
             "SELECT source, dimension, dimension_value, resolution, value FROM samples

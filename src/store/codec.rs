@@ -69,12 +69,20 @@ pub(super) fn first_bucket_of_hour(hour: i64) -> i64 {
 /// The SQL expression turning a stored `value` cell back into REAL.
 pub const VALUE_SQL: &str = "CASE typeof(value) WHEN 'integer' THEN value / 100.0 ELSE value END";
 
-/// The SQL expression of a point's weight: the 30-second buckets it stands
-/// for (1, or 10 for a 5-minute point).
-pub const WEIGHT_SQL: &str = "CASE coarse WHEN 0 THEN 1 ELSE 10 END";
-
-/// The SQL expression of a point's resolution in seconds (30 or 300).
-pub const RESOLUTION_SQL: &str = "CASE coarse WHEN 0 THEN 30 ELSE 300 END";
+/// The SQL of both tables' points of the series `series` with `first <=
+/// bucket < end` (parameters such as `?1`) as `(bucket, value, weight)`
+/// rows (weight: the 30-second buckets a point stands for), in bucket
+/// order, merged from the two primary keys (no sort).
+pub fn points_sql(series: &str, first: &str, end: &str) -> String {
+    format!(
+        "SELECT bucket, value, 1 AS weight FROM points
+         WHERE series_id = {series} AND bucket >= {first} AND bucket < {end}
+         UNION ALL
+         SELECT bucket, value, 10 AS weight FROM points_5min
+         WHERE series_id = {series} AND bucket >= {first} AND bucket < {end}
+         ORDER BY 1"
+    )
+}
 
 /// The first bucket starting at or after `ts`: the bound of a range of
 /// buckets `[first_bucket_from(from), first_bucket_from(to))` that start in

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use codec::{
-    BUCKET_EPOCH, END_BUCKET, FIRST_BUCKET, RESOLUTION_SQL, VALUE_SQL, WEIGHT_SQL, bucket_in_range,
-    bucket_of, decode_value, encode_value, first_bucket_from, ts_of,
+    BUCKET_EPOCH, END_BUCKET, FIRST_BUCKET, VALUE_SQL, bucket_in_range, bucket_of, decode_value,
+    encode_value, first_bucket_from, points_sql, ts_of,
 };
 pub use error::{Result, StoreError, sqlite_is_io, sqlite_message};
 pub use file::{is_archive_file, kind_of, not_a_file_path};

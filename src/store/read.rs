@@ -4,8 +4,8 @@
 use rusqlite::{Connection, params_from_iter};
 
 use super::{
-    Result, Store, StoreError, VALUE_SQL, WEIGHT_SQL, bucket_in_range, decode_value,
-    first_bucket_from, ts_of,
+    Result, Store, StoreError, VALUE_SQL, bucket_in_range, decode_value, first_bucket_from,
+    points_sql, ts_of,
 };
 use crate::series::{Action, Dimension, Resolution, SeriesKey, StreamKey, UserSet};
 use crate::{Source, timeutil};
@@ -107,12 +107,11 @@ fn points_in<E: From<StoreError>>(
     mut f: impl FnMut(Point) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT bucket, value, coarse FROM points WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
-        )
+        .prepare_cached(&points_sql("?1", "?2", "?3"))
         .map_err(StoreError::from)?;
+    // (no bucket is i64::MAX: the range check refuses it)
     let mut rows = stmt
-        .query(rusqlite::params![series, first, last])
+        .query(rusqlite::params![series, first, last.saturating_add(1)])
         .map_err(StoreError::from)?;
     while let Some(row) = rows.next().map_err(StoreError::from)? {
         let bucket: i64 = row.get(0).map_err(StoreError::from)?;
@@ -120,8 +119,8 @@ fn points_in<E: From<StoreError>>(
             return Err(StoreError::OutOfRange { series, bucket }.into());
         }
         let value = decode_value(row.get_ref(1).map_err(StoreError::from)?);
-        let coarse: i64 = row.get(2).map_err(StoreError::from)?;
-        let resolution = if coarse == 0 {
+        let weight: i64 = row.get(2).map_err(StoreError::from)?;
+        let resolution = if weight == 1 {
             Resolution::RealTime
         } else {
             Resolution::FiveMinutes
@@ -425,9 +424,14 @@ impl Store {
         // never a scan of the points: the ends of each series through the primary
         // key, the count from the rollups
         let (first, last): (Option<i64>, Option<i64>) = self.conn.query_row(
-            "SELECT min((SELECT min(bucket) FROM points p WHERE p.series_id = s.id)),
-                    max((SELECT max(bucket) FROM points p WHERE p.series_id = s.id))
-             FROM series s",
+            "SELECT min(first), max(last) FROM (
+                 SELECT (SELECT min(bucket) FROM points p WHERE p.series_id = s.id) AS first,
+                        (SELECT max(bucket) FROM points p WHERE p.series_id = s.id) AS last
+                 FROM series s
+                 UNION ALL
+                 SELECT (SELECT min(bucket) FROM points_5min p WHERE p.series_id = s.id),
+                        (SELECT max(bucket) FROM points_5min p WHERE p.series_id = s.id)
+                 FROM series s)",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -450,12 +454,16 @@ impl Store {
         )?;
         // min and max of a primary-key prefix are single index lookups
         let first: Option<i64> = self.conn.query_row(
-            "SELECT min(bucket) FROM points WHERE series_id = ?1",
+            "SELECT min(b) FROM (SELECT min(bucket) AS b FROM points WHERE series_id = ?1
+                                 UNION ALL
+                                 SELECT min(bucket) FROM points_5min WHERE series_id = ?1)",
             [series],
             |r| r.get(0),
         )?;
         let last: Option<i64> = self.conn.query_row(
-            "SELECT max(bucket) FROM points WHERE series_id = ?1",
+            "SELECT max(b) FROM (SELECT max(bucket) AS b FROM points WHERE series_id = ?1
+                                 UNION ALL
+                                 SELECT max(bucket) FROM points_5min WHERE series_id = ?1)",
             [series],
             |r| r.get(0),
         )?;
@@ -468,9 +476,9 @@ impl Store {
     pub fn sql_stats(&self, series: i64, from: i64, to: i64) -> Result<SqlStats> {
         Ok(self.conn.query_row(
             &format!(
-                "SELECT count(*), sum(v * w) / sum(w), min(v), max(v)
-                 FROM (SELECT {VALUE_SQL} AS v, {WEIGHT_SQL} AS w FROM points
-                       WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3)"
+                "SELECT count(*), sum(v * weight) / sum(weight), min(v), max(v)
+                 FROM (SELECT {VALUE_SQL} AS v, weight FROM ({points}))",
+                points = points_sql("?1", "?2", "?3")
             ),
             rusqlite::params![series, first_bucket_from(from), first_bucket_from(to)],
             |r| {

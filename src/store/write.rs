@@ -9,8 +9,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::codec::{
-    DAY_HOURS, HOUR_BUCKETS, VALUE_SQL, WEIGHT_SQL, bucket_in_range, bucket_of, encode_value,
-    first_bucket_of_hour, hour_of_bucket, ts_of,
+    DAY_HOURS, HOUR_BUCKETS, VALUE_SQL, bucket_in_range, bucket_of, encode_value,
+    first_bucket_of_hour, hour_of_bucket, points_sql, ts_of,
 };
 use super::{Result, Store, StoreError, WriteStats};
 use crate::gaps::{self, FailureStreak, GapCause};
@@ -450,15 +450,13 @@ fn upsert_series_points(
         Resolution::RealTime => {
             // 5-minute points whose slot a point of this batch falls in
             let mut coarse = conn.prepare_cached(
-                "SELECT bucket FROM points
-                 WHERE series_id = ?1 AND bucket > ?2 AND bucket <= ?3 AND coarse = 1",
+                "SELECT bucket FROM points_5min WHERE series_id = ?1 AND bucket > ?2 AND bucket <= ?3",
             )?;
             let superseded: Vec<i64> = coarse
                 .query_map(params![series, first.0 - slot, last.0], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            let mut delete = conn.prepare_cached(
-                "DELETE FROM points WHERE series_id = ?1 AND bucket = ?2 AND coarse = 1",
-            )?;
+            let mut delete = conn
+                .prepare_cached("DELETE FROM points_5min WHERE series_id = ?1 AND bucket = ?2")?;
             for c in superseded {
                 let at = points.partition_point(|(b, _)| *b < c);
                 if points.get(at).is_some_and(|(b, _)| *b < c + slot) {
@@ -483,17 +481,15 @@ fn upsert_series_points(
         Resolution::FiveMinutes => {
             // the 30-second points of the batch's slots
             let mut fine = conn.prepare_cached(
-                "SELECT bucket FROM points
-                 WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3 AND coarse = 0",
+                "SELECT bucket FROM points WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3",
             )?;
             let real_time: Vec<i64> = fine
                 .query_map(params![series, first.0, last.0 + slot], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             let mut upsert = conn.prepare_cached(
-                "INSERT INTO points (series_id, bucket, value, coarse) VALUES (?1, ?2, ?3, 1)
+                "INSERT INTO points_5min (series_id, bucket, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (series_id, bucket) DO UPDATE SET value = excluded.value
-                 WHERE coarse = 1 AND (value IS NOT excluded.value
-                                       OR typeof(value) IS NOT typeof(excluded.value))",
+                 WHERE value IS NOT excluded.value OR typeof(value) IS NOT typeof(excluded.value)",
             )?;
             for (bucket, value) in points {
                 let at = real_time.partition_point(|b| b < bucket);
@@ -534,14 +530,14 @@ fn refresh_rollups(conn: &Connection, series: i64, hours: &[i64]) -> Result<i64>
         conn.prepare_cached("SELECT count FROM rollup_hourly WHERE series_id = ?1 AND hour = ?2")?;
     let mut hourly = conn.prepare_cached(&format!(
         "INSERT INTO rollup_hourly (series_id, hour, count, sum, min, max, buckets)
-         SELECT ?1, ?2, count(*), sum(v * w), min(v), max(v), sum(w)
-         FROM (SELECT {VALUE_SQL} AS v, {WEIGHT_SQL} AS w FROM points
-               WHERE series_id = ?1 AND bucket >= ?3 AND bucket < ?4)
+         SELECT ?1, ?2, count(*), sum(v * weight), min(v), max(v), sum(weight)
+         FROM (SELECT {VALUE_SQL} AS v, weight FROM ({points}))
          WHERE true
          ON CONFLICT (series_id, hour) DO UPDATE SET
            count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max,
            buckets = excluded.buckets
-         RETURNING count"
+         RETURNING count",
+        points = points_sql("?1", "?3", "?4")
     ))?;
     let mut gained: i64 = 0;
     let mut days: Vec<i64> = Vec::new();
