@@ -22,6 +22,31 @@ pub fn control_char(s: &str) -> Option<char> {
     s.chars().find(|c| c.is_control())
 }
 
+/// The longest dimension value stored: province and country names, OS and
+/// network types are a few bytes; a longer one is not a dimension value.
+pub const MAX_DIMENSION_VALUE_BYTES: usize = 256;
+
+/// Whether `value` may be a dimension value (`windows`, `广东`): not
+/// blank, no control character, at most [`MAX_DIMENSION_VALUE_BYTES`].
+pub fn check_dimension_value(value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("dimension_value is empty".into());
+    }
+    if let Some(c) = control_char(value) {
+        return Err(format!(
+            "dimension_value holds a control character ({}), which no identity may hold",
+            c.escape_unicode()
+        ));
+    }
+    if value.len() > MAX_DIMENSION_VALUE_BYTES {
+        return Err(format!(
+            "dimension_value is {} bytes long; at most {MAX_DIMENSION_VALUE_BYTES} are kept",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Which family of indicators a series belongs to: the real-time action
 /// that answers it and, for the quality families, the offline action that
 /// answers the same indicators at 5 minutes ([`Action`]).

@@ -64,7 +64,7 @@ impl SkipReason {
                 "indicator without a Name or a Data list, or with a control character in its Name or Unit"
             }
             SkipReason::BadDimension => {
-                "missing or empty Dimension value, or one with a control character"
+                "missing or empty Dimension value, or one with a control character or over 256 bytes"
             }
         }
     }
@@ -148,11 +148,11 @@ pub fn parse_answer(
 }
 
 /// A distribution data item's `Dimension`: the value it stands for, as
-/// answered (any script, case kept), never empty and without control
-/// characters.
+/// answered (any script, case kept), never empty, without control
+/// characters, at most [`crate::series::MAX_DIMENSION_VALUE_BYTES`] long.
 fn item_dimension(item: &Value) -> Result<String, SkipReason> {
     str_field(item, "Dimension")
-        .filter(|d| !d.trim().is_empty() && crate::series::control_char(d).is_none())
+        .filter(|d| crate::series::check_dimension_value(d).is_ok())
         .map(str::to_string)
         .ok_or(SkipReason::BadDimension)
 }
@@ -430,12 +430,14 @@ mod tests {
             {"TimeStamp": "2026-11-23T12:00:00Z", "Value": 2},
             {"TimeStamp": "2026-11-23T12:00:00Z", "Dimension": "", "Value": 3},
             {"TimeStamp": "2026-11-23T12:00:00Z", "Dimension": 4, "Value": 4},
-            {"TimeStamp": "2026-11-23T12:00:00Z", "Dimension": "a\u001b[2J", "Value": 5}
-        ]}]}}"#;
-        let a = parse_answer(&ok(body), WIDE, true).unwrap();
+            {"TimeStamp": "2026-11-23T12:00:00Z", "Dimension": "a\u001b[2J", "Value": 5},
+            {"TimeStamp": "2026-11-23T12:00:00Z", "Dimension": "LONG", "Value": 6}
+        ]}]}}"#
+            .replace("LONG", &"x".repeat(257));
+        let a = parse_answer(&ok(&body), WIDE, true).unwrap();
         assert_eq!(a.series.len(), 1);
         assert_eq!(a.series[0].dimension_value.as_deref(), Some("ios"));
-        assert_eq!(a.skipped.get(&SkipReason::BadDimension), Some(&4));
+        assert_eq!(a.skipped.get(&SkipReason::BadDimension), Some(&5));
     }
 
     #[test]

@@ -152,7 +152,8 @@ fn build(fields: Fields<'_>) -> Result<Sample<'_>, String> {
         (Source::Distribution, None) => {
             return Err("dimension_value is missing: a distribution point names its value".into());
         }
-        (Source::Distribution, Some(_)) | (_, None) => {}
+        (Source::Distribution, Some(v)) => crate::series::check_dimension_value(v)?,
+        (_, None) => {}
         (_, Some(v)) => return Err(format!("dimension_value {v:?} on a {source} point")),
     }
     if source == Source::Distribution && non_empty(room_id.clone()).is_some() {
@@ -175,7 +176,6 @@ fn build(fields: Fields<'_>) -> Result<Sample<'_>, String> {
         ("user_ids", user_ids.as_ref()),
         ("indicator", Some(&indicator)),
         ("unit", unit.as_ref()),
-        ("dimension_value", dimension_value.as_ref()),
     ] {
         if let Some(c) = text.and_then(|t| crate::series::control_char(t)) {
             return Err(format!(
