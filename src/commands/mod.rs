@@ -157,6 +157,7 @@ pub fn check_out(out: &Path, db: &Path) -> anyhow::Result<()> {
         })
         .collect();
     files.extend(resolve(&crate::lock::lock_path(db)));
+    files.extend(resolve(&crate::lock::LockKind::History.path(db)));
     let same_inode = || {
         #[cfg(unix)]
         {
