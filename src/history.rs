@@ -90,6 +90,9 @@ impl Call {
 /// what the offline store answers (see [`window`]). Intervals are clipped
 /// to it, widened to whole slots, cut into pieces of at most the action's
 /// span, and indicators with the same piece share a call. Oldest first.
+/// Only whole slots inside `[lo, hi)` are asked for: the API answers the
+/// slots that start between `StartTime` and `EndTime`, and the ledger must
+/// log only what was asked.
 pub fn plan_calls(
     key: &StreamKey,
     due: &[(String, Vec<(i64, i64)>)],
@@ -97,6 +100,7 @@ pub fn plan_calls(
     hi: i64,
 ) -> Vec<Call> {
     let span = ACTION.max_span_secs();
+    let (lo, hi) = (slot_ceil(lo), slot_floor(hi));
     let mut pieces: BTreeMap<(i64, i64), Vec<String>> = BTreeMap::new();
     for (indicator, intervals) in due {
         for &(a, b) in intervals {
@@ -376,6 +380,19 @@ mod tests {
             "the stream's order"
         );
         assert!(plan_calls(&key(), &due, hi, lo).is_empty());
+        // a regression: a range starting inside a slot asked for that slot
+        // from its middle, and a re-run for the sliver before the logged start
+        let calls = plan_calls(&key(), &due[..1], T0 - DAY + 17, T0 - 3600 + 17);
+        assert_eq!((calls[0].from, calls[0].to), (T0 - DAY + 300, T0 - 3600));
+        assert!(
+            plan_calls(
+                &key(),
+                &[("x".into(), vec![(T0, T0 + 300)])],
+                T0 + 17,
+                T0 + DAY
+            )
+            .is_empty()
+        );
     }
 
     #[test]
