@@ -97,6 +97,7 @@ impl Command {
     pub fn archive(&self) -> ArchiveArgs {
         match self {
             Command::Collect(a) => a.archive.clone(),
+            Command::Backfill(a) => a.archive.clone(),
             Command::Query(a) => a.archive.clone(),
             Command::Status(a) => a.archive.clone(),
             Command::Indicators(a) => a.archive.clone(),
@@ -129,6 +130,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Collect data into the archive: a pass every `interval` until SIGINT/SIGTERM, or one pass with --once
     Collect(CollectArgs),
+    /// Fetch 5-minute history (ListQuality, up to 30 days back) for what the archive does not hold at 30 s
+    Backfill(BackfillArgs),
     /// Print archived history
     Query(QueryArgs),
     /// Show the collector's health per target and action
@@ -320,6 +323,29 @@ pub struct CollectArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// Start, inclusive (same forms as `query --from`) [default: the offline API's reach, 30 days ago];
+    /// an older start is clamped to the reach, with a note
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// End, exclusive [default: now]; the last 8 hours are not in the offline store yet
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Time zone of dates in --from/--to (IANA name) [default: config `timezone`, else local]
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Restrict the configured quality targets: --app/--room/--user/--source select
+    /// streams, --indicator the requested (or answered) indicator names
+    #[command(flatten)]
+    pub select: SelectionArgs,
+    /// Never show a progress bar
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `status --max-lag`: up to the archive's whole time range.

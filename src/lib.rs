@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod exit;
 pub mod export;
 pub mod gaps;
+pub mod history;
 pub mod import;
 pub mod lock;
 pub mod metrics;

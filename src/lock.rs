@@ -1,20 +1,61 @@
 //! One collector per database: an exclusive lock on `<database>.lock`,
-//! holding the collector's pid, for as long as the process lives.
+//! holding the collector's pid, for as long as the process lives. The same
+//! mechanism keeps one user of the offline action per database: a
+//! `backfill`, or a collector's gap repair, holds `<database>.backfill.lock`
+//! while it fetches history, so two processes never pace `ListQuality` at
+//! once.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Another collector has the lock.
+/// Another process has the lock.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "another collector (pid {holder}) is already collecting into this database (lock {}); \
-     exiting without touching it",
+    "another {} (pid {holder}) is already {} (lock {}); exiting without touching it",
+    .kind.who(),
+    .kind.doing(),
     .path.display()
 )]
 pub struct LockHeld {
     pub path: PathBuf,
     pub holder: String,
+    pub kind: LockKind,
+}
+
+/// Which lock of a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// `<database>.lock`: the collector (and compact, import, demo).
+    Collector,
+    /// `<database>.backfill.lock`: a backfill, or a collector repairing gaps.
+    History,
+}
+
+impl LockKind {
+    fn who(self) -> &'static str {
+        match self {
+            LockKind::Collector => "collector",
+            LockKind::History => "backfill or gap repair",
+        }
+    }
+
+    fn doing(self) -> &'static str {
+        match self {
+            LockKind::Collector => "collecting into this database",
+            LockKind::History => "fetching history from the offline API for this database",
+        }
+    }
+
+    /// The lock file of a database.
+    pub fn path(self, db: &Path) -> PathBuf {
+        let mut name = db.as_os_str().to_owned();
+        name.push(match self {
+            LockKind::Collector => ".lock",
+            LockKind::History => ".backfill.lock",
+        });
+        PathBuf::from(name)
+    }
 }
 
 /// The lock file cannot be created or locked (missing directory, no
@@ -44,14 +85,17 @@ pub struct CollectorLock {
 
 /// The lock file of a database.
 pub fn lock_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
+    LockKind::Collector.path(db)
 }
 
-/// Takes the lock of a database, or says who has it.
+/// Takes the collector's lock of a database, or says who has it.
 pub fn acquire(db: &Path) -> Result<CollectorLock, LockError> {
-    let path = lock_path(db);
+    acquire_kind(db, LockKind::Collector)
+}
+
+/// Takes one of the locks of a database, or says who has it.
+pub fn acquire_kind(db: &Path, kind: LockKind) -> Result<CollectorLock, LockError> {
+    let path = kind.path(db);
     let io_err = |e: std::io::Error| LockFileError {
         path: path.clone(),
         problem: format!("{e}; check that the database's directory exists and is writable"),
@@ -70,6 +114,7 @@ pub fn acquire(db: &Path) -> Result<CollectorLock, LockError> {
             let holder = holder.trim();
             return Err(LockHeld {
                 path,
+                kind,
                 holder: if holder.parse::<u32>().is_ok() {
                     holder.to_string()
                 } else {
@@ -220,6 +265,17 @@ mod tests {
         let _held = acquire(&db).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&lock_path(&db)), mode(&probe), "0640 less the umask");
+    }
+
+    #[test]
+    fn the_history_lock_is_apart_from_the_collectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let _collector = acquire(&db).unwrap();
+        let history = acquire_kind(&db, LockKind::History).unwrap();
+        assert!(history.path.ends_with("a.db.backfill.lock"));
+        let err = acquire_kind(&db, LockKind::History).unwrap_err();
+        assert!(err.to_string().contains("backfill or gap repair"), "{err}");
     }
 
     #[test]

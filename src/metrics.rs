@@ -93,6 +93,8 @@ pub struct Metrics {
     points: Family<PointLabels, Counter>,
     gaps: Family<ActionLabels, Counter>,
     gap_seconds: Family<ActionLabels, Counter>,
+    gaps_repaired: Family<ActionLabels, Counter>,
+    gap_seconds_repaired: Family<ActionLabels, Counter>,
     limiter_waits: Family<ActionLabels, Counter>,
     limiter_wait_seconds: Family<ActionLabels, FloatCounter>,
     stream_failures: Family<StreamLabels, Counter>,
@@ -131,6 +133,8 @@ impl Metrics {
             points: Family::default(),
             gaps: Family::default(),
             gap_seconds: Family::default(),
+            gaps_repaired: Family::default(),
+            gap_seconds_repaired: Family::default(),
             limiter_waits: Family::default(),
             limiter_wait_seconds: Family::default(),
             stream_failures: Family::default(),
@@ -172,6 +176,16 @@ impl Metrics {
             "gap_seconds",
             "Seconds of data recorded as lost",
             m.gap_seconds.clone(),
+        );
+        registry.register(
+            "gaps_repaired",
+            "Recorded gaps filled from the offline API at 5 minutes, by the offline action",
+            m.gaps_repaired.clone(),
+        );
+        registry.register(
+            "gap_seconds_repaired",
+            "Seconds of recorded gaps filled from the offline API at 5 minutes",
+            m.gap_seconds_repaired.clone(),
         );
         registry.register(
             "rate_limiter_waits",
@@ -286,6 +300,17 @@ impl Metrics {
         self.gaps.get_or_create(&action(source)).inc();
         self.gap_seconds
             .get_or_create(&action(source))
+            .inc_by(secs.max(0) as u64);
+    }
+
+    /// Gaps the collector's repair filled from an offline action.
+    pub fn gaps_repaired(&self, offline: crate::series::Action, gaps: u64, secs: i64) {
+        let a = ActionLabels {
+            action: offline.name().into(),
+        };
+        self.gaps_repaired.get_or_create(&a).inc_by(gaps);
+        self.gap_seconds_repaired
+            .get_or_create(&a)
             .inc_by(secs.max(0) as u64);
     }
 

@@ -1,6 +1,8 @@
 //! `rtc-archiver demo`: no credentials, no network. Starts the simulator in
-//! this process, collects the reachable hour into a demo archive, and shows
-//! what to look at next.
+//! this process, backfills 8 days of 5-minute history from its `ListQuality`
+//! (so that the report has a previous day and week to compare with),
+//! collects the reachable hour into a demo archive, and shows what to look
+//! at next.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -58,6 +60,53 @@ fn demo_targets() -> Vec<Target> {
             product_type: None,
         },
     ]
+}
+
+/// Days of history the demo backfills: the report's previous day and week.
+const BACKFILL_DAYS: i64 = 8;
+
+/// Backfills the demo's quality streams from the simulator's `ListQuality`,
+/// as `rtc-archiver backfill --from -8d` would; returns the requests and
+/// the points answered.
+async fn backfill(
+    config: &Config,
+    creds: Credentials,
+    db: &std::path::Path,
+) -> anyhow::Result<(u64, usize)> {
+    use crate::history::{self, CallOutcome};
+    let store = std::sync::Arc::new(std::sync::Mutex::new(open_store(db, OpenMode::Create)?));
+    let client = ApiClient::new(&config.api, creds)?;
+    let (_stop, mut shutdown) = watch::channel(false);
+    let now = timeutil::now();
+    let (lo, hi) = history::window(now);
+    let from = lo.max(now - BACKFILL_DAYS * 86_400);
+    let (mut requests, mut points) = (0, 0);
+    for target in &config.targets {
+        for spec in target.streams() {
+            if spec.key.source != crate::Source::Quality {
+                continue;
+            }
+            let due = history::due(&store, &spec.key, &spec.indicators, from, hi).await?;
+            for call in history::plan_calls(&spec.key, &due, from, hi) {
+                match history::run_call(&client, &store, &call, None, &mut shutdown).await {
+                    CallOutcome::Stored {
+                        points: p,
+                        attempts,
+                        ..
+                    } => {
+                        requests += u64::from(attempts);
+                        points += p;
+                    }
+                    CallOutcome::Store(e) => return Err(e.into()),
+                    CallOutcome::Failed { error, .. } => {
+                        return Err(anyhow::Error::new(error).context("the demo's backfill failed"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok((requests, points))
 }
 
 /// `--fresh` removes only an archive (even a damaged one), never a file
@@ -125,6 +174,7 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<u8> {
             None,
             "the built-in simulator",
         );
+        let history = backfill(&config, creds.clone(), &db).await?;
         let store = open_store(&db, OpenMode::Create)?;
         let client = ApiClient::new(&config.api, creds)?;
         let collector = Collector::new(store, client, config, std::sync::Arc::new(Metrics::new()));
@@ -132,9 +182,9 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<u8> {
         let report = collector.run_pass(&shutdown).await;
         let stats = sim.stats();
         sim.stop().await;
-        anyhow::Ok((report, stats))
+        anyhow::Ok((report, stats, history))
     })?;
-    let (mut pass, sim_stats) = report;
+    let (mut pass, sim_stats, history) = report;
     if let Some(e) = pass.take_store_error() {
         return Err(anyhow::Error::new(e).context("archive write failed"));
     }
@@ -142,6 +192,12 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<u8> {
 
     let store = open_store(&db, OpenMode::Read)?;
     let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Backfilled {} days of 5-minute history from ListQuality first ({} requests, {} points; \
+         `rtc-archiver backfill` does this for your archive).",
+        BACKFILL_DAYS, history.0, history.1
+    )?;
     show(&mut out, &store, &db, &pass, &sim_stats, started)?;
     if !failures.is_empty() {
         for f in &failures {

@@ -1,6 +1,7 @@
 //! One module per subcommand, and what they share: finding the config, the
 //! database and the time zone.
 
+pub mod backfill;
 pub mod backup;
 pub mod collect;
 pub mod compact;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let ctx = Ctx { global };
     match cli.command {
         Command::Collect(args) => collect::run(&ctx, args),
+        Command::Backfill(args) => backfill::run(&ctx, args),
         Command::Query(args) => query::run(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
         Command::Indicators(args) => indicators::run(&ctx, args),
@@ -157,6 +159,7 @@ pub fn check_out(out: &Path, db: &Path) -> anyhow::Result<()> {
         })
         .collect();
     files.extend(resolve(&crate::lock::lock_path(db)));
+    files.extend(resolve(&crate::lock::LockKind::History.path(db)));
     let same_inode = || {
         #[cfg(unix)]
         {

@@ -63,6 +63,44 @@ fn ago(t: Option<i64>, now: i64) -> String {
     }
 }
 
+/// The gap ledger's repair state, a line each, short enough for 80
+/// columns; nothing when there was never a gap.
+fn write_history(out: &mut impl Write, h: &crate::store::RepairStatus) -> std::io::Result<()> {
+    let u = &h.unrepairable;
+    if h.repaired_gaps > 0 {
+        writeln!(
+            out,
+            "gaps repaired at 5 minutes (ListQuality): {} ({})",
+            h.repaired_gaps,
+            fmt_duration_secs(h.repaired_seconds)
+        )?;
+    }
+    if h.pending_gaps > 0 {
+        writeln!(
+            out,
+            "gaps awaiting repair (after the 8-hour offline delay): {}",
+            h.pending_gaps
+        )?;
+    }
+    if u.operation_gaps > 0 {
+        writeln!(
+            out,
+            "unrepairable: {} operation gap(s) ({})\n  (operation data has no offline history)",
+            u.operation_gaps,
+            fmt_duration_secs(u.operation_seconds)
+        )?;
+    }
+    if u.expired_gaps > 0 {
+        writeln!(
+            out,
+            "unrepairable: {} quality gap(s) ({})\n  (older than the 30-day offline reach)",
+            u.expired_gaps,
+            fmt_duration_secs(u.expired_seconds)
+        )?;
+    }
+    Ok(())
+}
+
 pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
     let (store, config) = ctx.open_read()?;
     let now = timeutil::now();
@@ -110,6 +148,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
             }
         })
         .collect();
+    let history = store.repair_status(now, crate::history::ACTION.reach_secs())?;
     let worst_lag = streams.iter().filter_map(|s| lag(s, now)).max();
     let lagging: Vec<&StreamStatus> = match max_lag {
         Some(max) => streams
@@ -149,6 +188,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                     "lagging": lagging.len(),
                     "worst_lag_seconds": worst_lag,
                     "budget": budget_rows,
+                    "history": history,
                 }),
             )?;
             writeln!(out)?;
@@ -254,6 +294,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
             if let Some(w) = worst_lag {
                 writeln!(out, "worst lag: {}", fmt_duration_secs(w))?;
             }
+            write_history(&mut out, &history)?;
         }
     }
     if let Some(max) = max_lag

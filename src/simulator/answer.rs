@@ -1,6 +1,8 @@
 //! What the simulator answers a valid request with: the served buckets of
-//! each answered name under the action's time key, and what a fault puts in
-//! its place, mixes into it or does to its bytes.
+//! each answered name under the action's time key (for `ListQuality`, its
+//! 5-minute slots: the mean of each slot's final 30-second values, once the
+//! offline delay has passed), and what a fault puts in its place, mixes
+//! into it or does to its bytes.
 
 use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
@@ -14,17 +16,33 @@ use super::reply::{
     gateway_page, json_ok,
 };
 use super::request::Request;
+use crate::series::{Action, SeriesKey};
 use crate::{BUCKET_SECS, Source, timeutil};
+
+use crate::store::history::SLOT_SECS;
+
+/// The offline store's value of the 5-minute slot starting at `slot` at
+/// `now`: nothing until the slot ended the offline delay ago, then
+/// [`Model::slot_value`].
+fn offline_value(model: &Model, s: &SeriesKey, slot: i64, now: i64) -> Option<f64> {
+    if slot + SLOT_SECS > now - Action::Quality.delay_secs() {
+        return None;
+    }
+    model.slot_value(s, slot)
+}
 
 /// The answer to a valid request at `now`, with a fault's extras mixed in.
 pub(super) fn build_answer(
     model: &Model,
-    source: Source,
+    action: Action,
     req: &Request,
     now: i64,
     fault: Option<Fault>,
     meta: Value,
 ) -> (Value, u64) {
+    let source = action.source();
+    let offline = action.is_offline();
+    let step = if offline { SLOT_SECS } else { BUCKET_SECS };
     let quality = source == Source::Quality;
     let time_key = if quality { "TimeStamp" } else { "Timestamp" };
     let fmt = |ts: i64| {
@@ -40,16 +58,30 @@ pub(super) fn build_answer(
         let s = req.stream.series(name.as_str());
         let mut data = Vec::new();
         let mut sum = 0.0;
-        let mut ts = timeutil::bucket_ceil(req.start);
+        let mut ts = if offline {
+            req.start.div_euclid(SLOT_SECS) * SLOT_SECS
+                + if req.start.rem_euclid(SLOT_SECS) == 0 {
+                    0
+                } else {
+                    SLOT_SECS
+                }
+        } else {
+            timeutil::bucket_ceil(req.start)
+        };
         while ts <= req.end {
-            if let Some(v) = model.served_value(&s, ts, now) {
+            let value = if offline {
+                offline_value(model, &s, ts, now)
+            } else {
+                model.served_value(&s, ts, now)
+            };
+            if let Some(v) = value {
                 data.push(json!({ time_key: fmt(ts), "Value": v }));
                 sum += v;
                 if fault == Some(Fault::Duplicates) && data.len() % 7 == 0 {
                     data.push(json!({ time_key: fmt(ts), "Value": v }));
                 }
             }
-            ts += BUCKET_SECS;
+            ts += step;
         }
         served += data.len() as u64;
         match fault {
@@ -79,7 +111,10 @@ pub(super) fn build_answer(
         indicators.push(ind);
     }
     let mut result = json!({ "Indicators": indicators });
-    if quality {
+    if offline {
+        // no RoomId/UserId: the points are the request's
+        result["AggregateGranularity"] = json!("5min");
+    } else if quality {
         if let Some(room) = &req.stream.room_id {
             result["RoomId"] = json!(room);
         }

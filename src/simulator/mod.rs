@@ -1,8 +1,11 @@
-//! A built-in simulator of both actions on a loopback address: a real HTTP
-//! server that checks signatures exactly as the API does, enforces the
-//! 60-minute horizon and span, the rate limit and the data delays, serves
-//! 30-second buckets with realistic values and answered names, and injects
-//! faults on demand. `demo` and the integration tests run against it.
+//! A built-in simulator of the real-time actions and of the offline
+//! `ListQuality` on a loopback address: a real HTTP server that checks
+//! signatures exactly as the API does, enforces each action's reach (60
+//! minutes, or 30 days offline) and span (60 minutes, or 7 days), its own
+//! rate limit and the data delays, serves 30-second buckets (5-minute slots
+//! offline, the means of the same model's final values) with realistic
+//! values and answered names, and injects faults on demand. `demo` and the
+//! integration tests run against it.
 //!
 //! `GET /_sim/stats` reports what it saw: requests, faults, and every
 //! violation of the API's rules (rate, horizon, span) a client committed.
@@ -44,8 +47,9 @@ use answer::build_answer;
 use reply::{ApiError, INVALID_ACTION_OR_VERSION, ResponseMeta, json_ok};
 use request::{parse_request, query_pairs};
 
+use crate::API_VERSION;
 use crate::budget::Limits;
-use crate::{API_VERSION, Source};
+use crate::series::Action;
 
 /// The access key the simulator accepts unless told otherwise.
 pub const DEFAULT_ACCESS_KEY: &str = "AKLTsimulator";
@@ -99,26 +103,52 @@ pub struct SimStats {
     pub quota_refused: u64,
     /// The most requests of one action seen within any one second.
     pub max_in_one_second: BTreeMap<String, u64>,
-    /// Requests whose StartTime was older than 60 minutes, by even a
-    /// millisecond, when they arrived (the gateway is that strict).
+    /// Requests whose StartTime was older than their action's reach (60
+    /// minutes, or 30 days offline), by even a millisecond, when they
+    /// arrived (the gateway is that strict).
     pub horizon_violations: u64,
-    /// Requests spanning more than 60 minutes.
+    /// Requests spanning more than their action allows (60 minutes, or 7 days).
     pub span_violations: u64,
     /// Requests whose EndTime was newer than the data delay allows (not an error).
     pub beyond_delay: u64,
     pub auth_failures: u64,
     pub bad_requests: u64,
-    /// The oldest StartTime asked for, as seconds (to the millisecond)
-    /// before the request arrived.
+    /// The oldest StartTime a real-time action asked for, as seconds (to
+    /// the millisecond) before the request arrived.
     pub max_lookback_secs: f64,
+    /// The same, and the violations, for each action on its own (by name).
+    #[serde(default)]
+    pub actions: BTreeMap<String, ActionStats>,
+}
+
+/// What the simulator saw of one action: its own limits' violations.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct ActionStats {
+    /// Requests refused for going over the action's rate.
+    pub rate_limited: u64,
+    /// Requests whose StartTime was beyond the action's reach.
+    pub reach_violations: u64,
+    /// Requests longer than the action's span.
+    pub span_violations: u64,
+    /// Requests reaching into the data delay (served, without the newest data).
+    pub beyond_delay: u64,
+    /// The oldest StartTime asked for, seconds before the request arrived.
+    pub max_lookback_secs: f64,
+}
+
+impl SimStats {
+    /// The statistics of one action.
+    pub fn action(&mut self, action: Action) -> &mut ActionStats {
+        self.actions.entry(action.name().to_string()).or_default()
+    }
 }
 
 struct Inner {
     /// Arrivals within the last second, and within each action's rate
     /// window, per action.
-    arrivals: BTreeMap<Source, VecDeque<Instant>>,
+    arrivals: BTreeMap<Action, VecDeque<Instant>>,
     /// Requests admitted today (UTC), per action: (day, count).
-    today: BTreeMap<Source, (i64, u32)>,
+    today: BTreeMap<Action, (i64, u32)>,
     stats: SimStats,
 }
 
@@ -227,8 +257,10 @@ async fn handle(
         s.requests += 1;
         *s.by_action.entry(action.to_string()).or_default() += 1;
     });
-    let source = match (Source::from_action(action), get("Version").as_deref()) {
-        (Some(source), Some(API_VERSION)) if method == Method::POST => source,
+    // the real-time actions and the offline quality action
+    let served = Action::from_name(action).filter(|a| !a.is_offline() || *a == Action::Quality);
+    let action = match (served, get("Version").as_deref()) {
+        (Some(action), Some(API_VERSION)) if method == Method::POST => action,
         _ => {
             state.stats(|s| s.bad_requests += 1);
             return meta.error(ApiError::new(
@@ -241,11 +273,11 @@ async fn handle(
         state.stats(|s| s.auth_failures += 1);
         return meta.error(e);
     }
-    if let Err(refusal) = state.admit(source) {
+    if let Err(refusal) = state.admit(action) {
         return meta.error(refusal);
     }
     let now_ms = Utc::now().timestamp_millis();
-    let req = match state.stats(|s| parse_request(source, &body, now_ms, s)) {
+    let req = match state.stats(|s| parse_request(action, &body, now_ms, s)) {
         Ok(r) => r,
         Err(e) => {
             state.stats(|s| s.bad_requests += 1);
@@ -270,7 +302,7 @@ async fn handle(
     let now = Utc::now().timestamp();
     let (answer, served) = build_answer(
         &state.config.model,
-        source,
+        action,
         &req,
         now,
         fault,

@@ -111,6 +111,19 @@ impl Model {
         Some(round2(v.clamp(0.0, 100.0)))
     }
 
+    /// The offline store's value of the 5-minute slot starting at `slot`
+    /// (`ListQuality`, `AggregateGranularity` = `5min`): the mean of the
+    /// slot's final 30-second values, to two decimals; `None` if it has none.
+    pub fn slot_value(&self, s: &SeriesKey, slot: i64) -> Option<f64> {
+        let values: Vec<f64> = (0..crate::store::history::SLOT_SECS / BUCKET_SECS)
+            .filter_map(|i| self.final_value(s, slot + i * BUCKET_SECS))
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        Some(round2(values.iter().sum::<f64>() / values.len() as f64))
+    }
+
     /// What the API answers for a bucket at `now`: nothing before the
     /// bucket's data is due, a provisional value for a while, then the final one.
     pub fn served_value(&self, s: &SeriesKey, ts: i64, now: i64) -> Option<f64> {

@@ -7,16 +7,17 @@ use std::time::{Duration, Instant};
 
 use super::SimState;
 use super::reply::{ACCOUNT_FLOW_LIMIT_EXCEEDED, ApiError, QUOTA_EXCEEDED};
-use crate::{Source, timeutil};
+use crate::series::Action;
+use crate::timeutil;
 
 impl SimState {
     /// Counts an arrival; the refusal if it goes over the action's limit.
-    pub(super) fn admit(&self, source: Source) -> Result<(), ApiError> {
-        let limit = self.config.limits.of(source.action());
+    pub(super) fn admit(&self, action: Action) -> Result<(), ApiError> {
+        let limit = self.config.limits.of(action.name());
         let window = limit.rate.per.max(Duration::from_secs(1));
         let mut inner = self.lock();
         let now = Instant::now();
-        let q = inner.arrivals.entry(source).or_default();
+        let q = inner.arrivals.entry(action).or_default();
         while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
             q.pop_front();
         }
@@ -30,18 +31,19 @@ impl SimState {
         let max = inner
             .stats
             .max_in_one_second
-            .entry(source.action().to_string())
+            .entry(action.name().to_string())
             .or_default();
         *max = (*max).max(in_one_second);
         if in_window > limit.rate.requests as usize {
             inner.stats.rate_limited += 1;
+            inner.stats.action(action).rate_limited += 1;
             return Err(ApiError::new(
                 ACCOUNT_FLOW_LIMIT_EXCEEDED,
                 format!("Too many requests: at most {}", limit.rate),
             ));
         }
         let day = timeutil::now().div_euclid(86_400);
-        let today = inner.today.entry(source).or_insert((day, 0));
+        let today = inner.today.entry(action).or_insert((day, 0));
         if today.0 != day {
             *today = (day, 0);
         }

@@ -28,6 +28,9 @@ pub(super) const MISSING_PARAMETER: Code = Code::new("MissingParameter", 400, 10
 pub(super) const MISSING_AUTHENTICATION_TOKEN: Code =
     Code::new("MissingAuthenticationToken", 401, 100003);
 pub(super) const INVALID_PARAMETER: Code = Code::new("InvalidParameter", 400, 100004);
+/// A window beyond the offline action's reach or span (doc 70426).
+pub(super) const OUT_OF_TIME_RANGE: Code =
+    Code::new("InvalidParameter.OutofTimeRange", 400, 100004);
 pub(super) const MISSING_SIGNATURE: Code = Code::new("MissingSignature", 401, 100005);
 pub(super) const INVALID_TIMESTAMP: Code = Code::new("InvalidTimestamp", 403, 100006);
 pub(super) const INVALID_ACTION_OR_VERSION: Code = Code::new("InvalidActionOrVersion", 404, 100008);

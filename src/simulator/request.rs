@@ -1,16 +1,18 @@
 //! What the API accepts: a request's query string and body checked by its
-//! rules. `StartTime` at most 60 minutes before the arrival, to the
-//! millisecond (the gateway is that strict); a span of at most 60 minutes;
-//! an `EndTime` newer than the data delay is served, but counted; at most 20
-//! users, and only with a room; indicators the action knows.
+//! rules. `StartTime` at most the action's reach before the arrival (60
+//! minutes, or 30 days for `ListQuality`), to the millisecond (the gateway
+//! is that strict); a span of at most the action's longest (60 minutes, or
+//! 7 days); an `EndTime` newer than the data delay is served, but counted;
+//! `ListQuality` needs `AggregateGranularity` = `5min`; at most 20 users,
+//! and only with a room; indicators the action knows.
 
 use axum::http::Uri;
 use serde_json::Value;
 
 use super::SimStats;
-use super::reply::{ApiError, INVALID_PARAMETER, MISSING_PARAMETER};
-use crate::series::{StreamKey, UserSet};
-use crate::{HORIZON_SECS, Source, catalog, timeutil};
+use super::reply::{ApiError, INVALID_PARAMETER, MISSING_PARAMETER, OUT_OF_TIME_RANGE};
+use crate::series::{Action, StreamKey, UserSet};
+use crate::{Source, catalog, timeutil};
 
 /// The query string's pairs (`Action`, `Version`), decoded.
 pub(super) fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
@@ -33,11 +35,12 @@ pub(super) struct Request {
 
 /// Checks a request's body at `now_ms` (Unix milliseconds) as the API does.
 pub(super) fn parse_request(
-    source: Source,
+    action: Action,
     body: &[u8],
     now_ms: i64,
     stats: &mut SimStats,
 ) -> Result<Request, ApiError> {
+    let source = action.source();
     let now = now_ms.div_euclid(1000);
     let invalid = |m: String| ApiError::new(INVALID_PARAMETER, m);
     let doc: Value =
@@ -68,27 +71,63 @@ pub(super) fn parse_request(
     if indicators.is_empty() {
         return Err(missing("Indicator"));
     }
+    if action.is_offline() {
+        match doc.get("AggregateGranularity").and_then(Value::as_str) {
+            Some("5min") => {}
+            Some("1d") => {
+                return Err(invalid(
+                    "AggregateGranularity \"1d\" is not served by the simulator; ask for \"5min\""
+                        .into(),
+                ));
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "AggregateGranularity {other:?} is not \"5min\" or \"1d\""
+                )));
+            }
+            None => return Err(missing("AggregateGranularity")),
+        }
+    }
+    let reach = action.reach_secs();
+    let span = action.max_span_secs();
     let lookback_ms = now_ms - start * 1000;
-    stats.max_lookback_secs = stats.max_lookback_secs.max(lookback_ms as f64 / 1000.0);
-    if lookback_ms > HORIZON_SECS * 1000 {
+    let seen = stats.action(action);
+    seen.max_lookback_secs = seen.max_lookback_secs.max(lookback_ms as f64 / 1000.0);
+    if !action.is_offline() {
+        stats.max_lookback_secs = stats.max_lookback_secs.max(lookback_ms as f64 / 1000.0);
+    }
+    if lookback_ms > reach * 1000 {
         stats.horizon_violations += 1;
-        return Err(invalid(format!(
-            "StartTime is {:.3} s before now; at most 3600 s are allowed",
+        stats.action(action).reach_violations += 1;
+        let e = format!(
+            "StartTime is {:.3} s before now; at most {reach} s are allowed",
             lookback_ms as f64 / 1000.0
-        )));
+        );
+        return Err(if action.is_offline() {
+            ApiError::new(OUT_OF_TIME_RANGE, e)
+        } else {
+            invalid(e)
+        });
     }
     if end < start {
         return Err(invalid("EndTime is before StartTime".into()));
     }
-    if end - start > HORIZON_SECS {
+    if end - start > span {
         stats.span_violations += 1;
-        return Err(invalid(format!(
-            "the span is {} s; at most 3600 s are allowed",
+        stats.action(action).span_violations += 1;
+        let e = format!(
+            "the span is {} s; at most {span} s are allowed",
             end - start
-        )));
+        );
+        return Err(if action.is_offline() {
+            ApiError::new(OUT_OF_TIME_RANGE, e)
+        } else {
+            invalid(e)
+        });
     }
-    if end > now - source.delay_secs() {
+    if end > now - action.delay_secs() {
         stats.beyond_delay += 1;
+        stats.action(action).beyond_delay += 1;
     }
     let (room_id, user_ids) = if source == Source::Quality {
         let room = doc
@@ -126,7 +165,7 @@ pub(super) fn parse_request(
         let names = catalog::answered_names(source, ind).ok_or_else(|| {
             invalid(format!(
                 "Indicator {ind:?} is not supported by {}",
-                source.action()
+                action.name()
             ))
         })?;
         for n in names {

@@ -10,7 +10,8 @@ use crate::client::ApiClient;
 use crate::config::ApiConfig;
 use crate::credentials::Credentials;
 use crate::planner::{self, PlanParams};
-use crate::timeutil;
+use crate::series::Action;
+use crate::{Source, timeutil};
 
 async fn sim(config: SimConfig) -> SimHandle {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -188,6 +189,8 @@ async fn bursts_over_the_rate_limit_get_429() {
     let creds = Credentials::new(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, None, "t");
     let req = request(Source::Operation, &["online_user_count"]);
     let body = req.body();
+    // the client installs the crypto provider; this test builds its own
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     let url = format!(
         "{}/?Action=ListRealTimeOperationData&Version=2020-12-01",
@@ -243,7 +246,13 @@ fn horizon_bug_a_start_a_millisecond_beyond_the_horizon_is_refused() {
     };
     let at = |now_ms: i64| {
         let mut stats = SimStats::default();
-        let ok = parse_request(Source::Operation, &body(start), now_ms, &mut stats).is_ok();
+        let ok = parse_request(
+            Action::RealTimeOperationData,
+            &body(start),
+            now_ms,
+            &mut stats,
+        )
+        .is_ok();
         (ok, stats)
     };
     let horizon_ms = (start + 3600) * 1000;
@@ -257,4 +266,80 @@ fn horizon_bug_a_start_a_millisecond_beyond_the_horizon_is_refused() {
     let (ok, stats) = at(horizon_ms + 999);
     assert!(!ok);
     assert_eq!(stats.horizon_violations, 1);
+}
+
+fn offline(indicators: &[&str], start: i64, end: i64) -> crate::api::QueryRequest {
+    crate::api::QueryRequest {
+        action: crate::series::Action::Quality,
+        stream: crate::series::StreamKey::new(
+            "app1",
+            Some("room-1".into()),
+            crate::series::UserSet::NONE,
+            Source::Quality,
+        ),
+        product_type: None,
+        indicators: indicators.iter().map(|s| s.to_string()).collect(),
+        start,
+        end,
+    }
+}
+
+#[tokio::test]
+async fn list_quality_serves_slot_means_of_the_final_values_after_the_delay() {
+    let handle = sim(SimConfig::default()).await;
+    let c = client(&handle, DEFAULT_SECRET_KEY);
+    let now = timeutil::now();
+    let delay = crate::series::Action::Quality.delay_secs();
+    // two days, the last of it inside the data delay
+    let start = crate::store::history::slot_floor(now - 2 * 86_400);
+    let end = crate::store::history::slot_floor(now) - 300;
+    let req = offline(&["stall_rate"], start, end);
+    let answer = c.fetch(&req).await.unwrap().result.unwrap();
+    let model = Model::default();
+    assert_eq!(answer.series.len(), 2);
+    for s in &answer.series {
+        let key = req.stream.series(s.name.as_str());
+        let expected: Vec<(i64, f64)> = (0..)
+            .map(|i| start + i * 300)
+            .take_while(|&t| t + 300 <= now - delay)
+            .filter_map(|t| model.slot_value(&key, t).map(|v| (t, v)))
+            .collect();
+        assert!(expected.len() > 400, "{}", expected.len());
+        assert_eq!(s.points, expected, "{}", s.name);
+    }
+    let stats = handle.stats();
+    let seen = &stats.actions["ListQuality"];
+    assert_eq!(seen.beyond_delay, 1, "reaching into the delay is counted");
+    assert_eq!((seen.reach_violations, seen.span_violations), (0, 0));
+    assert_eq!(stats.max_lookback_secs, 0.0, "real-time lookback untouched");
+    handle.stop().await;
+}
+
+#[tokio::test]
+async fn list_quality_refuses_beyond_its_reach_span_and_granularity() {
+    let handle = sim(SimConfig::default()).await;
+    let c = client(&handle, DEFAULT_SECRET_KEY);
+    let now = timeutil::now();
+    let day = 86_400;
+    let refused = |r: Result<crate::api::Answer, FetchError>| match r {
+        Err(FetchError::Rejected { code, .. }) => code,
+        other => panic!("{other:?}"),
+    };
+    // a StartTime one second beyond the 30 days
+    let old = offline(&["stall_rate"], now - 30 * day - 1, now - 29 * day);
+    let code = refused(c.fetch(&old).await.unwrap().result);
+    assert_eq!(code, "InvalidParameter.OutofTimeRange");
+    // eight days in one call
+    let long = offline(&["stall_rate"], now - 20 * day, now - 12 * day);
+    let code = refused(c.fetch(&long).await.unwrap().result);
+    assert_eq!(code, "InvalidParameter.OutofTimeRange");
+    // exactly seven days, inside the reach: served
+    let week = offline(&["stall_rate"], now - 20 * day, now - 13 * day);
+    c.fetch(&week).await.unwrap().result.unwrap();
+    let stats = handle.stats();
+    let seen = &stats.actions["ListQuality"];
+    assert_eq!((seen.reach_violations, seen.span_violations), (1, 1));
+    assert_eq!(stats.by_action["ListQuality"], 3);
+    assert!(!stats.actions.contains_key("ListRealTimeQuality"));
+    handle.stop().await;
 }

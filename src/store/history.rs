@@ -60,7 +60,38 @@ pub struct Unrepairable {
     pub expired_seconds: i64,
 }
 
+/// What the offline actions repaired and what they cannot, for `status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RepairStatus {
+    /// Recorded gaps filled at 5 minutes, and their seconds.
+    pub repaired_gaps: i64,
+    pub repaired_seconds: i64,
+    /// Gaps still waiting for the offline delay or a retry.
+    pub pending_gaps: i64,
+    pub unrepairable: Unrepairable,
+}
+
 impl Store {
+    /// The gap ledger's repair state at `now`, `reach` being the offline
+    /// store's (seconds).
+    pub fn repair_status(&self, now: i64, reach: i64) -> Result<RepairStatus> {
+        let unrepairable = self.unrepairable(now, reach)?;
+        let (repaired_gaps, repaired_seconds, open): (i64, i64, i64) = self.conn.query_row(
+            "SELECT coalesce(sum(repaired_at IS NOT NULL), 0),
+                    coalesce(sum(CASE WHEN repaired_at IS NOT NULL THEN end_ts - start_ts END), 0),
+                    coalesce(sum(repaired_at IS NULL), 0)
+             FROM gap_log",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(RepairStatus {
+            repaired_gaps,
+            repaired_seconds,
+            pending_gaps: open - unrepairable.operation_gaps - unrepairable.expired_gaps,
+            unrepairable,
+        })
+    }
+
     /// Stores what one offline request brought: its 5-minute points (where
     /// no 30-second point covers their slot), the interval it fetched in
     /// the history ledger, and the gaps inside that interval as repaired at

@@ -27,7 +27,7 @@ pub use codec::{
 };
 pub use error::{Result, StoreError, sqlite_is_io, sqlite_message};
 pub use file::{is_archive_file, kind_of, not_a_file_path};
-pub use history::{HistoryFetch, RepairDue, Unrepairable};
+pub use history::{HistoryFetch, RepairDue, RepairStatus, Unrepairable};
 pub use migrate::{APPLICATION_ID, MIGRATIONS, Migrated, latest_version};
 pub use write::{Fetch, FetchedSeries, Lost};
 

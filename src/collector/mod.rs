@@ -10,6 +10,13 @@
 //! the horizon), and plans its window when its turn comes: a pass with more
 //! requests than the interval allows takes longer, covers more per request,
 //! and loses only what the budget cannot save (recorded as over_budget).
+//!
+//! After the streams, every pass repairs what it can of the recorded gaps
+//! from the offline API ([`repair`]).
+
+mod repair;
+
+pub use repair::RepairReport;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -86,6 +93,10 @@ impl std::fmt::Display for StreamFailure {
 #[derive(Debug, Default)]
 pub struct PassReport {
     pub streams: Vec<StreamOutcome>,
+    /// What the gap repair did after the streams.
+    pub repaired: RepairReport,
+    /// The repair's storage error, if it met one.
+    pub repair_error: Option<StoreError>,
 }
 
 impl PassReport {
@@ -101,6 +112,9 @@ impl PassReport {
     /// An archive busy with another writer (a long import or `compact`) is
     /// not one: that window is simply planned again next pass.
     pub fn take_store_error(&mut self) -> Option<StoreError> {
+        if self.repair_error.as_ref().is_some_and(|e| !e.is_busy()) {
+            return self.repair_error.take();
+        }
         let i = self
             .streams
             .iter()
@@ -124,7 +138,7 @@ impl PassReport {
 
 /// What every stream job of the collector shares.
 struct Shared {
-    store: Mutex<Store>,
+    store: Arc<Mutex<Store>>,
     client: ApiClient,
     config: Config,
     metrics: Arc<Metrics>,
@@ -151,7 +165,7 @@ impl Collector {
         }
         Collector {
             shared: Arc::new(Shared {
-                store: Mutex::new(store),
+                store: Arc::new(Mutex::new(store)),
                 client,
                 // the config's [[notify]] destinations, if any
                 notifier: Notifier::start(&config),
@@ -211,6 +225,13 @@ impl Collector {
             }
         }
         report.streams.sort_by(|a, b| a.key.cmp(&b.key));
+        match repair::run(&self.shared, shutdown).await {
+            Ok(repaired) => report.repaired = repaired,
+            Err(e) => {
+                warn!(error = %e, "gap repair could not use the archive");
+                report.repair_error = Some(e);
+            }
+        }
         // lag and refusals, on transitions only
         self.shared.notifier.pass_finished(&report, timeutil::now());
         report
