@@ -1,4 +1,5 @@
-//! A built-in simulator of both actions on a loopback address: a real HTTP
+//! A built-in simulator of the real-time actions (quality, operation data
+//! and the quality distribution by dimension) on a loopback address: a real HTTP
 //! server that checks signatures exactly as the API does, enforces the
 //! 60-minute horizon and span, the rate limit and the data delays, serves
 //! 30-second buckets with realistic values and answered names, and injects
@@ -45,6 +46,7 @@ use reply::{ApiError, INVALID_ACTION_OR_VERSION, ResponseMeta, json_ok};
 use request::{parse_request, query_pairs};
 
 use crate::budget::Limits;
+use crate::series::Action;
 use crate::{API_VERSION, Source};
 
 /// The access key the simulator accepts unless told otherwise.
@@ -201,6 +203,18 @@ pub fn start(listener: TcpListener, config: SimConfig) -> std::io::Result<SimHan
     })
 }
 
+/// The family of the action named by a request's `Action`, if the
+/// simulator serves it: one arm per action.
+fn served_source(action: &str) -> Option<Source> {
+    match Action::from_name(action)? {
+        Action::RealTimeQuality => Some(Source::Quality),
+        Action::RealTimeOperationData => Some(Source::Operation),
+        Action::RealTimeQualityDistribution => Some(Source::Distribution),
+        Action::Quality => None,
+        Action::QualityDistribution => None,
+    }
+}
+
 /// One request, from its arrival to its answer: the action, the signature,
 /// the rate limit, the body's rules, then the data or a fault.
 async fn handle(
@@ -227,7 +241,7 @@ async fn handle(
         s.requests += 1;
         *s.by_action.entry(action.to_string()).or_default() += 1;
     });
-    let source = match (Source::from_action(action), get("Version").as_deref()) {
+    let source = match (served_source(action), get("Version").as_deref()) {
         (Some(source), Some(API_VERSION)) if method == Method::POST => source,
         _ => {
             state.stats(|s| s.bad_requests += 1);

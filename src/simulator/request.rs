@@ -2,14 +2,16 @@
 //! rules. `StartTime` at most 60 minutes before the arrival, to the
 //! millisecond (the gateway is that strict); a span of at most 60 minutes;
 //! an `EndTime` newer than the data delay is served, but counted; at most 20
-//! users, and only with a room; indicators the action knows.
+//! users, and only with a room; indicators the action knows. A
+//! distribution request takes one `Indicator` (a string: a list is
+//! `InvalidParameter.Unmarshal`) and one `Dimension` of the four.
 
 use axum::http::Uri;
 use serde_json::Value;
 
 use super::SimStats;
-use super::reply::{ApiError, INVALID_PARAMETER, MISSING_PARAMETER};
-use crate::series::{StreamKey, UserSet};
+use super::reply::{ApiError, INVALID_PARAMETER, INVALID_PARAMETER_UNMARSHAL, MISSING_PARAMETER};
+use crate::series::{Dimension, StreamKey, UserSet};
 use crate::{HORIZON_SECS, Source, catalog, timeutil};
 
 /// The query string's pairs (`Action`, `Version`), decoded.
@@ -22,7 +24,8 @@ pub(super) fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
 /// A valid request, as the answer needs it.
 #[derive(Debug)]
 pub(super) struct Request {
-    /// AppId, RoomId and UserId (empty without a room), and the action.
+    /// AppId, RoomId and UserId (empty without a room), the action, and
+    /// the dimension of a distribution request.
     pub stream: StreamKey,
     /// `StartTime` and `EndTime` (inclusive), as Unix seconds.
     pub start: i64,
@@ -57,17 +60,12 @@ pub(super) fn parse_request(
     };
     let start = time("StartTime")?;
     let end = time("EndTime")?;
-    let indicators: Vec<String> = doc
-        .get("Indicator")
-        .and_then(Value::as_array)
-        .ok_or_else(|| missing("Indicator"))?
-        .iter()
-        .map(|v| v.as_str().map(str::to_string))
-        .collect::<Option<_>>()
-        .ok_or_else(|| invalid("Indicator must be a list of strings".into()))?;
-    if indicators.is_empty() {
-        return Err(missing("Indicator"));
-    }
+    let (indicators, dimension) = if source == Source::Distribution {
+        let (indicator, dimension) = one_indicator_and_dimension(&doc)?;
+        (vec![indicator], Some(dimension))
+    } else {
+        (indicator_list(&doc)?, None)
+    };
     let lookback_ms = now_ms - start * 1000;
     stats.max_lookback_secs = stats.max_lookback_secs.max(lookback_ms as f64 / 1000.0);
     if lookback_ms > HORIZON_SECS * 1000 {
@@ -135,10 +133,71 @@ pub(super) fn parse_request(
             }
         }
     }
+    let stream = match dimension {
+        Some(d) => StreamKey::distribution(app_id, d),
+        None => StreamKey::new(app_id, room_id, user_ids, source),
+    };
     Ok(Request {
-        stream: StreamKey::new(app_id, room_id, user_ids, source),
+        stream,
         start,
         end,
         answered,
     })
+}
+
+/// The `Indicator` list of a quality or operation request.
+fn indicator_list(doc: &Value) -> Result<Vec<String>, ApiError> {
+    let indicators: Vec<String> = doc
+        .get("Indicator")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::new(MISSING_PARAMETER, "Indicator is required"))?
+        .iter()
+        .map(|v| v.as_str().map(str::to_string))
+        .collect::<Option<_>>()
+        .ok_or_else(|| ApiError::new(INVALID_PARAMETER, "Indicator must be a list of strings"))?;
+    if indicators.is_empty() {
+        return Err(ApiError::new(MISSING_PARAMETER, "Indicator is required"));
+    }
+    Ok(indicators)
+}
+
+/// The one `Indicator` (a string) and the `Dimension` of a distribution
+/// request.
+fn one_indicator_and_dimension(doc: &Value) -> Result<(String, Dimension), ApiError> {
+    let indicator = match doc.get("Indicator") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::new(MISSING_PARAMETER, "Indicator is required"));
+        }
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(_)) => {
+            return Err(ApiError::new(MISSING_PARAMETER, "Indicator is required"));
+        }
+        Some(other) => {
+            return Err(ApiError::new(
+                INVALID_PARAMETER_UNMARSHAL,
+                format!("Indicator must be one string, not {other}"),
+            ));
+        }
+    };
+    let dimension = match doc.get("Dimension") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::new(MISSING_PARAMETER, "Dimension is required"));
+        }
+        Some(Value::String(s)) => Dimension::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                ApiError::new(
+                    INVALID_PARAMETER,
+                    format!("Dimension {s:?} is not one of {}", Dimension::allowed()),
+                )
+            })?,
+        Some(other) => {
+            return Err(ApiError::new(
+                INVALID_PARAMETER_UNMARSHAL,
+                format!("Dimension must be a string, not {other}"),
+            ));
+        }
+    };
+    Ok((indicator, dimension))
 }
