@@ -160,6 +160,57 @@ fn a_breakdown_is_collected_bucket_by_bucket_with_final_values() {
         )
         .unwrap();
     assert_eq!(fetched, 2);
+    // one column per value: each cell the step's average of that value
+    let out = env
+        .cmd()
+        .args([
+            "query",
+            "--from",
+            "-2h",
+            "--dimension",
+            "os",
+            "--indicator",
+            "video_stall_rate",
+            "--step",
+            "10m",
+            "--by",
+            "dimension_value",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("app_id,indicator,dimension,ts,time,android,ios,linux,mac,windows")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(rows.len() >= 4, "{text}");
+    for row in &rows {
+        assert_eq!(&row[..3], ["app1", "video_stall_rate", "OS"]);
+        let ts: i64 = row[3].parse().unwrap();
+        for (i, value) in ["android", "ios", "linux", "mac", "windows"]
+            .iter()
+            .enumerate()
+        {
+            let avg: Option<f64> = conn
+                .query_row(
+                    "SELECT avg(value) FROM samples WHERE dimension = 'OS' AND dimension_value = ?1
+                     AND indicator = 'video_stall_rate' AND ts >= ?2 AND ts < ?2 + 600",
+                    rusqlite::params![value, ts],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let cell: Option<f64> = row[5 + i].parse().ok();
+            match (avg, cell) {
+                (Some(a), Some(c)) => assert!((a - c).abs() < 1e-9, "{value} at {ts}: {a} vs {c}"),
+                (a, c) => assert_eq!(a, c, "{value} at {ts}"),
+            }
+        }
+    }
     env.cmd()
         .args(["status"])
         .assert()
