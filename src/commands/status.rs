@@ -22,7 +22,6 @@ const STREAM_COLUMNS: [&str; 19] = [
     "room_id",
     "user_ids",
     "source",
-    "dimension",
     "indicators",
     "fetched_until",
     "fetched_until_time",
@@ -37,6 +36,7 @@ const STREAM_COLUMNS: [&str; 19] = [
     "gap_seconds_24h",
     "gaps_7d",
     "gap_seconds_7d",
+    "dimension",
 ];
 
 /// One action's demand against its budget, as `status` shows it.
@@ -167,7 +167,6 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                     Cell::text(s.key.room_id.as_deref()),
                     Cell::text(s.key.user_ids.as_option()),
                     Cell::text(Some(s.key.source.as_str())),
-                    Cell::text(s.key.dimension.map(|d| d.as_str())),
                     Cell::text(Some(&s.indicators.join(","))),
                     Cell::int(s.fetched_until),
                     time(s.fetched_until),
@@ -182,6 +181,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                     Cell::int(Some(s.gap_seconds_24h)),
                     Cell::int(Some(s.gaps_7d)),
                     Cell::int(Some(s.gap_seconds_7d)),
+                    Cell::text(s.key.dimension.map(|d| d.as_str())),
                 ])?;
             }
             w.finish()?;
