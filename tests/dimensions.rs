@@ -355,3 +355,115 @@ fn breakdown_config_errors_exit_2_naming_the_key() {
     }
     assert!(!env.db().exists(), "no archive is created for a bad config");
 }
+
+/// Every column of the samples view, as text, sorted.
+fn view(db: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT app_id, room_id, user_ids, source, dimension, indicator, dimension_value, unit,
+                    ts, resolution, value FROM samples",
+        )
+        .unwrap();
+    let mut rows: Vec<String> = stmt
+        .query_map([], |r| {
+            Ok(format!(
+                "{}|{:?}|{:?}|{}|{:?}|{}|{:?}|{:?}|{}|{}|{:?}",
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, i64>(8)?,
+                r.get::<_, i64>(9)?,
+                r.get::<_, f64>(10)?.to_bits(),
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn export_and_import_round_trip_the_dimension_columns_exactly() {
+    let sim = Sim::start(SimConfig::default());
+    let env = Env::new();
+    env.write_config(
+        &sim.endpoint,
+        r#"
+[[target]]
+app_id = "app1"
+quality = ["stall_rate"]
+distribution = ["stall_rate"]
+dimensions = ["Province", "Access"]
+"#,
+    );
+    env.cmd().args(["collect", "--once"]).assert().success();
+    let db = env.db();
+    let want = view(&db);
+    assert!(
+        want.iter().any(|r| r.contains("Some(\"广东\")")),
+        "a Chinese value is archived"
+    );
+    assert!(
+        want.iter().any(|r| r.contains("|None|")),
+        "and app-wide series"
+    );
+    for format in ["jsonl", "csv"] {
+        let file = env.path(&format!("all.{format}"));
+        env.cmd()
+            .args([
+                "export",
+                "--db",
+                db.to_str().unwrap(),
+                "--format",
+                format,
+                "--out",
+            ])
+            .arg(&file)
+            .assert()
+            .success();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("广东"), "{format} keeps UTF-8 as it is");
+        let copy = env.path(&format!("copy-{format}.db"));
+        env.cmd()
+            .args(["import", "--db", copy.to_str().unwrap()])
+            .arg(&file)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(format!(
+                "{} new, 0 revised, 0 unchanged; 0 bad lines",
+                want.len()
+            )));
+        assert_eq!(view(&copy), want, "{format} round trip");
+    }
+    // a selection by dimension value, exported and imported, is just that value
+    let sel = env.path("guangdong.jsonl");
+    env.cmd()
+        .args([
+            "export",
+            "--db",
+            db.to_str().unwrap(),
+            "--dimension",
+            "province",
+            "--dimension-value",
+            "广东",
+            "--out",
+        ])
+        .arg(&sel)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&sel).unwrap();
+    assert!(!text.is_empty());
+    assert!(
+        text.lines()
+            .all(|l| l.contains("\"dimension\":\"Province\"")
+                && l.contains("\"dimension_value\":\"广东\"")),
+        "{text}"
+    );
+}

@@ -256,6 +256,11 @@ impl Batcher {
                 && k.stream.app_id == s.app_id
                 && k.stream.room_id.as_deref() == s.room_id.as_deref()
                 && k.stream.user_ids.joined() == s.user_ids.as_deref().unwrap_or("")
+                // a breakdown's values follow each other in an export: every
+                // part of the identity counts (without these, the values of
+                // one indicator were all written into its first value's series)
+                && k.stream.dimension == s.dimension
+                && k.dimension_value.as_deref() == s.dimension_value.as_deref()
         });
         let i = match &self.last {
             Some((_, i)) if same => *i,
