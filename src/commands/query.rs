@@ -85,7 +85,14 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
             tz,
             now,
         };
-        write_wide(&store, &series, (from, to), a, format, style.zone, stdout)?;
+        write_wide(
+            &store,
+            &series,
+            (from, to),
+            a,
+            (format, style.zone, false),
+            stdout,
+        )?;
         return Ok(exit::SUCCESS);
     }
     let mut out = SampleWriter::with_style(format, style, BufWriter::new(stdout))?;
@@ -116,15 +123,16 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
 
 /// `--by dimension_value`: the breakdown series' steps, one column per
 /// value (see [`crate::query::wide`]). The steps are gathered before the
-/// first row is printed: a row needs every value's step.
-fn write_wide(
+/// first row is printed: a row needs every value's step. `round2` rounds
+/// the values to two decimals, as the API gives them (for the demo); times
+/// print in `zone` if given, else UTC.
+pub(crate) fn write_wide(
     store: &Store,
     series: &[StoredSeries],
     (from, to): (i64, i64),
     a: Aggregation,
-    format: Format,
-    zone: Option<chrono_tz::Tz>,
-    stdout: io::StdoutLock<'_>,
+    (format, zone, round2): (Format, Option<chrono_tz::Tz>, bool),
+    out: impl io::Write,
 ) -> anyhow::Result<()> {
     let mut wide = Wide::default();
     let mut left_out = 0;
@@ -140,6 +148,13 @@ fn write_wide(
             dimension: dimension.to_string(),
         };
         aggregate_series::<anyhow::Error>(store, s, from, to, a, |ts, v| {
+            let v = v.map(|v| {
+                if round2 {
+                    (v * 100.0).round() / 100.0
+                } else {
+                    v
+                }
+            });
             wide.add(&group, value, ts, v);
             Ok(())
         })?;
@@ -150,7 +165,7 @@ fn write_wide(
              left out (select breakdowns with --source distribution or --dimension)"
         );
     }
-    let mut w = RecordWriter::new(format, wide.header(), BufWriter::new(stdout))?;
+    let mut w = RecordWriter::new(format, wide.header(), BufWriter::new(out))?;
     for row in wide.rows() {
         let time = match zone {
             Some(tz) => timeutil::fmt_in(row.ts, tz),

@@ -318,69 +318,6 @@ fn draw_err<E: std::fmt::Display>(e: E) -> RenderError {
     RenderError::Chart(e.to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const DAY: i64 = 1_795_392_000; // 2026-11-23T00:00:00Z
-
-    #[test]
-    fn lines_break_at_missing_steps() {
-        let h = 300.0 / 3600.0;
-        let pts = [(0.0, 1.0), (h, 2.0), (3.0 * h, 3.0), (4.0 * h, f64::NAN)];
-        let r = runs(&pts, h, 24.0);
-        assert_eq!(r, vec![vec![(0.0, 1.0), (h, 2.0)], vec![(3.0 * h, 3.0)]]);
-        assert!(runs(&pts, h, 0.01).len() == 1);
-    }
-
-    #[test]
-    fn ticks_are_short() {
-        assert_eq!(fmt_tick(12.0), "12");
-        assert_eq!(fmt_tick(12.5), "12.5");
-        assert_eq!(fmt_tick(0.126), "0.13");
-        assert_eq!(fmt_tick(-0.001), "0");
-    }
-
-    #[test]
-    fn time_ticks_fall_on_round_clock_times() {
-        let clock = |ts: &[i64], tz: Tz, f: &str| -> Vec<String> {
-            ts.iter()
-                .map(|&t| {
-                    DateTime::from_timestamp(t, 0)
-                        .unwrap()
-                        .with_timezone(&tz)
-                        .format(f)
-                        .to_string()
-                })
-                .collect()
-        };
-        // a day: every 2 hours from midnight, both ends included
-        let t = ticks(DAY, DAY + 86400, Tz::UTC, 13);
-        assert_eq!(t.len(), 13);
-        assert_eq!(
-            clock(&t[..3], Tz::UTC, "%H:%M"),
-            ["00:00", "02:00", "04:00"]
-        );
-        // an hour from 12:34:56: every 5 minutes on the minute
-        let from = DAY + 12 * 3600 + 34 * 60 + 56;
-        let t = ticks(from, from + 3600, Tz::UTC, 13);
-        assert_eq!(
-            clock(&t[..2], Tz::UTC, "%H:%M:%S"),
-            ["12:35:00", "12:40:00"]
-        );
-        assert_eq!(t.len(), 12);
-        // in Kathmandu (+05:45) the hours are local hours
-        let ktm: Tz = "Asia/Kathmandu".parse().unwrap();
-        let t = ticks(DAY, DAY + 86400, ktm, 13);
-        assert!(clock(&t, ktm, "%M").iter().all(|m| m == "00"), "{t:?}");
-        // a week: days at local midnight
-        let sh: Tz = "Asia/Shanghai".parse().unwrap();
-        let t = ticks(DAY - 8 * 3600, DAY - 8 * 3600 + 7 * 86400, sh, 13);
-        assert_eq!(t.len(), 8);
-        assert!(clock(&t, sh, "%H:%M").iter().all(|m| m == "00:00"));
-    }
-}
-
 /// One value of a dimension on an attribution chart: its average in the
 /// comparison and now.
 pub struct Bar {
@@ -450,4 +387,67 @@ pub fn bars(title: &str, unit: Option<&str>, bars: &[Bar]) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 1_795_392_000; // 2026-11-23T00:00:00Z
+
+    #[test]
+    fn lines_break_at_missing_steps() {
+        let h = 300.0 / 3600.0;
+        let pts = [(0.0, 1.0), (h, 2.0), (3.0 * h, 3.0), (4.0 * h, f64::NAN)];
+        let r = runs(&pts, h, 24.0);
+        assert_eq!(r, vec![vec![(0.0, 1.0), (h, 2.0)], vec![(3.0 * h, 3.0)]]);
+        assert!(runs(&pts, h, 0.01).len() == 1);
+    }
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(fmt_tick(12.0), "12");
+        assert_eq!(fmt_tick(12.5), "12.5");
+        assert_eq!(fmt_tick(0.126), "0.13");
+        assert_eq!(fmt_tick(-0.001), "0");
+    }
+
+    #[test]
+    fn time_ticks_fall_on_round_clock_times() {
+        let clock = |ts: &[i64], tz: Tz, f: &str| -> Vec<String> {
+            ts.iter()
+                .map(|&t| {
+                    DateTime::from_timestamp(t, 0)
+                        .unwrap()
+                        .with_timezone(&tz)
+                        .format(f)
+                        .to_string()
+                })
+                .collect()
+        };
+        // a day: every 2 hours from midnight, both ends included
+        let t = ticks(DAY, DAY + 86400, Tz::UTC, 13);
+        assert_eq!(t.len(), 13);
+        assert_eq!(
+            clock(&t[..3], Tz::UTC, "%H:%M"),
+            ["00:00", "02:00", "04:00"]
+        );
+        // an hour from 12:34:56: every 5 minutes on the minute
+        let from = DAY + 12 * 3600 + 34 * 60 + 56;
+        let t = ticks(from, from + 3600, Tz::UTC, 13);
+        assert_eq!(
+            clock(&t[..2], Tz::UTC, "%H:%M:%S"),
+            ["12:35:00", "12:40:00"]
+        );
+        assert_eq!(t.len(), 12);
+        // in Kathmandu (+05:45) the hours are local hours
+        let ktm: Tz = "Asia/Kathmandu".parse().unwrap();
+        let t = ticks(DAY, DAY + 86400, ktm, 13);
+        assert!(clock(&t, ktm, "%M").iter().all(|m| m == "00"), "{t:?}");
+        // a week: days at local midnight
+        let sh: Tz = "Asia/Shanghai".parse().unwrap();
+        let t = ticks(DAY - 8 * 3600, DAY - 8 * 3600 + 7 * 86400, sh, 13);
+        assert_eq!(t.len(), 8);
+        assert!(clock(&t, sh, "%H:%M").iter().all(|m| m == "00:00"));
+    }
 }

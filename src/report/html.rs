@@ -368,19 +368,6 @@ fn gaps(out: &mut String, report: &Report) {
     );
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            escape("<a href=\"x\">it's & </a>"),
-            "&lt;a href=&quot;x&quot;&gt;it&#39;s &amp; &lt;/a&gt;"
-        );
-    }
-}
-
 /// Where the regressions and incidents moved: per attribution, a table of
 /// the top values of each dimension and a chart of them (before and now).
 fn attribution(out: &mut String, report: &Report) {
@@ -424,4 +411,17 @@ fn attribution(out: &mut String, report: &Report) {
         "<p class=\"note\">{} Bars: the comparison (light) and now (dark).</p>\n</section>",
         escape(ATTRIBUTION_NOTE)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            escape("<a href=\"x\">it's & </a>"),
+            "&lt;a href=&quot;x&quot;&gt;it&#39;s &amp; &lt;/a&gt;"
+        );
+    }
 }
