@@ -403,6 +403,11 @@ pub struct QueryArgs {
     /// What to print for a step without data
     #[arg(long, value_enum, default_value_t = Fill::None, requires = "step")]
     pub fill: Fill,
+    /// With --step, one row per app, indicator, dimension and step, and one column per
+    /// dimension value (windows, wifi, 广东...): a breakdown side by side; series without a
+    /// dimension value are left out
+    #[arg(long, value_enum, value_name = "COLUMN", requires = "step")]
+    pub by: Option<QueryBy>,
     /// Time zone for dates and day steps (IANA name) [default: config `timezone`, else local]; times print in it when given, else in UTC
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
@@ -430,7 +435,7 @@ pub struct SelectionArgs {
     /// Only this source; repeatable
     #[arg(long, value_enum, help_heading = "Selection")]
     pub source: Vec<SourceArg>,
-    /// Only breakdowns by this dimension (Province, Country, OS, Access; globs work); repeatable
+    /// Only breakdowns by this dimension (Province, Country, OS, Access, in any case; globs work); repeatable
     #[arg(long, value_name = "NAME", help_heading = "Selection")]
     pub dimension: Vec<String>,
     /// Only this value of a dimension (as answered: 'windows', 'wifi', '广东'; globs work); repeatable
@@ -446,10 +451,26 @@ impl From<SelectionArgs> for SeriesFilter {
             rooms: a.room,
             users: a.user,
             sources: a.source.into_iter().map(Into::into).collect(),
-            dimensions: a.dimension,
+            // a dimension's name in any case, as in the config (`os` is `OS`)
+            dimensions: a
+                .dimension
+                .into_iter()
+                .map(|d| {
+                    d.parse::<crate::series::Dimension>()
+                        .map_or(d, |d| d.as_str().to_string())
+                })
+                .collect(),
             dimension_values: a.dimension_value,
         }
     }
+}
+
+/// What `query --by` makes columns of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryBy {
+    /// One column per value of a breakdown's dimension
+    #[value(name = "dimension_value", alias = "dimension-value")]
+    DimensionValue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -57,6 +57,8 @@ struct SeriesLabels {
     room_id: String,
     user_ids: String,
     indicator: String,
+    /// The breakdown's dimension (`OS`, ...); empty for the other sources.
+    dimension: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
@@ -65,6 +67,8 @@ struct StreamLabels {
     app_id: String,
     room_id: String,
     user_ids: String,
+    /// The breakdown's dimension (`OS`, ...); empty for the other sources.
+    dimension: String,
 }
 
 fn stream_labels(key: &StreamKey) -> StreamLabels {
@@ -73,6 +77,7 @@ fn stream_labels(key: &StreamKey) -> StreamLabels {
         app_id: key.app_id.clone(),
         room_id: key.room_id.clone().unwrap_or_default(),
         user_ids: key.user_ids.joined().to_string(),
+        dimension: key.dimension.map(|d| d.as_str()).unwrap_or("").into(),
     }
 }
 
@@ -330,6 +335,7 @@ impl Metrics {
                 room_id: s.room_id.clone(),
                 user_ids: s.user_ids.clone(),
                 indicator: indicator.clone(),
+                dimension: s.dimension.clone(),
             };
             self.last_success.get_or_create(&labels).set(now);
             self.archived_until.get_or_create(&labels).set(done);
@@ -350,12 +356,10 @@ impl Metrics {
             self.capacity.get_or_create(&a).set(d.capacity() as i64);
         }
         for t in &config.targets {
-            for source in Source::ALL {
-                if !t.indicators(source).is_empty() {
-                    self.stream_failures
-                        .get_or_create(&stream_labels(&t.stream_key(source)))
-                        .inc_by(0);
-                }
+            for spec in t.streams() {
+                self.stream_failures
+                    .get_or_create(&stream_labels(&spec.key))
+                    .inc_by(0);
             }
         }
     }
@@ -494,7 +498,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"rtc_archiver_lag_seconds{source="quality",app_id="app1",room_id="",user_ids="",indicator="audio_stall_rate"} 100"#),
+            text.contains(r#"rtc_archiver_lag_seconds{source="quality",app_id="app1",room_id="",user_ids="",indicator="audio_stall_rate",dimension=""} 100"#),
             "{text}"
         );
         assert!(text.trim_end().ends_with("# EOF"));

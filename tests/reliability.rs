@@ -486,8 +486,8 @@ fn metrics_are_served_while_collecting() {
     let needles = [
         r#"rtc_archiver_requests_total{action="ListRealTimeQuality",outcome="ok"}"#,
         r#"rtc_archiver_points_total{action="ListRealTimeOperationData",kind="new"}"#,
-        r#"rtc_archiver_last_success_timestamp_seconds{source="quality",app_id="app1",room_id="room-1",user_ids="u1,u2",indicator="video_stall_rate"}"#,
-        r#"rtc_archiver_lag_seconds{source="operation",app_id="app1",room_id="",user_ids="",indicator="online_user_count"}"#,
+        r#"rtc_archiver_last_success_timestamp_seconds{source="quality",app_id="app1",room_id="room-1",user_ids="u1,u2",indicator="video_stall_rate",dimension=""}"#,
+        r#"rtc_archiver_lag_seconds{source="operation",app_id="app1",room_id="",user_ids="",indicator="online_user_count",dimension=""}"#,
         "rtc_archiver_rate_limiter_wait_seconds_total",
         // issue 14: the budget, demand and capacity per action, the worst lag
         r#"rtc_archiver_budget_requests{action="ListRealTimeQuality",window="day"}"#,
@@ -498,7 +498,7 @@ fn metrics_are_served_while_collecting() {
         // issue 9 item 9: families at 0 before anything went wrong
         r#"rtc_archiver_retries_total{action="ListRealTimeOperationData"} 0"#,
         r#"rtc_archiver_gaps_total{action="ListRealTimeQuality"} 0"#,
-        r#"rtc_archiver_stream_failures_total{source="quality",app_id="app1",room_id="room-1",user_ids="u1,u2"} 0"#,
+        r#"rtc_archiver_stream_failures_total{source="quality",app_id="app1",room_id="room-1",user_ids="u1,u2",dimension=""} 0"#,
     ];
     let mut body = String::new();
     let got = wait_until(Duration::from_secs(20), || {

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::output::Format;
 use crate::query::{Agg, Aggregation, Fill, aggregate_series};
 use crate::samples::{SampleWriter, Style};
-use crate::series::UserSet;
+use crate::series::{Dimension, UserSet};
 use crate::simulator::{self, SimConfig};
 use crate::store::read::SeriesFilter;
 use crate::store::{self, OpenMode, Store, StoreError};
@@ -45,8 +45,9 @@ fn demo_targets() -> Vec<Target> {
                 "network_trans_delay",
             ]),
             operation: s(&["online_user_count", "online_room_count"]),
-            distribution: vec![],
-            dimensions: vec![],
+            // the stall rate broken down by platform and network type
+            distribution: s(&["stall_rate"]),
+            dimensions: vec![Dimension::Os, Dimension::Access],
             product_type: None,
         },
         Target {
@@ -293,6 +294,7 @@ fn show(
     let series = store.select_series(&SeriesFilter {
         indicators: vec!["*_stall_rate".into()],
         apps: vec!["demo-app".into()],
+        sources: vec![crate::Source::Quality],
         ..SeriesFilter::default()
     })?;
     let now = timeutil::now();
@@ -319,6 +321,34 @@ fn show(
     }
     out.write_all(&w.finish()?)?;
 
+    writeln!(
+        out,
+        "\nThe video stall rate by network type, one column per value (`rtc-archiver query --db \
+         {dbs} --dimension Access\n--indicator video_stall_rate --step 10m --by dimension_value`):"
+    )?;
+    let breakdown = store.select_series(&SeriesFilter {
+        indicators: vec!["video_stall_rate".into()],
+        apps: vec!["demo-app".into()],
+        dimensions: vec![Dimension::Access.to_string()],
+        ..SeriesFilter::default()
+    })?;
+    let mut wide = Vec::new();
+    super::query::write_wide(
+        store,
+        &breakdown,
+        (now - 3600, now),
+        Aggregation {
+            step: 600,
+            agg: Agg::Avg,
+            fill: Fill::None,
+            tz: Tz::UTC,
+            now,
+        },
+        (Format::Table, None, true),
+        &mut wide,
+    )?;
+    out.write_all(&wide)?;
+
     show_message(out, store, now)?;
 
     writeln!(
@@ -326,6 +356,7 @@ fn show(
         "\nNext, try (from a checkout, `cargo run --release --` stands for `rtc-archiver`):\n\
          \n  rtc-archiver query --db {dbs} --indicator online_user_count --from -15m\
          \n  rtc-archiver query --db {dbs} --indicator '*_stall_rate' --step 10m --agg max --format csv\
+         \n  rtc-archiver query --db {dbs} --dimension OS --indicator video_stall_rate --step 10m --by dimension_value\
          \n  rtc-archiver report --db {dbs} --from -1h --to now --out demo-report.html\
          \n  rtc-archiver status --db {dbs}\
          \n  rtc-archiver indicators --archived --db {dbs}\
@@ -333,6 +364,9 @@ fn show(
          \n\nThe `samples` view is the SQL interface (any SQLite client works):\
          \n\n  SELECT room_id, indicator, date(ts, 'unixepoch') AS day, avg(value)\
          \n  FROM samples WHERE indicator LIKE '%stall_rate' GROUP BY 1, 2, 3;\
+         \n\nand the breakdowns (source 'distribution') have `dimension` and `dimension_value`:\
+         \n\n  SELECT dimension_value AS network, round(avg(value), 2) AS video_stall_rate\
+         \n  FROM samples WHERE dimension = 'Access' AND indicator = 'video_stall_rate' GROUP BY 1;\
          \n\nTo archive your own app: `rtc-archiver config example > rtc-archiver.toml`, edit it,\
          \nset VOLC_ACCESSKEY and VOLC_SECRETKEY, and run `rtc-archiver collect` (or `collect --once` from cron)."
     )?;

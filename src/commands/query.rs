@@ -8,11 +8,15 @@ use super::{Ctx, time_range, zone};
 use crate::cli::QueryArgs;
 use crate::exit::{self, UsageError};
 use crate::output::Format;
+use crate::output::{Cell, RecordWriter, fmt_value_text};
+use crate::query::wide::{Group, Wide};
 use crate::query::{
     Aggregation, Fill, MAX_FILLED_STEPS, Steps, aggregate_series, filled_steps, latest_due,
 };
 use crate::samples::{SampleWriter, Style};
+use crate::store::Store;
 use crate::store::read::SeriesFilter;
+use crate::store::read::StoredSeries;
 use crate::timeutil;
 
 pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
@@ -73,6 +77,24 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
         zone: args.tz.is_some().then_some(tz),
         table_width: crate::output::terminal_width(),
     };
+    if let (Some(_), Some(step)) = (args.by, step) {
+        let a = Aggregation {
+            step,
+            agg: args.agg,
+            fill: args.fill,
+            tz,
+            now,
+        };
+        write_wide(
+            &store,
+            &series,
+            (from, to),
+            a,
+            (format, style.zone, false),
+            stdout,
+        )?;
+        return Ok(exit::SUCCESS);
+    }
     let mut out = SampleWriter::with_style(format, style, BufWriter::new(stdout))?;
     for s in &series {
         match step {
@@ -97,4 +119,71 @@ pub fn run(ctx: &Ctx, args: QueryArgs) -> anyhow::Result<u8> {
     }
     out.finish()?;
     Ok(exit::SUCCESS)
+}
+
+/// `--by dimension_value`: the breakdown series' steps, one column per
+/// value (see [`crate::query::wide`]). The steps are gathered before the
+/// first row is printed: a row needs every value's step. `round2` rounds
+/// the values to two decimals, as the API gives them (for the demo); times
+/// print in `zone` if given, else UTC.
+pub(crate) fn write_wide(
+    store: &Store,
+    series: &[StoredSeries],
+    (from, to): (i64, i64),
+    a: Aggregation,
+    (format, zone, round2): (Format, Option<chrono_tz::Tz>, bool),
+    out: impl io::Write,
+) -> anyhow::Result<()> {
+    let mut wide = Wide::default();
+    let mut left_out = 0;
+    for s in series {
+        let (Some(dimension), Some(value)) = (s.key.stream.dimension, &s.key.dimension_value)
+        else {
+            left_out += 1;
+            continue;
+        };
+        let group = Group {
+            app_id: s.key.stream.app_id.clone(),
+            indicator: s.key.indicator.clone(),
+            dimension: dimension.to_string(),
+        };
+        aggregate_series::<anyhow::Error>(store, s, from, to, a, |ts, v| {
+            let v = v.map(|v| {
+                if round2 {
+                    (v * 100.0).round() / 100.0
+                } else {
+                    v
+                }
+            });
+            wide.add(&group, value, ts, v);
+            Ok(())
+        })?;
+    }
+    if left_out > 0 {
+        eprintln!(
+            "rtc-archiver: --by dimension_value: {left_out} series without a dimension value \
+             left out (select breakdowns with --source distribution or --dimension)"
+        );
+    }
+    let mut w = RecordWriter::new(format, wide.header(), BufWriter::new(out))?;
+    for row in wide.rows() {
+        let time = match zone {
+            Some(tz) => timeutil::fmt_in(row.ts, tz),
+            None => timeutil::fmt_utc(row.ts),
+        };
+        let mut cells = vec![
+            Cell::text(Some(&row.group.app_id)),
+            Cell::text(Some(&row.group.indicator)),
+            Cell::text(Some(&row.group.dimension)),
+            Cell::int(Some(row.ts)),
+            Cell::text(Some(&time)),
+        ];
+        cells.extend(row.values.iter().map(|v| Cell {
+            text: fmt_value_text(*v),
+            json: v.map_or(serde_json::Value::Null, Into::into),
+        }));
+        w.write(cells)?;
+    }
+    w.finish()?;
+    Ok(())
 }

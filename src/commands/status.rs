@@ -17,7 +17,7 @@ fn lag(s: &StreamStatus, now: i64) -> Option<i64> {
 }
 
 /// The columns of `status --format csv|jsonl`: one row per stream.
-const STREAM_COLUMNS: [&str; 18] = [
+const STREAM_COLUMNS: [&str; 19] = [
     "app_id",
     "room_id",
     "user_ids",
@@ -36,6 +36,7 @@ const STREAM_COLUMNS: [&str; 18] = [
     "gap_seconds_24h",
     "gaps_7d",
     "gap_seconds_7d",
+    "dimension",
 ];
 
 /// One action's demand against its budget, as `status` shows it.
@@ -44,7 +45,8 @@ struct BudgetRow {
     action: &'static str,
     /// `2/s`, `10/m and 60/day`.
     limit: String,
-    /// Requests per round: one per target asking for the action.
+    /// Requests per round: one per target asking for the action (one per
+    /// indicator and dimension for a breakdown).
     targets: u64,
     /// How long a round takes at the limit.
     round_seconds: u64,
@@ -107,15 +109,14 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
     let mut streams = store.stream_status(now)?;
     // configured targets that never reached the archive count too
     if let Some(config) = &config {
+        // (the lines of one breakdown dimension share their stream)
+        let fetched = streams.len();
         for t in &config.targets {
-            for source in crate::Source::ALL {
-                let inds = t.indicators(source);
-                if inds.is_empty() {
-                    continue;
-                }
-                let key = t.stream_key(source);
-                if !streams.iter().any(|s| s.key == key) {
-                    streams.push(StreamStatus::never_fetched(key, inds.to_vec()));
+            for spec in t.streams() {
+                match streams.iter().position(|s| s.key == spec.key) {
+                    Some(i) if i < fetched => {}
+                    Some(i) => streams[i].indicators.extend(spec.indicators),
+                    None => streams.push(StreamStatus::never_fetched(spec.key, spec.indicators)),
                 }
             }
         }
@@ -220,6 +221,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                     Cell::int(Some(s.gap_seconds_24h)),
                     Cell::int(Some(s.gaps_7d)),
                     Cell::int(Some(s.gap_seconds_7d)),
+                    Cell::text(s.key.dimension.map(|d| d.as_str())),
                 ])?;
             }
             w.finish()?;
@@ -240,6 +242,10 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                             s.key.app_id.clone(),
                             s.key.room_id.clone().unwrap_or_default(),
                             s.key.user_ids.joined().to_string(),
+                            s.key
+                                .dimension
+                                .map(|d| format!("{d}: {}", s.indicators.join(",")))
+                                .unwrap_or_default(),
                             s.fetched_until
                                 .map(timeutil::fmt_utc)
                                 .unwrap_or_else(|| "-".into()),
@@ -262,6 +268,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                         "app",
                         "room",
                         "users",
+                        "breakdown",
                         "fetched until",
                         "lag",
                         "newest bucket",
@@ -277,7 +284,8 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
             for (b, d) in budget_rows.iter().zip(&demand) {
                 writeln!(
                     out,
-                    "{}: {} target{}, a round takes {} at {}; up to {} fit in the 60-minute reach; \
+                    "{}: {} request{} a round (one per target, or per indicator and dimension of a \
+                     breakdown), taking {} at {}; up to {} fit in the 60-minute reach; \
                      {} requests today",
                     b.action,
                     b.targets,

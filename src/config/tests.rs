@@ -2,6 +2,8 @@
 //! as a user's file meets them.
 
 use super::*;
+use crate::Source;
+use crate::series::Dimension;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(text, "test.toml", Path::new("/etc/rtc"))
@@ -328,4 +330,80 @@ fn api_limits_are_per_action_and_bad_values_name_the_key() {
     );
     let e = err("[api.limits]\nListQuality = { rate = \"1/s\", burst = 3 }\n");
     assert!(e.contains("burst"), "{e}");
+}
+
+/// An app-wide target with `extra` lines.
+fn breakdown(extra: &str) -> String {
+    format!("[[target]]\napp_id = \"a\"\n{extra}\n")
+}
+
+#[test]
+fn a_breakdown_is_one_request_line_per_dimension_and_indicator() {
+    let c = parse(&breakdown(
+        "quality = [\"stall_rate\"]\ndistribution = [\"stall_rate\", \"join_room_success_rate\"]\ndimensions = [\"os\", \"Access\", \"OS\"]",
+    ))
+    .unwrap();
+    let t = &c.targets[0];
+    // any case, repeats dropped
+    assert_eq!(t.dimensions, [Dimension::Os, Dimension::Access]);
+    let lines: Vec<(Source, Option<Dimension>, Vec<String>)> = t
+        .streams()
+        .into_iter()
+        .map(|s| (s.key.source, s.key.dimension, s.indicators))
+        .collect();
+    let d = |dim, ind: &str| (Source::Distribution, Some(dim), vec![ind.to_string()]);
+    assert_eq!(
+        lines,
+        [
+            (Source::Quality, None, vec!["stall_rate".to_string()]),
+            d(Dimension::Os, "stall_rate"),
+            d(Dimension::Os, "join_room_success_rate"),
+            d(Dimension::Access, "stall_rate"),
+            d(Dimension::Access, "join_room_success_rate"),
+        ]
+    );
+    // a breakdown alone is a target
+    let alone = parse(&breakdown(
+        "distribution = [\"stall_rate\"]\ndimensions = [\"Province\"]",
+    ))
+    .unwrap();
+    assert_eq!(alone.targets[0].streams().len(), 1);
+}
+
+#[test]
+fn breakdown_errors_name_the_key_and_the_allowed_values() {
+    let allowed = "Province, Country, OS, Access";
+    let cases = [
+        (
+            breakdown("distribution = [\"stall_rate\"]"),
+            vec!["target[1].distribution", "needs dimensions", allowed],
+        ),
+        (
+            breakdown("quality = [\"stall_rate\"]\ndimensions = [\"OS\"]"),
+            vec!["target[1].dimensions", "needs distribution"],
+        ),
+        (
+            breakdown("distribution = [\"stall_rate\"]\ndimensions = [\"City\"]"),
+            vec!["target[1].dimensions", "\"City\"", allowed],
+        ),
+        (
+            breakdown("distribution = [\"stall_rate\"]\ndimensions = []"),
+            vec!["target[1].dimensions", "is empty", allowed],
+        ),
+        (
+            breakdown("distribution = []\ndimensions = [\"OS\"]"),
+            vec!["target[1].distribution", "is empty"],
+        ),
+        (
+            "[[target]]\napp_id = \"a\"\nroom_id = \"r\"\ndistribution = [\"stall_rate\"]\ndimensions = [\"OS\"]\n"
+                .to_string(),
+            vec!["target[1].distribution", "app-wide only"],
+        ),
+    ];
+    for (text, wants) in cases {
+        let e = err(&text);
+        for want in wants {
+            assert!(e.contains(want), "{text}: {e} lacks {want:?}");
+        }
+    }
 }

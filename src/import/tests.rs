@@ -368,3 +368,43 @@ fn breakdown_columns_are_checked_line_by_line() {
         assert!(bad[0].reason.contains(want), "{line}: {}", bad[0].reason);
     }
 }
+
+#[test]
+fn breakdown_bug_consecutive_values_of_one_indicator_stay_apart() {
+    // the batcher's shortcut for "same series as the line before" compared
+    // app, room, users, source and indicator only: `ios` after `android`
+    // at the same indicator landed in android's series, as a revision
+    let line = |value: &str, ts: i64, v: f64| {
+        format!(
+            r#"{{"app_id":"a","source":"distribution","dimension":"OS","indicator":"video_stall_rate","dimension_value":"{value}","ts":{ts},"value":{v}}}"#
+        )
+    };
+    let text = [
+        line("android", 1_795_435_200, 1.0),
+        line("ios", 1_795_435_200, 2.0),
+        line("ios", 1_795_435_230, 3.0),
+        line("广东", 1_795_435_200, 4.0),
+    ]
+    .join("\n");
+    let (_dir, store, report, bad) = run(&text, true, 1000);
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(report.series, 3);
+    assert_eq!(count(&store), 4);
+    let values: Vec<(String, f64)> = store
+        .conn()
+        .prepare("SELECT dimension_value, value FROM samples ORDER BY value")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        values,
+        [
+            ("android".to_string(), 1.0),
+            ("ios".to_string(), 2.0),
+            ("ios".to_string(), 3.0),
+            ("广东".to_string(), 4.0)
+        ]
+    );
+}

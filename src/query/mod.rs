@@ -1,8 +1,10 @@
 //! History from the archive: raw points, or aggregated over whole steps
 //! aligned to a time zone's days, computed by streaming through the points
-//! (or the hourly/daily rollups when they give the same answer faster).
+//! (or the hourly/daily rollups when they give the same answer faster);
+//! a breakdown's steps can be pivoted into one column per value ([`wide`]).
 
 mod steps;
+pub mod wide;
 
 use chrono_tz::Tz;
 use clap::ValueEnum;

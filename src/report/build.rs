@@ -4,13 +4,14 @@
 //! the gaps of each stream; then the incidents and regressions sorted
 //! worst first.
 //!
-//! Dimension attribution (which rooms, regions or networks moved most
-//! during an incident) plugs in at [`attribute`]: it gets each incident
-//! and the store, and the archive holds no breakdown by dimension yet.
+//! Dimension attribution (which platforms, networks or regions moved an
+//! app-wide indicator most) is added at [`attribute`], from the regressions
+//! and incidents found, through [`attribution::rank`].
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::attribution::{self, Attribution, TOP_VALUES, Trigger, ValueStats};
 use super::gather;
 use super::incidents::{self, Judged, SLOT_SECS, SlotMeans, slot_of};
 use super::period::{Period, shift_days};
@@ -20,6 +21,7 @@ use super::{
     ThresholdOverride, Thresholds,
 };
 use crate::Source;
+use crate::series::Dimension;
 use crate::store::read::{SeriesFilter, StoredSeries};
 use crate::store::{Store, StoreError};
 use crate::timeutil;
@@ -189,7 +191,7 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, StoreError> {
             .total_cmp(&a.severity)
             .then(b.duration_s.cmp(&a.duration_s))
     });
-    attribute(store, &mut found);
+    let attribution = attribute(store, opts, &period, &regressions, &found)?;
 
     let mut gaps = Vec::new();
     let mut seen = BTreeSet::new();
@@ -232,6 +234,7 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, StoreError> {
         },
         incidents: found,
         regressions,
+        attribution,
         series,
         gaps,
         no_data,
@@ -239,10 +242,120 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, StoreError> {
     })
 }
 
-/// The seam for dimension attribution (the dimensions issue): given the
-/// incidents, name the dimension values that moved most during each. The
-/// archive holds no breakdown by dimension yet, so there is nothing to add.
-fn attribute(_store: &Store, _incidents: &mut [Incident]) {}
+/// The most incidents attributed: the worst ones (each reads every
+/// breakdown series twice).
+const MAX_ATTRIBUTED_INCIDENTS: usize = 10;
+
+/// Names the dimension values that moved each regression and incident of
+/// an app-wide quality indicator most, where the archive holds its
+/// breakdown (the report's `--dimension`/`--dimension-value` narrow it).
+fn attribute(
+    store: &Store,
+    opts: &Options,
+    period: &Period,
+    regressions: &[Regression],
+    incidents: &[Incident],
+) -> Result<Vec<Attribution>, StoreError> {
+    // (app, indicator) → its breakdown series, read once
+    let mut breakdowns: BTreeMap<(String, String), Vec<StoredSeries>> = BTreeMap::new();
+    let mut out = Vec::new();
+    let windows = regressions
+        .iter()
+        .map(|r| {
+            let previous = match r.against {
+                Against::PreviousDay => &period.previous_day,
+                Against::PreviousWeek => &period.previous_week,
+            };
+            (
+                &r.series,
+                &r.unit,
+                Trigger::Regression,
+                Some(r.against),
+                (period.from, period.to),
+                (previous.from, previous.to),
+            )
+        })
+        .chain(incidents.iter().take(MAX_ATTRIBUTED_INCIDENTS).map(|i| {
+            let week_before = |ts| shift_days(ts, opts.tz, -7);
+            (
+                &i.series,
+                &i.unit,
+                Trigger::Incident,
+                None,
+                (i.start_ts, i.end_ts),
+                (week_before(i.start_ts), week_before(i.end_ts)),
+            )
+        }));
+    for (key, unit, trigger, against, (from, to), (previous_from, previous_to)) in windows {
+        let stream = &key.stream;
+        if stream.source == Source::Distribution
+            || stream.room_id.is_some()
+            || !stream.user_ids.is_empty()
+        {
+            continue;
+        }
+        let lookup = (stream.app_id.clone(), key.indicator.clone());
+        if !breakdowns.contains_key(&lookup) {
+            let found: Vec<StoredSeries> = store
+                .select_series(&SeriesFilter {
+                    apps: vec![stream.app_id.clone()],
+                    sources: vec![Source::Distribution],
+                    dimensions: opts.filter.dimensions.clone(),
+                    dimension_values: opts.filter.dimension_values.clone(),
+                    ..SeriesFilter::default()
+                })?
+                .into_iter()
+                .filter(|s| s.key.indicator == key.indicator)
+                .collect();
+            breakdowns.insert(lookup.clone(), found);
+        }
+        let series = &breakdowns[&lookup];
+        if series.is_empty() {
+            continue;
+        }
+        let mut by_dimension: BTreeMap<Dimension, Vec<(String, ValueStats)>> = BTreeMap::new();
+        for s in series {
+            let (Some(d), Some(value)) = (s.key.stream.dimension, &s.key.dimension_value) else {
+                continue;
+            };
+            let now = store.sql_stats(s.id, from, to)?;
+            let before = store.sql_stats(s.id, previous_from, previous_to)?;
+            by_dimension.entry(d).or_default().push((
+                value.clone(),
+                ValueStats {
+                    count: now.count,
+                    avg: now.avg,
+                    previous_count: before.count,
+                    previous_avg: before.avg,
+                },
+            ));
+        }
+        let direction = Direction::of(&key.indicator);
+        let dimensions: Vec<_> = by_dimension
+            .into_iter()
+            .map(|(d, values)| attribution::rank(d, direction, &values, TOP_VALUES))
+            .filter(|d| !d.values.is_empty())
+            .collect();
+        if dimensions.is_empty() {
+            continue;
+        }
+        out.push(Attribution {
+            app_id: stream.app_id.clone(),
+            indicator: key.indicator.clone(),
+            unit: unit.clone(),
+            trigger,
+            against,
+            from,
+            to,
+            from_time: timeutil::fmt_in(from, opts.tz),
+            to_time: timeutil::fmt_in(to, opts.tz),
+            previous_from,
+            previous_to,
+            dimensions,
+        });
+    }
+    Ok(out)
+}
 
 /// Hours since the period's start, the charts' x.
 fn hours(ts: i64, period: &Period) -> f64 {

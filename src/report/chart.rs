@@ -318,6 +318,77 @@ fn draw_err<E: std::fmt::Display>(e: E) -> RenderError {
     RenderError::Chart(e.to_string())
 }
 
+/// One value of a dimension on an attribution chart: its average in the
+/// comparison and now.
+pub struct Bar {
+    pub label: String,
+    pub before: Option<f64>,
+    pub now: Option<f64>,
+}
+
+/// Escapes text for SVG element content.
+fn svg_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A small horizontal bar chart of the top values of one dimension: per
+/// value a light bar (the comparison) over a dark one (now), on one scale
+/// from 0, with the numbers at their ends. Plain SVG, so any script in a
+/// value (they are text as answered) stays text.
+pub fn bars(title: &str, unit: Option<&str>, bars: &[Bar]) -> String {
+    const W: f64 = 420.0;
+    const LABEL: f64 = 90.0;
+    const ROW: f64 = 34.0;
+    const TOP: f64 = 28.0;
+    let h = TOP + ROW * bars.len() as f64 + 8.0;
+    let max = bars
+        .iter()
+        .flat_map(|b| [b.before, b.now])
+        .flatten()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(f64::MIN_POSITIVE);
+    let scale = (W - LABEL - 70.0) / max;
+    let unit = unit
+        .filter(|u| !u.is_empty())
+        .map(|u| format!(" ({u})"))
+        .unwrap_or_default();
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {h}\" role=\"img\">\
+         <text x=\"0\" y=\"16\" font-size=\"14\" font-family=\"sans-serif\">{}</text>",
+        svg_text(&format!("{title}{unit}"))
+    );
+    let (r, g, b) = COLORS[0];
+    for (i, bar) in bars.iter().enumerate() {
+        let y = TOP + ROW * i as f64;
+        svg.push_str(&format!(
+            "<text x=\"0\" y=\"{}\" font-size=\"13\" font-family=\"sans-serif\">{}</text>",
+            y + 20.0,
+            svg_text(&bar.label)
+        ));
+        for (k, (v, opacity)) in [(bar.before, 0.35), (bar.now, 1.0)].into_iter().enumerate() {
+            let Some(v) = v.filter(|v| v.is_finite()) else {
+                continue;
+            };
+            let yy = y + 4.0 + 13.0 * k as f64;
+            let w = (v.abs() * scale).max(1.0);
+            svg.push_str(&format!(
+                "<rect x=\"{LABEL}\" y=\"{yy}\" width=\"{w:.1}\" height=\"11\" \
+                 fill=\"rgb({r},{g},{b})\" fill-opacity=\"{opacity}\"/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" font-family=\"sans-serif\">{}</text>",
+                LABEL + w + 4.0,
+                yy + 10.0,
+                fmt_tick(v)
+            ));
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! The report for programs: one JSON object, or CSV with one row per
-//! incident (worst first) and then one per series.
+//! incident (worst first), then one per top dimension value of each
+//! attribution, then one per series.
 
+use super::attribution::Attribution;
 use super::{Incident, RenderError, Report, SeriesReport};
 use crate::output::fmt_value;
 
@@ -15,8 +17,11 @@ pub fn json(report: &Report) -> Result<String, RenderError> {
 /// JSON series objects in order, the period (times in the zone, so that
 /// days of CSV can be concatenated), then the keys of the JSON incident
 /// objects that series rows do not have. A row leaves the other kind's
-/// cells empty.
-pub const CSV_COLUMNS: [&str; 41] = [
+/// cells empty. Last, the breakdown columns: a series row of a breakdown
+/// names its dimension and value; an attribution row (one per top value
+/// of each dimension) its window in `start`..`end`, the value's average in
+/// `avg`, and how it moved.
+pub const CSV_COLUMNS: [&str; 49] = [
     "record",
     "app_id",
     "room_id",
@@ -58,6 +63,14 @@ pub const CSV_COLUMNS: [&str; 41] = [
     "baseline",
     "deviation",
     "duration_s",
+    "dimension",
+    "dimension_value",
+    "trigger",
+    "previous_avg",
+    "change",
+    "data_share",
+    "contribution",
+    "share",
 ];
 
 /// The identity cells shared by both kinds of row.
@@ -89,7 +102,56 @@ fn incident_row(i: &Incident, report: &Report) -> Vec<String> {
         fmt_value(Some(i.deviation)),
         i.duration_s.to_string(),
     ]);
+    r.extend(std::iter::repeat_n(String::new(), 8));
     r
+}
+
+/// One row per top value of each dimension of an attribution.
+fn attribution_rows(a: &Attribution, report: &Report) -> Vec<Vec<String>> {
+    let trigger = match a.against {
+        Some(against) => format!("{}:{}", a.trigger.as_str(), against.as_str()),
+        None => a.trigger.as_str().to_string(),
+    };
+    let mut rows = Vec::new();
+    for d in &a.dimensions {
+        for m in &d.values {
+            let mut r = vec![
+                "attribution".to_string(),
+                a.app_id.clone(),
+                String::new(),
+                String::new(),
+                crate::Source::Distribution.to_string(),
+                a.indicator.clone(),
+                a.unit.clone().unwrap_or_default(),
+            ];
+            // count .. gap_share: empty; avg: the value's; the rest empty
+            r.extend(std::iter::repeat_n(String::new(), 5));
+            r.push(fmt_value(m.avg));
+            r.extend(std::iter::repeat_n(String::new(), 18));
+            r.push(report.period.from_time.clone());
+            r.push(report.period.to_time.clone());
+            r.extend([
+                a.from_time.clone(),
+                a.to_time.clone(),
+                a.from.to_string(),
+                a.to.to_string(),
+            ]);
+            r.extend(std::iter::repeat_n(String::new(), 3));
+            r.push((a.to - a.from).to_string());
+            r.extend([
+                d.dimension.to_string(),
+                m.value.clone(),
+                trigger.clone(),
+                fmt_value(m.previous_avg),
+                fmt_value(m.change),
+                fmt_value(Some(m.data_share)),
+                fmt_value(m.contribution),
+                fmt_value(m.share),
+            ]);
+            rows.push(r);
+        }
+    }
+    rows
 }
 
 fn row(s: &SeriesReport, report: &Report) -> Vec<String> {
@@ -126,6 +188,15 @@ fn row(s: &SeriesReport, report: &Report) -> Vec<String> {
         report.period.to_time.clone(),
     ]);
     r.extend(std::iter::repeat_n(String::new(), 8));
+    r.push(
+        s.series
+            .stream
+            .dimension
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+    );
+    r.push(s.series.dimension_value.clone().unwrap_or_default());
+    r.extend(std::iter::repeat_n(String::new(), 6));
     r
 }
 
@@ -136,6 +207,11 @@ pub fn csv(report: &Report) -> Result<String, RenderError> {
     w.write_record(CSV_COLUMNS)?;
     for i in &report.incidents {
         w.write_record(incident_row(i, report))?;
+    }
+    for a in &report.attribution {
+        for r in attribution_rows(a, report) {
+            w.write_record(r)?;
+        }
     }
     for s in &report.series {
         w.write_record(row(s, report))?;
@@ -151,8 +227,9 @@ mod tests {
 
     #[test]
     fn both_kinds_of_row_fill_every_column() {
-        // 1 + 5 identity + unit + 24 statistics + 2 period + 8 incident
-        assert_eq!(CSV_COLUMNS.len(), 41);
+        // 1 + 5 identity + unit + 24 statistics + 2 period + 8 incident + 8 breakdown
+        assert_eq!(CSV_COLUMNS.len(), 49);
+        assert_eq!(CSV_COLUMNS[12], "avg");
         let i = CSV_COLUMNS
             .iter()
             .position(|c| *c == "period_from")

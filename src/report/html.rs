@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 
 use super::format::{chart_step_label, fmt_pct, no_data_sentence};
 use super::markdown::{
-    GAPS_HEADER, INCIDENT_HEADER, INCIDENT_NUMERIC, REGRESSION_HEADER, REGRESSION_NUMERIC,
-    SERIES_HEADER, columns_note, gap_intervals, incident_rows, intro, more_incidents_sentence,
-    no_incidents_sentence, regression_rows, series_numbers, sources,
+    ATTRIBUTION_HEADER, ATTRIBUTION_NOTE, ATTRIBUTION_NUMERIC, GAPS_HEADER, INCIDENT_HEADER,
+    INCIDENT_NUMERIC, REGRESSION_HEADER, REGRESSION_NUMERIC, SERIES_HEADER, attribution_rows,
+    attribution_title, breakdown_label, columns_note, gap_intervals, incident_rows, intro,
+    more_incidents_sentence, no_incidents_sentence, regression_rows, series_numbers, sources,
 };
 use super::{RenderError, Report, SeriesReport, chart};
 use crate::series::StreamKey;
@@ -34,6 +35,7 @@ pub fn escape(s: &str) -> String {
 const CSS: &str = "
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif;
        margin: 1.5em auto; max-width: 1800px; padding: 0 1.5em; color: #222; font-size: 16px; }
+.bars { display: flex; flex-wrap: wrap; gap: 1em; } .bars svg { width: 420px; max-width: 100%; }
 h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.95em; }
 th, td { border: 1px solid #ddd; padding: 0.3em 0.6em; }
@@ -160,6 +162,7 @@ pub fn render(report: &Report) -> Result<String, RenderError> {
     }
     out.push_str("</section>\n");
 
+    attribution(&mut out, report);
     charts(&mut out, report)?;
 
     out.push_str("<section id=\"series\">\n<h2>All series</h2>\n");
@@ -171,10 +174,13 @@ pub fn render(report: &Report) -> Result<String, RenderError> {
             .iter()
             .filter(|s| s.series.stream.source == source)
         {
-            let ind = match s.unit.as_deref() {
+            let mut ind = match s.unit.as_deref() {
                 Some(u) if !u.is_empty() => format!("{} ({u})", s.series.indicator),
                 _ => s.series.indicator.clone(),
             };
+            if let Some(by) = breakdown_label(s) {
+                ind = format!("{ind} {by}");
+            }
             let stream = &s.series.stream;
             let mut cells = vec![
                 (ind, false),
@@ -359,6 +365,51 @@ fn gaps(out: &mut String, report: &Report) {
     out.push_str(
         "<p class=\"note\">Gaps are intervals that slid out of the API's 60-minute reach \
          unfetched; they count against every series of their stream.</p>\n</section>\n",
+    );
+}
+
+/// Where the regressions and incidents moved: per attribution, a table of
+/// the top values of each dimension and a chart of them (before and now).
+fn attribution(out: &mut String, report: &Report) {
+    if report.attribution.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"attribution\">\n<h2>Where it moved</h2>\n");
+    for a in &report.attribution {
+        let _ = writeln!(out, "<h3>{}</h3>", escape(&attribution_title(report, a)));
+        thead(out, Some("attribution"), &ATTRIBUTION_HEADER);
+        for r in attribution_rows(a) {
+            let cells: Vec<(String, bool)> = r
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (c, ATTRIBUTION_NUMERIC.contains(&i)))
+                .collect();
+            tr(out, None, &cells);
+        }
+        tend(out);
+        out.push_str("<div class=\"bars\">\n");
+        for d in &a.dimensions {
+            let bars: Vec<chart::Bar> = d
+                .values
+                .iter()
+                .map(|m| chart::Bar {
+                    label: m.value.clone(),
+                    before: m.previous_avg,
+                    now: m.avg,
+                })
+                .collect();
+            out.push_str(&chart::bars(
+                &format!("{} by {}", a.indicator, d.dimension),
+                a.unit.as_deref(),
+                &bars,
+            ));
+        }
+        out.push_str("</div>\n");
+    }
+    let _ = writeln!(
+        out,
+        "<p class=\"note\">{} Bars: the comparison (light) and now (dark).</p>\n</section>",
+        escape(ATTRIBUTION_NOTE)
     );
 }
 

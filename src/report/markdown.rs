@@ -1,9 +1,12 @@
 //! The report as Markdown, for chat and email: incidents first, then
-//! regressions, then a table of every series per source, then the gaps.
+//! regressions, then where they moved (by dimension value, when the
+//! archive holds a breakdown), then a table of every series per source,
+//! then the gaps.
 //! The rows and notes are built here for the HTML too.
 
 use std::fmt::Write as _;
 
+use super::attribution::{Attribution, Trigger};
 use super::format::{
     change_unit, fmt_change, fmt_clock, fmt_duration, fmt_pct, fmt2, no_data_sentence,
 };
@@ -39,6 +42,12 @@ fn indicator_cell(indicator: &str, unit: Option<&str>) -> String {
         Some(u) if !u.is_empty() => format!("{} ({})", escape(indicator), escape(u)),
         _ => escape(indicator),
     }
+}
+
+/// `OS=ios` for a breakdown's series, shown beside its indicator.
+pub fn breakdown_label(s: &SeriesReport) -> Option<String> {
+    let d = s.series.stream.dimension?;
+    Some(format!("{d}={}", s.series.dimension_value.as_deref()?))
 }
 
 /// Writes a table; columns whose index is in `numeric` are right-aligned.
@@ -318,6 +327,67 @@ pub fn regression_rows(report: &Report) -> Vec<[String; 11]> {
         .collect()
 }
 
+/// The columns of an attribution's table.
+pub const ATTRIBUTION_HEADER: [&str; 7] = [
+    "dimension",
+    "value",
+    "avg",
+    "before",
+    "change",
+    "share of data %",
+    "share of the worsening %",
+];
+
+/// The right-aligned (numeric) columns of the attribution table.
+pub const ATTRIBUTION_NUMERIC: [usize; 5] = [2, 3, 4, 5, 6];
+
+/// What an attribution is about, in one line: `video_stall_rate of app-a,
+/// regression against the same weekday a week before (period ...)`.
+pub fn attribution_title(report: &Report, a: &Attribution) -> String {
+    let what = match (a.trigger, a.against) {
+        (Trigger::Regression, Some(against)) => {
+            format!("regression against {}", against_label(report, against))
+        }
+        _ => format!(
+            "incident {}–{}, against the same stretch a week before",
+            a.from_time, a.to_time
+        ),
+    };
+    format!("{} of {}: {what}", a.indicator, a.app_id)
+}
+
+/// One row per top value of each dimension, raw text.
+pub fn attribution_rows(a: &Attribution) -> Vec<[String; 7]> {
+    let u = change_unit(a.unit.as_deref());
+    let with_unit = |s: String| {
+        if u.is_empty() || s.is_empty() {
+            s
+        } else {
+            format!("{s} {u}")
+        }
+    };
+    let mut rows = Vec::new();
+    for d in &a.dimensions {
+        for m in &d.values {
+            rows.push([
+                d.dimension.to_string(),
+                m.value.clone(),
+                fmt2(m.avg),
+                fmt2(m.previous_avg),
+                with_unit(fmt_change(m.change)),
+                fmt_pct(m.data_share),
+                m.share.map(fmt_pct).unwrap_or_default(),
+            ]);
+        }
+    }
+    rows
+}
+
+/// The sentence under the attribution tables.
+pub const ATTRIBUTION_NOTE: &str = "Per dimension, the values that made the indicator worse \
+     the most: each value's change weighted by its share of the data; the share of the \
+     worsening is its part of the dimension's total (a value that improved has a negative share).";
+
 /// The numeric cells of a series row (after indicator, app, room, users).
 pub fn series_numbers(s: &SeriesReport) -> [String; 11] {
     [
@@ -411,6 +481,20 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
     }
 
+    if !report.attribution.is_empty() {
+        let _ = writeln!(out, "## Where it moved\n");
+        for a in &report.attribution {
+            let _ = writeln!(out, "### {}\n", escape(&attribution_title(report, a)));
+            let rows: Vec<Vec<String>> = attribution_rows(a)
+                .into_iter()
+                .map(|r| r.iter().map(|c| escape(c)).collect())
+                .collect();
+            table(&mut out, &ATTRIBUTION_HEADER, &ATTRIBUTION_NUMERIC, &rows);
+            out.push('\n');
+        }
+        let _ = writeln!(out, "{ATTRIBUTION_NOTE}\n");
+    }
+
     let _ = writeln!(out, "## All series\n");
     for source in sources(report) {
         let _ = writeln!(out, "### {source}\n");
@@ -420,6 +504,9 @@ pub fn render(report: &Report) -> String {
             .filter(|s| s.series.stream.source == source)
             .map(|s| {
                 let mut ind = indicator_cell(&s.series.indicator, s.unit.as_deref());
+                if let Some(by) = breakdown_label(s) {
+                    ind = format!("{ind} {}", escape(&by));
+                }
                 if s.regression {
                     ind = format!("**{ind}** (regression)");
                 }

@@ -2,7 +2,9 @@
 //! the incidents in it (stretches clearly worse than the same time of the
 //! weeks before), the change of each average against the previous day and
 //! the same weekday a week before, the regressions among them, and the
-//! gaps the ledger records.
+//! gaps the ledger records, and, where the archive holds a breakdown by
+//! dimension, which values moved a regression or incident most
+//! ([`attribution`]).
 //!
 //! Stage by stage: [`gather`] reads what is needed through the store
 //! (points streamed series by series, never the whole archive), [`rules`]
@@ -11,6 +13,7 @@
 //! ([`markdown`], [`html`] with [`chart`], and [`data`] for JSON and CSV),
 //! with the numbers and times printed by [`format`], so they never disagree.
 
+pub mod attribution;
 mod build;
 pub mod chart;
 pub mod data;
@@ -242,6 +245,10 @@ pub struct Report {
     pub incidents: Vec<Incident>,
     /// Worst first.
     pub regressions: Vec<Regression>,
+    /// Where the regressions and incidents of app-wide indicators moved
+    /// most, by dimension value, when the archive holds their breakdown
+    /// (regressions first, then incidents, each worst first).
+    pub attribution: Vec<attribution::Attribution>,
     /// In archive order: app, room, users, source, indicator.
     pub series: Vec<SeriesReport>,
     pub gaps: Vec<StreamGaps>,

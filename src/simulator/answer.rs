@@ -1,8 +1,9 @@
 //! What the simulator answers a valid request with: the served buckets of
 //! each answered name under the action's time key (for `ListQuality`, its
 //! 5-minute slots: the mean of each slot's final 30-second values, once the
-//! offline delay has passed), and what a fault puts in its place, mixes
-//! into it or does to its bytes.
+//! offline delay has passed; for a distribution, one data item per bucket
+//! and dimension value, the value under `Dimension`), and what a fault puts
+//! in its place, mixes into it or does to its bytes.
 
 use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
@@ -10,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::faults::Fault;
-use super::model::Model;
+use super::model::{Model, dimension_values};
 use super::reply::{
     ACCESS_DENIED, ACCOUNT_FLOW_LIMIT_EXCEEDED, ApiError, INTERNAL_ERROR, ResponseMeta,
     gateway_page, json_ok,
@@ -44,18 +45,35 @@ pub(super) fn build_answer(
     let offline = action.is_offline();
     let step = if offline { SLOT_SECS } else { BUCKET_SECS };
     let quality = source == Source::Quality;
-    let time_key = if quality { "TimeStamp" } else { "Timestamp" };
+    // ListRealTimeQuality's doc spells `TimeStamp` with an offset, so does
+    // the distribution's; ListRealTimeOperationData's `Timestamp` in UTC
+    let time_key = if source == Source::Operation {
+        "Timestamp"
+    } else {
+        "TimeStamp"
+    };
     let fmt = |ts: i64| {
-        if quality {
-            timeutil::fmt_api(ts)
-        } else {
+        if source == Source::Operation {
             timeutil::fmt_utc(ts)
+        } else {
+            timeutil::fmt_api(ts)
         }
+    };
+    // a distribution answers each bucket once per value of its dimension
+    let values: Vec<Option<&str>> = match req.stream.dimension {
+        Some(d) => dimension_values(d).iter().map(|v| Some(*v)).collect(),
+        None => vec![None],
+    };
+    let point = |ts: Value, value: Value, dim: Option<&str>| {
+        let mut p = json!({ time_key: ts, "Value": value });
+        if let Some(d) = dim {
+            p["Dimension"] = json!(d);
+        }
+        p
     };
     let mut served = 0;
     let mut indicators = Vec::new();
     for name in &req.answered {
-        let s = req.stream.series(name.as_str());
         let mut data = Vec::new();
         let mut sum = 0.0;
         let mut ts = if offline {
@@ -69,34 +87,52 @@ pub(super) fn build_answer(
             timeutil::bucket_ceil(req.start)
         };
         while ts <= req.end {
-            let value = if offline {
-                offline_value(model, &s, ts, now)
-            } else {
-                model.served_value(&s, ts, now)
-            };
-            if let Some(v) = value {
-                data.push(json!({ time_key: fmt(ts), "Value": v }));
-                sum += v;
-                if fault == Some(Fault::Duplicates) && data.len() % 7 == 0 {
-                    data.push(json!({ time_key: fmt(ts), "Value": v }));
+            for &dim in &values {
+                let s = req.stream.series_by(name.as_str(), dim.map(str::to_string));
+                let value = if offline {
+                    offline_value(model, &s, ts, now)
+                } else {
+                    model.served_value(&s, ts, now)
+                };
+                if let Some(v) = value {
+                    data.push(point(json!(fmt(ts)), json!(v), dim));
+                    sum += v;
+                    if fault == Some(Fault::Duplicates) && data.len() % 7 == 0 {
+                        data.push(point(json!(fmt(ts)), json!(v), dim));
+                    }
                 }
             }
             ts += step;
         }
         served += data.len() as u64;
+        let dim = values[0];
         match fault {
             Some(Fault::BadPoints) => {
-                data.insert(0, json!({ "Value": 1.0 }));
-                data.push(json!({ time_key: "not a time", "Value": 2.0 }));
-                data.push(json!({ time_key: fmt(req.start) }));
-                data.push(json!({ time_key: fmt(req.start), "Value": "n/a" }));
-                data.push(json!({ time_key: fmt(req.start + 7), "Value": 3.0 }));
+                let mut no_time = point(json!(null), json!(1.0), dim);
+                if let Some(o) = no_time.as_object_mut() {
+                    o.remove(time_key);
+                }
+                data.insert(0, no_time);
+                data.push(point(json!("not a time"), json!(2.0), dim));
+                let mut no_value = point(json!(fmt(req.start)), json!(null), dim);
+                if let Some(o) = no_value.as_object_mut() {
+                    o.remove("Value");
+                }
+                data.push(no_value);
+                data.push(point(json!(fmt(req.start)), json!("n/a"), dim));
+                data.push(point(json!(fmt(req.start + 7)), json!(3.0), dim));
             }
             Some(Fault::Outside) => {
-                data.push(json!({ time_key: fmt(timeutil::bucket_floor(req.start) - 600), "Value": -1.0 }));
-                data.push(
-                    json!({ time_key: fmt(timeutil::bucket_floor(req.end) + 600), "Value": -1.0 }),
-                );
+                data.push(point(
+                    json!(fmt(timeutil::bucket_floor(req.start) - 600)),
+                    json!(-1.0),
+                    dim,
+                ));
+                data.push(point(
+                    json!(fmt(timeutil::bucket_floor(req.end) + 600)),
+                    json!(-1.0),
+                    dim,
+                ));
             }
             _ => {}
         }

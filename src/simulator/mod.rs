@@ -1,4 +1,5 @@
-//! A built-in simulator of the real-time actions and of the offline
+//! A built-in simulator of the real-time actions (quality, operation data
+//! and the quality distribution by dimension) and of the offline
 //! `ListQuality` on a loopback address: a real HTTP server that checks
 //! signatures exactly as the API does, enforces each action's reach (60
 //! minutes, or 30 days offline) and span (60 minutes, or 7 days), its own
@@ -257,8 +258,8 @@ async fn handle(
         s.requests += 1;
         *s.by_action.entry(action.to_string()).or_default() += 1;
     });
-    // the real-time actions and the offline quality action
-    let served = Action::from_name(action).filter(|a| !a.is_offline() || *a == Action::Quality);
+    // every action but the offline distribution
+    let served = Action::from_name(action).filter(|a| *a != Action::QualityDistribution);
     let action = match (served, get("Version").as_deref()) {
         (Some(action), Some(API_VERSION)) if method == Method::POST => action,
         _ => {

@@ -5,9 +5,37 @@
 //! after that its value is provisional (a little off), then final, as real
 //! aggregation pipelines revise late data. A small share of buckets has no
 //! data at all and is never served.
+//!
+//! A distribution series (one indicator for one value of a dimension) is
+//! valued the same way, with the dimension and its value in the hash; a
+//! value is absent from more buckets (no user of that platform or network
+//! in those 30 seconds), the last value of each dimension's list most often.
 
-use crate::series::SeriesKey;
+use crate::series::{Dimension, SeriesKey};
 use crate::{BUCKET_SECS, catalog};
+
+/// The values the simulator answers for a dimension, as the API documents
+/// them (`OS`, `Access`) or as it spells them (`Province`, `Country`:
+/// Chinese names, UTF-8).
+pub fn dimension_values(dimension: Dimension) -> &'static [&'static str] {
+    match dimension {
+        Dimension::Os => &["android", "ios", "windows", "mac", "linux"],
+        Dimension::Access => &["wifi", "4g", "5g", "3g", "2g"],
+        Dimension::Province => &["广东", "北京", "浙江", "上海", "江苏", "四川", "香港"],
+        Dimension::Country => &["中国", "美国", "日本", "新加坡"],
+    }
+}
+
+/// Extra buckets without data, per thousand, for a distribution series:
+/// every value misses some buckets, the rarest (last) one of its
+/// dimension's list many.
+fn extra_missing_per_mille(s: &SeriesKey) -> u64 {
+    match (s.stream.dimension, s.dimension_value.as_deref()) {
+        (Some(d), Some(v)) if dimension_values(d).last() == Some(&v) => 400,
+        (Some(_), _) => 100,
+        _ => 0,
+    }
+}
 
 /// The knobs of the simulated data.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,20 +89,27 @@ fn round2(v: f64) -> f64 {
 
 impl Model {
     fn series_hash(&self, s: &SeriesKey) -> u64 {
-        fnv1a(&[
-            &self.seed.to_le_bytes(),
+        let seed = self.seed.to_le_bytes();
+        let mut parts: Vec<&[u8]> = vec![
+            &seed,
             s.stream.source.as_str().as_bytes(),
             s.stream.app_id.as_bytes(),
             s.stream.room_id.as_deref().unwrap_or("").as_bytes(),
             s.stream.user_ids.joined().as_bytes(),
             s.indicator.as_bytes(),
-        ])
+        ];
+        // only a breakdown hashes more, so the other series keep their values
+        if let Some(d) = s.stream.dimension {
+            parts.push(d.as_str().as_bytes());
+            parts.push(s.dimension_value.as_deref().unwrap_or("").as_bytes());
+        }
+        fnv1a(&parts)
     }
 
     /// Whether the API has data for this bucket at all.
     pub fn has_data(&self, s: &SeriesKey, ts: i64) -> bool {
         let h = mix(self.series_hash(s) ^ (ts as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
-        h % 1000 >= self.missing_per_mille
+        h % 1000 >= (self.missing_per_mille + extra_missing_per_mille(s)).min(1000)
     }
 
     /// The final value of a bucket, or `None` if it has no data.

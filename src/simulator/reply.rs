@@ -31,6 +31,9 @@ pub(super) const INVALID_PARAMETER: Code = Code::new("InvalidParameter", 400, 10
 /// A window beyond the offline action's reach or span (doc 70426).
 pub(super) const OUT_OF_TIME_RANGE: Code =
     Code::new("InvalidParameter.OutofTimeRange", 400, 100004);
+/// A field of the wrong JSON type (a list where one string is expected).
+pub(super) const INVALID_PARAMETER_UNMARSHAL: Code =
+    Code::new("InvalidParameter.Unmarshal", 400, 100004);
 pub(super) const MISSING_SIGNATURE: Code = Code::new("MissingSignature", 401, 100005);
 pub(super) const INVALID_TIMESTAMP: Code = Code::new("InvalidTimestamp", 403, 100006);
 pub(super) const INVALID_ACTION_OR_VERSION: Code = Code::new("InvalidActionOrVersion", 404, 100008);
@@ -44,6 +47,7 @@ pub(super) const ACCOUNT_FLOW_LIMIT_EXCEEDED: Code =
 pub(super) const QUOTA_EXCEEDED: Code = Code::new("FlowLimitExceeded.QPSOverLimit", 429, 100018);
 
 /// A refusal, answered as `ResponseMetadata.Error`.
+#[derive(Debug)]
 pub(super) struct ApiError {
     code: Code,
     message: String,

@@ -4,14 +4,18 @@
 //! is that strict); a span of at most the action's longest (60 minutes, or
 //! 7 days); an `EndTime` newer than the data delay is served, but counted;
 //! `ListQuality` needs `AggregateGranularity` = `5min`; at most 20 users,
-//! and only with a room; indicators the action knows.
+//! and only with a room; indicators the action knows. A distribution
+//! request takes one `Indicator` (a string: a list is
+//! `InvalidParameter.Unmarshal`) and one `Dimension` of the four.
 
 use axum::http::Uri;
 use serde_json::Value;
 
 use super::SimStats;
-use super::reply::{ApiError, INVALID_PARAMETER, MISSING_PARAMETER, OUT_OF_TIME_RANGE};
-use crate::series::{Action, StreamKey, UserSet};
+use super::reply::{
+    ApiError, INVALID_PARAMETER, INVALID_PARAMETER_UNMARSHAL, MISSING_PARAMETER, OUT_OF_TIME_RANGE,
+};
+use crate::series::{Action, Dimension, StreamKey, UserSet};
 use crate::{Source, catalog, timeutil};
 
 /// The query string's pairs (`Action`, `Version`), decoded.
@@ -24,7 +28,8 @@ pub(super) fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
 /// A valid request, as the answer needs it.
 #[derive(Debug)]
 pub(super) struct Request {
-    /// AppId, RoomId and UserId (empty without a room), and the action.
+    /// AppId, RoomId and UserId (empty without a room), the action, and
+    /// the dimension of a distribution request.
     pub stream: StreamKey,
     /// `StartTime` and `EndTime` (inclusive), as Unix seconds.
     pub start: i64,
@@ -60,18 +65,13 @@ pub(super) fn parse_request(
     };
     let start = time("StartTime")?;
     let end = time("EndTime")?;
-    let indicators: Vec<String> = doc
-        .get("Indicator")
-        .and_then(Value::as_array)
-        .ok_or_else(|| missing("Indicator"))?
-        .iter()
-        .map(|v| v.as_str().map(str::to_string))
-        .collect::<Option<_>>()
-        .ok_or_else(|| invalid("Indicator must be a list of strings".into()))?;
-    if indicators.is_empty() {
-        return Err(missing("Indicator"));
-    }
-    if action.is_offline() {
+    let (indicators, dimension) = if source == Source::Distribution {
+        let (indicator, dimension) = one_indicator_and_dimension(&doc)?;
+        (vec![indicator], Some(dimension))
+    } else {
+        (indicator_list(&doc)?, None)
+    };
+    if action == Action::Quality {
         match doc.get("AggregateGranularity").and_then(Value::as_str) {
             Some("5min") => {}
             Some("1d") => {
@@ -174,10 +174,71 @@ pub(super) fn parse_request(
             }
         }
     }
+    let stream = match dimension {
+        Some(d) => StreamKey::distribution(app_id, d),
+        None => StreamKey::new(app_id, room_id, user_ids, source),
+    };
     Ok(Request {
-        stream: StreamKey::new(app_id, room_id, user_ids, source),
+        stream,
         start,
         end,
         answered,
     })
+}
+
+/// The `Indicator` list of a quality or operation request.
+fn indicator_list(doc: &Value) -> Result<Vec<String>, ApiError> {
+    let indicators: Vec<String> = doc
+        .get("Indicator")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::new(MISSING_PARAMETER, "Indicator is required"))?
+        .iter()
+        .map(|v| v.as_str().map(str::to_string))
+        .collect::<Option<_>>()
+        .ok_or_else(|| ApiError::new(INVALID_PARAMETER, "Indicator must be a list of strings"))?;
+    if indicators.is_empty() {
+        return Err(ApiError::new(MISSING_PARAMETER, "Indicator is required"));
+    }
+    Ok(indicators)
+}
+
+/// The one `Indicator` (a string) and the `Dimension` of a distribution
+/// request.
+fn one_indicator_and_dimension(doc: &Value) -> Result<(String, Dimension), ApiError> {
+    let indicator = match doc.get("Indicator") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::new(MISSING_PARAMETER, "Indicator is required"));
+        }
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(_)) => {
+            return Err(ApiError::new(MISSING_PARAMETER, "Indicator is required"));
+        }
+        Some(other) => {
+            return Err(ApiError::new(
+                INVALID_PARAMETER_UNMARSHAL,
+                format!("Indicator must be one string, not {other}"),
+            ));
+        }
+    };
+    let dimension = match doc.get("Dimension") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::new(MISSING_PARAMETER, "Dimension is required"));
+        }
+        Some(Value::String(s)) => Dimension::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                ApiError::new(
+                    INVALID_PARAMETER,
+                    format!("Dimension {s:?} is not one of {}", Dimension::allowed()),
+                )
+            })?,
+        Some(other) => {
+            return Err(ApiError::new(
+                INVALID_PARAMETER_UNMARSHAL,
+                format!("Dimension must be a string, not {other}"),
+            ));
+        }
+    };
+    Ok((indicator, dimension))
 }

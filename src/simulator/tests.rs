@@ -343,3 +343,87 @@ async fn list_quality_refuses_beyond_its_reach_span_and_granularity() {
     assert!(!stats.actions.contains_key("ListRealTimeQuality"));
     handle.stop().await;
 }
+
+#[tokio::test]
+async fn serves_a_breakdown_by_dimension_value() {
+    let handle = sim(SimConfig::default()).await;
+    let c = client(&handle, DEFAULT_SECRET_KEY);
+    let mut req = request(Source::Distribution, &["stall_rate"]);
+    req.stream = crate::series::StreamKey::distribution("app1", crate::series::Dimension::Os);
+    let answer = c.fetch(&req).await.unwrap().result.unwrap();
+    assert!(answer.skipped.is_empty(), "{:?}", answer.skipped);
+    let model = Model::default();
+    let mut names = BTreeMap::new();
+    for s in &answer.series {
+        let value = s
+            .dimension_value
+            .clone()
+            .expect("every point names its value");
+        *names.entry(s.name.clone()).or_insert(0) += 1;
+        assert!(
+            model::dimension_values(crate::series::Dimension::Os).contains(&value.as_str()),
+            "{value}"
+        );
+        let key = req.stream.series_by(s.name.as_str(), Some(value.clone()));
+        let expected: Vec<i64> = (0..)
+            .map(|i| req.start + i * 30)
+            .take_while(|&t| t <= req.end)
+            .filter(|&t| model.has_data(&key, t))
+            .collect();
+        let got: Vec<i64> = s.points.iter().map(|p| p.0).collect();
+        assert_eq!(got, expected, "{} {value}", s.name);
+        // some buckets lack the value
+        assert!(expected.len() < 121, "{} {value}", s.name);
+    }
+    // each answered name of the family, split into the five OS values
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        [
+            ("audio_stall_rate".to_string(), 5),
+            ("video_stall_rate".to_string(), 5)
+        ]
+    );
+    handle.stop().await;
+}
+
+#[test]
+fn a_breakdown_takes_one_indicator_and_a_known_dimension() {
+    let now_ms = 1_795_435_200_000;
+    let body = |indicator: serde_json::Value, dimension: serde_json::Value| {
+        let mut b = json!({
+            "AppId": "app1",
+            "StartTime": timeutil::fmt_api(now_ms / 1000 - 1200),
+            "EndTime": timeutil::fmt_api(now_ms / 1000 - 600),
+            "Indicator": indicator,
+        });
+        if !dimension.is_null() {
+            b["Dimension"] = dimension;
+        }
+        serde_json::to_vec(&b).unwrap()
+    };
+    let parse = |b: Vec<u8>| {
+        parse_request(
+            crate::series::Action::RealTimeQualityDistribution,
+            &b,
+            now_ms,
+            &mut SimStats::default(),
+        )
+    };
+    let ok = parse(body(json!("stall_rate"), json!("Access"))).unwrap();
+    assert_eq!(ok.answered, ["audio_stall_rate", "video_stall_rate"]);
+    assert_eq!(ok.stream.dimension, Some(crate::series::Dimension::Access));
+    let refused = |b: Vec<u8>| format!("{:?}", parse(b).unwrap_err());
+    let list = refused(body(json!(["stall_rate"]), json!("OS")));
+    assert!(list.contains("InvalidParameter.Unmarshal"), "{list}");
+    let missing = refused(body(json!("stall_rate"), json!(null)));
+    assert!(missing.contains("MissingParameter"), "{missing}");
+    let unknown = refused(body(json!("stall_rate"), json!("City")));
+    assert!(
+        unknown.contains("InvalidParameter") && unknown.contains("Province, Country, OS, Access"),
+        "{unknown}"
+    );
+    let lowercase = refused(body(json!("stall_rate"), json!("os")));
+    assert!(lowercase.contains("InvalidParameter"), "{lowercase}");
+    let operation = refused(body(json!("online_user_count"), json!("OS")));
+    assert!(operation.contains("InvalidParameter"), "{operation}");
+}
