@@ -158,3 +158,66 @@ fn a_report_of_today_counts_only_the_buckets_that_are_due() {
     // the period itself is still the whole day
     assert_eq!(v["period"]["buckets"], 2880);
 }
+
+/// Issue 11: where the offline 5-minute history filled what the real-time
+/// collection missed, every format shows both coverages, and the averages
+/// weigh a 5-minute point as its ten buckets.
+#[test]
+fn coverage_is_shown_at_30_s_and_with_the_5_minute_history() {
+    let env = Env::new();
+    // a UTC day: its first half at 30 s (value 1), its second half as
+    // 5-minute history (value 4): 144 points standing for 1440 buckets
+    let day = 1_795_305_600; // 2026-11-22T00:00:00Z
+    fill(&env, day, day + 43_200, 1.0);
+    {
+        let mut store = Store::open(&env.db(), OpenMode::Existing).unwrap();
+        let id = store
+            .series_id(&app_wide(), "video_stall_rate", Some("%"))
+            .unwrap();
+        let mut rows: Vec<_> = (0..144)
+            .map(|i| {
+                (
+                    id,
+                    bucket_of(day + 43_200 + i * 300),
+                    encode_value(4.0),
+                    rtc_archiver::series::Resolution::FiveMinutes,
+                )
+            })
+            .collect();
+        let w = store.upsert_samples(&mut rows).unwrap();
+        assert_eq!(w.new, 144);
+    }
+    let v: Value = serde_json::from_str(&report(
+        &env,
+        &["--day", "2026-11-22", "--tz", "UTC", "--format", "json"],
+    ))
+    .unwrap();
+    let s = &v["series"][0];
+    assert_eq!(s["count"], 1440 + 144, "{s:#}");
+    assert_eq!(s["buckets"], 2880);
+    assert_eq!(s["coverage"], 1.0);
+    assert_eq!(s["coverage_30s"], 0.5);
+    assert_eq!(s["avg"], 2.5, "weighted: half the buckets at 1, half at 4");
+
+    let md = report(&env, &["--day", "2026-11-22", "--tz", "UTC"]);
+    assert!(md.contains("100.00 (50.00 at 30 s)"), "{md}");
+    let html = report(
+        &env,
+        &["--day", "2026-11-22", "--tz", "UTC", "--format", "html"],
+    );
+    assert!(html.contains("100.00 (50.00 at 30 s)"), "{html}");
+    let csv = report(
+        &env,
+        &["--day", "2026-11-22", "--tz", "UTC", "--format", "csv"],
+    );
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let header = r.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let row = r
+        .records()
+        .map(Result::unwrap)
+        .find(|r| &r[0] == "series")
+        .unwrap();
+    assert_eq!(&row[col("coverage")], "1");
+    assert_eq!(&row[col("coverage_30s")], "0.5");
+}

@@ -150,9 +150,10 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, StoreError> {
         series.push(SeriesReport {
             series: s.key.clone(),
             unit: s.unit.clone(),
-            count: d.summary.count,
+            count: d.points,
             buckets,
             coverage: ratio(d.summary.count, buckets),
+            coverage_30s: ratio(d.points_30s, buckets),
             gap_seconds,
             gap_share: ratio(gap_seconds, period.seconds),
             avg: d.summary.avg,

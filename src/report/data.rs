@@ -21,7 +21,7 @@ pub fn json(report: &Report) -> Result<String, RenderError> {
 /// names its dimension and value; an attribution row (one per top value
 /// of each dimension) its window in `start`..`end`, the value's average in
 /// `avg`, and how it moved.
-pub const CSV_COLUMNS: [&str; 49] = [
+pub const CSV_COLUMNS: [&str; 50] = [
     "record",
     "app_id",
     "room_id",
@@ -71,6 +71,7 @@ pub const CSV_COLUMNS: [&str; 49] = [
     "data_share",
     "contribution",
     "share",
+    "coverage_30s",
 ];
 
 /// The identity cells shared by both kinds of row.
@@ -197,6 +198,7 @@ fn row(s: &SeriesReport, report: &Report) -> Vec<String> {
     );
     r.push(s.series.dimension_value.clone().unwrap_or_default());
     r.extend(std::iter::repeat_n(String::new(), 6));
+    r.push(v(Some(s.coverage_30s)));
     r
 }
 
@@ -205,16 +207,21 @@ fn row(s: &SeriesReport, report: &Report) -> Vec<String> {
 pub fn csv(report: &Report) -> Result<String, RenderError> {
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     w.write_record(CSV_COLUMNS)?;
+    // the columns after a kind of row's last are empty in it
+    let mut write = |mut r: Vec<String>| {
+        r.resize(CSV_COLUMNS.len(), String::new());
+        w.write_record(r)
+    };
     for i in &report.incidents {
-        w.write_record(incident_row(i, report))?;
+        write(incident_row(i, report))?;
     }
     for a in &report.attribution {
         for r in attribution_rows(a, report) {
-            w.write_record(r)?;
+            write(r)?;
         }
     }
     for s in &report.series {
-        w.write_record(row(s, report))?;
+        write(row(s, report))?;
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     // every field is a Rust string: the bytes are UTF-8
@@ -228,7 +235,8 @@ mod tests {
     #[test]
     fn both_kinds_of_row_fill_every_column() {
         // 1 + 5 identity + unit + 24 statistics + 2 period + 8 incident + 8 breakdown
-        assert_eq!(CSV_COLUMNS.len(), 49);
+        // + coverage_30s
+        assert_eq!(CSV_COLUMNS.len(), 50);
         assert_eq!(CSV_COLUMNS[12], "avg");
         let i = CSV_COLUMNS
             .iter()

@@ -89,7 +89,13 @@ pub fn chart_step(seconds: i64) -> i64 {
 
 /// What streaming one series through the three periods gives.
 pub struct SeriesData {
+    /// The period's values, a 5-minute point counted as its ten buckets
+    /// (`summary.count` is the buckets covered).
     pub summary: Summary,
+    /// Points in the period, whatever their resolution.
+    pub points: i64,
+    /// 30-second points in the period: the buckets covered in real time.
+    pub points_30s: i64,
     pub prev_day: Mean,
     pub prev_week: Mean,
     pub chart: ChartLines,
@@ -119,6 +125,7 @@ pub fn series_data(
     // as many as the points that come, not as the period could hold: a
     // century's buckets would be gigabytes before the first point
     let mut values = Vec::new();
+    let (mut points, mut points_30s) = (0, 0);
     let mut bins = Bins::new(period.from, period.to, step);
     let mut prev_bins = Bins::new(pd.from, pd.to, step);
     let (mut prev_day, mut prev_week) = (Mean::default(), Mean::default());
@@ -134,6 +141,10 @@ pub fn series_data(
         if in_span(ts, period.from, period.to) {
             // a 5-minute point stands for ten buckets of its value
             values.extend(std::iter::repeat_n(v, p.weight() as usize));
+            points += 1;
+            if p.resolution == Resolution::RealTime {
+                points_30s += 1;
+            }
             bins.add(ts, v, p.weight());
         }
         if in_span(ts, pd.from, pd.to) {
@@ -155,6 +166,8 @@ pub fn series_data(
     })?;
     Ok(SeriesData {
         summary: Summary::of(&mut values),
+        points,
+        points_30s,
         prev_day,
         prev_week,
         chart: ChartLines {

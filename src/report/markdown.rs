@@ -170,7 +170,9 @@ pub fn columns_note(report: &Report) -> String {
         ("the period just before", "the same period a week before")
     };
     format!(
-        "Coverage: share of the period's 30-second buckets (those due by now) with a point. \
+        "Coverage: share of the period's 30-second buckets (those due by now) with a point, \
+         a 5-minute point of the offline history covering ten (in brackets, where they \
+         differ: the share covered at 30 s alone). \
          Δ day / Δ week: the average minus that of {day} / {week}; day cov / week cov: \
          the coverage then (Δ is n/a under {}%).",
         fmt_share(report.thresholds.min_coverage)
@@ -388,11 +390,25 @@ pub const ATTRIBUTION_NOTE: &str = "Per dimension, the values that made the indi
      the most: each value's change weighted by its share of the data; the share of the \
      worsening is its part of the dimension's total (a value that improved has a negative share).";
 
+/// A series' coverage: `96`, or `96 (40 at 30 s)` where the 5-minute
+/// history covers part of it.
+pub fn coverage_cell(s: &SeriesReport) -> String {
+    if s.coverage_30s + 1e-9 < s.coverage {
+        format!(
+            "{} ({} at 30 s)",
+            fmt_pct(s.coverage),
+            fmt_pct(s.coverage_30s)
+        )
+    } else {
+        fmt_pct(s.coverage)
+    }
+}
+
 /// The numeric cells of a series row (after indicator, app, room, users).
 pub fn series_numbers(s: &SeriesReport) -> [String; 11] {
     [
         s.count.to_string(),
-        fmt_pct(s.coverage),
+        coverage_cell(s),
         fmt2(s.avg),
         fmt2(s.min),
         fmt2(s.max),

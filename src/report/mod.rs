@@ -82,13 +82,18 @@ pub struct SeriesReport {
     #[serde(flatten)]
     pub series: SeriesKey,
     pub unit: Option<String>,
-    /// Points in the period.
+    /// Points in the period (a 5-minute point of the offline history
+    /// counts once).
     pub count: i64,
     /// 30-second buckets in the period that are due (for a period reaching
     /// into the present, those whose data the API serves by now).
     pub buckets: i64,
-    /// count / buckets.
+    /// The share of those buckets a point covers, with the 5-minute history
+    /// (a 5-minute point covers ten).
     pub coverage: f64,
+    /// The share of them covered by a 30-second point: the real-time data
+    /// alone. Equal to `coverage` where the archive holds no 5-minute points.
+    pub coverage_30s: f64,
     /// Seconds of the period the gaps ledger records as lost for the stream.
     pub gap_seconds: i64,
     /// gap_seconds / the period's length.
@@ -99,7 +104,8 @@ pub struct SeriesReport {
     pub p50: Option<f64>,
     pub p95: Option<f64>,
     pub prev_day_avg: Option<f64>,
-    /// Points in the previous day (or period), and their share of its buckets.
+    /// Buckets covered in the previous day (or period; a 5-minute point
+    /// covers ten), and their share of its buckets.
     pub prev_day_count: i64,
     pub prev_day_coverage: f64,
     /// avg − prev_day_avg; null without enough data then.
