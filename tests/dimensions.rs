@@ -90,19 +90,27 @@ fn a_breakdown_is_collected_bucket_by_bucket_with_final_values() {
 
     let conn = env.conn();
     let archived = breakdown(&conn);
-    let (first, done): (i64, i64) = conn
-        .query_row(
-            "SELECT min(f.first_ts), max(f.done_ts) FROM feeds f JOIN streams s ON s.id = f.stream_id
+    // each line (dimension) fetched its own range: its first window was
+    // planned when its turn came, a bucket apart from another's at times
+    let ranges: BTreeMap<String, (i64, i64)> = conn
+        .prepare(
+            "SELECT s.dimension, f.first_ts, f.done_ts FROM feeds f JOIN streams s ON s.id = f.stream_id
              WHERE s.source = 'distribution'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .unwrap();
-    assert!(done - first > 3000, "about an hour: {first}..{done}");
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ranges.len(), 2, "{ranges:?}");
+    for (first, done) in ranges.values() {
+        assert!(done - first > 3000, "about an hour: {first}..{done}");
+    }
     let model = sim.config.model;
     let mut expected_keys = BTreeSet::new();
     let mut checked = 0;
     for dimension in [Dimension::Os, Dimension::Access] {
+        let (first, done) = ranges[dimension.as_str()];
         let stream = StreamKey::distribution("app1", dimension);
         for name in ["audio_stall_rate", "video_stall_rate"] {
             for value in dimension_values(dimension) {

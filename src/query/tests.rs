@@ -127,6 +127,7 @@ fn aggregates_match_sql_and_rollups_match_raw() {
         assert_eq!(by_hour.len(), 47, "the empty hour is omitted");
         let crate::store::read::SqlStats {
             count,
+            buckets: _,
             avg,
             min,
             max,

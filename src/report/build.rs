@@ -323,10 +323,11 @@ fn attribute(
             let before = store.sql_stats(s.id, previous_from, previous_to)?;
             by_dimension.entry(d).or_default().push((
                 value.clone(),
+                // a value's weight is the buckets its points stand for
                 ValueStats {
-                    count: now.count,
+                    count: now.buckets,
                     avg: now.avg,
-                    previous_count: before.count,
+                    previous_count: before.buckets,
                     previous_avg: before.avg,
                 },
             ));

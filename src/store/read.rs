@@ -216,7 +216,11 @@ pub struct Counts {
 /// Statistics of a series' raw points computed by SQLite.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SqlStats {
+    /// Points.
     pub count: i64,
+    /// The 30-second buckets they stand for (a 5-minute point: 10).
+    pub buckets: i64,
+    /// Weighted by the buckets.
     pub avg: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
@@ -476,7 +480,7 @@ impl Store {
     pub fn sql_stats(&self, series: i64, from: i64, to: i64) -> Result<SqlStats> {
         Ok(self.conn.query_row(
             &format!(
-                "SELECT count(*), sum(v * weight) / sum(weight), min(v), max(v)
+                "SELECT count(*), coalesce(sum(weight), 0), sum(v * weight) / sum(weight), min(v), max(v)
                  FROM (SELECT {VALUE_SQL} AS v, weight FROM ({points}))",
                 points = points_sql("?1", "?2", "?3")
             ),
@@ -484,9 +488,10 @@ impl Store {
             |r| {
                 Ok(SqlStats {
                     count: r.get(0)?,
-                    avg: r.get(1)?,
-                    min: r.get(2)?,
-                    max: r.get(3)?,
+                    buckets: r.get(1)?,
+                    avg: r.get(2)?,
+                    min: r.get(3)?,
+                    max: r.get(4)?,
                 })
             },
         )?)

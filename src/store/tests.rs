@@ -350,6 +350,7 @@ fn rollups_follow_points_through_revisions() {
     for (h, r) in hours.iter().enumerate() {
         let read::SqlStats {
             count,
+            buckets: _,
             avg,
             min,
             max,
