@@ -1,16 +1,18 @@
-//! History from the offline action `ListQuality`: what `backfill` fetches
-//! and what the collector's gap repair fetches, planned and sent the same
-//! way.
+//! History from the offline actions, `ListQuality` for the quality
+//! streams and `ListQualityDistribution` for the breakdowns: what
+//! `backfill` fetches and what the collector's gap repair fetches, planned
+//! and sent the same way.
 //!
 //! Planning is pure ([`window`], [`plan_calls`], [`decide`]): the part of a
 //! range the offline store can answer now (inside its 30-day reach, older
 //! than its 8-hour data delay, in whole 5-minute slots), split into calls
 //! of at most its 7-day span, one call for the indicators whose due
-//! intervals coincide (the action takes a list). Sending ([`run_call`])
-//! goes through the client's pacer of [`Action::Quality`] (its own rate,
-//! shared with nothing else), retries what may pass (transport, throttling,
-//! 5xx, unusable answers) and gives up on refusals (credentials,
-//! permissions, parameters), then stores the answer with
+//! intervals coincide where the action takes a list (`ListQuality`), one
+//! per indicator where it takes one (`ListQualityDistribution`). Sending
+//! ([`run_call`]) goes through the client's pacer of the stream's offline
+//! action (its own rate, shared with nothing else), retries what may pass
+//! (transport, throttling, 5xx, unusable answers) and gives up on refusals
+//! (credentials, permissions, parameters), then stores the answer with
 //! [`Store::store_history`], which logs the fetched interval: that ledger
 //! is what makes a backfill idempotent and resumable.
 
@@ -29,8 +31,24 @@ use crate::store::history::{SLOT_SECS, slot_ceil, slot_floor};
 use crate::store::{self, HistoryFetch, Store, StoreError, WriteStats};
 use crate::timeutil;
 
-/// The offline action this module calls.
-pub const ACTION: Action = Action::Quality;
+/// The offline actions this module calls: each answers the history of one
+/// source ([`crate::Source::offline`]); operation data has none.
+pub const ACTIONS: [Action; 2] = [Action::Quality, Action::QualityDistribution];
+
+/// The shortest reach of the offline actions, in seconds: a gap that ended
+/// before `now` minus it can no longer be repaired.
+pub fn reach_secs() -> i64 {
+    ACTIONS
+        .iter()
+        .map(|a| a.reach_secs())
+        .fold(i64::MAX, i64::min)
+}
+
+/// The longest data delay of the offline actions, in seconds: nothing
+/// newer is asked for.
+pub fn delay_secs() -> i64 {
+    ACTIONS.iter().map(|a| a.delay_secs()).fold(0, i64::max)
+}
 
 /// Seconds kept from the edge of the 30-day reach: a window planned now
 /// must still be inside it when its request arrives, after a wait for the
@@ -40,20 +58,33 @@ pub const REACH_MARGIN: i64 = 600;
 /// Attempts of one call before it fails for good (retryable errors only).
 pub const MAX_ATTEMPTS: u32 = 5;
 
-/// The slots `[from, to)` the offline store can answer at `now`: starting
-/// at least [`REACH_MARGIN`] inside the reach, ending before the data
-/// delay. Empty (`from >= to`) if none.
-pub fn window(now: i64) -> (i64, i64) {
+/// The slots `[from, to)` the offline `action` can answer at `now`:
+/// starting at least [`REACH_MARGIN`] inside its reach, ending before its
+/// data delay. Empty (`from >= to`) if none.
+pub fn window(action: Action, now: i64) -> (i64, i64) {
     (
-        slot_ceil(now - ACTION.reach_secs() + REACH_MARGIN),
-        slot_floor(now - ACTION.delay_secs()),
+        slot_ceil(now - action.reach_secs() + REACH_MARGIN),
+        slot_floor(now - action.delay_secs()),
     )
 }
 
-/// One planned `ListQuality` call: whole 5-minute slots `[from, to)` of a
+/// The slots `[from, to)` every offline action can answer at `now` (see
+/// [`window`]): the range a backfill clamps to.
+pub fn common_window(now: i64) -> (i64, i64) {
+    ACTIONS
+        .iter()
+        .map(|&a| window(a, now))
+        .fold((i64::MIN, i64::MAX), |(lo, hi), (a, b)| {
+            (lo.max(a), hi.min(b))
+        })
+}
+
+/// One planned offline call: whole 5-minute slots `[from, to)` of a
 /// stream's indicators.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
+    /// The stream's offline action.
+    pub action: Action,
     pub key: StreamKey,
     /// The requested indicators (as configured), in the stream's order.
     pub indicators: Vec<String>,
@@ -66,7 +97,7 @@ impl Call {
     /// last slot's start: inclusive).
     pub fn request(&self, from: i64, product_type: Option<&str>) -> QueryRequest {
         QueryRequest {
-            action: ACTION,
+            action: self.action,
             stream: self.key.clone(),
             product_type: product_type.map(str::to_string),
             indicators: self.indicators.clone(),
@@ -85,29 +116,38 @@ impl Call {
     }
 }
 
-/// The calls that fetch what is due of one stream: `due` holds each
-/// requested indicator's due intervals (in the stream's order), `(lo, hi)`
-/// what the offline store answers (see [`window`]). Intervals are clipped
-/// to it, widened to whole slots, cut into pieces of at most the action's
-/// span, and indicators with the same piece share a call. Oldest first.
-/// Only whole slots inside `[lo, hi)` are asked for: the API answers the
-/// slots that start between `StartTime` and `EndTime`, and the ledger must
-/// log only what was asked.
+/// The calls that fetch what is due of one stream from its offline
+/// action: `due` holds each requested indicator's due intervals (in the
+/// stream's order), `(lo, hi)` the part of the range to fetch, further
+/// clipped to what the action answers at `now` (see [`window`]).
+/// Intervals are widened to whole slots and cut into pieces of at most the
+/// action's span; indicators with the same piece share a call where the
+/// action takes a list (`ListQuality`), and each has its own where it takes
+/// one (`ListQualityDistribution`). Oldest first. Only whole slots inside
+/// the window are asked for: the API answers the slots that start between
+/// `StartTime` and `EndTime`, and the ledger must log only what was asked.
+/// A stream without an offline action (operation data) has no calls.
 pub fn plan_calls(
     key: &StreamKey,
     due: &[(String, Vec<(i64, i64)>)],
-    lo: i64,
-    hi: i64,
+    (lo, hi): (i64, i64),
+    now: i64,
 ) -> Vec<Call> {
-    let span = ACTION.max_span_secs();
-    let (lo, hi) = (slot_ceil(lo), slot_floor(hi));
-    let mut pieces: BTreeMap<(i64, i64), Vec<String>> = BTreeMap::new();
-    for (indicator, intervals) in due {
+    let Some(action) = key.source.offline() else {
+        return Vec::new();
+    };
+    let span = action.max_span_secs();
+    let reach = window(action, now);
+    let (lo, hi) = (slot_ceil(lo.max(reach.0)), slot_floor(hi.min(reach.1)));
+    // a piece and, where the action takes one indicator, whose it is
+    let mut pieces: BTreeMap<(i64, i64, usize), Vec<String>> = BTreeMap::new();
+    for (i, (indicator, intervals)) in due.iter().enumerate() {
+        let own = if action.is_distribution() { i } else { 0 };
         for &(a, b) in intervals {
             let (mut a, b) = (slot_floor(a).max(lo), slot_ceil(b).min(hi));
             while a < b {
                 let end = (a + span).min(b);
-                let names = pieces.entry((a, end)).or_default();
+                let names = pieces.entry((a, end, own)).or_default();
                 if !names.contains(indicator) {
                     names.push(indicator.clone());
                 }
@@ -117,7 +157,8 @@ pub fn plan_calls(
     }
     pieces
         .into_iter()
-        .map(|((from, to), indicators)| Call {
+        .map(|((from, to, _), indicators)| Call {
+            action,
             key: key.clone(),
             indicators,
             from,
@@ -197,7 +238,7 @@ pub async fn due(
     .await
 }
 
-/// Sends one call (waiting for the offline action's turn), retrying what
+/// Sends one call (waiting for its offline action's turn), retrying what
 /// may pass, and stores its answer. Its start is clipped to the reach at
 /// the moment it leaves. A call that fails for good is counted in the
 /// stream's statistics.
@@ -220,14 +261,14 @@ pub async fn run_call(
             return CallOutcome::Cancelled;
         }
         let permit = tokio::select! {
-            p = client.permit(ACTION, call.from) => p,
+            p = client.permit(call.action, call.from) => p,
             Ok(_) = shutdown.wait_for(|stop| *stop) => return CallOutcome::Cancelled,
         };
         if let Err(e) = permit {
             return CallOutcome::OverBudget(e);
         }
         // planned at the moment it leaves: never beyond the reach
-        let from = call.from.max(window(timeutil::now()).0);
+        let from = call.from.max(window(call.action, timeutil::now()).0);
         if from >= call.to {
             return CallOutcome::OutOfReach;
         }
@@ -245,7 +286,7 @@ pub async fn run_call(
         match decide(&error, attempts, next) {
             Next::Retry(wait) => {
                 tracing::warn!(
-                    action = ACTION.name(),
+                    action = call.action.name(),
                     stream = %call.key,
                     window_start = %timeutil::fmt_utc(from),
                     window_end = %timeutil::fmt_utc(call.to),
@@ -326,6 +367,8 @@ mod tests {
 
     const DAY: i64 = 86_400;
     const T0: i64 = 1_795_435_200; // a slot start
+    /// A `now` whose window holds every range of the tests but the reach's.
+    const NOW: i64 = T0 + 2 * DAY;
 
     fn key() -> StreamKey {
         StreamKey::new("app1", None, UserSet::NONE, Source::Quality)
@@ -334,12 +377,18 @@ mod tests {
     #[test]
     fn the_window_is_inside_the_reach_and_before_the_delay() {
         let now = T0 + 17;
-        let (lo, hi) = window(now);
-        assert_eq!(lo % SLOT_SECS, 0);
-        assert_eq!(hi % SLOT_SECS, 0);
-        assert!(lo >= now - 30 * DAY + REACH_MARGIN, "inside the reach");
-        assert!(lo - (now - 30 * DAY + REACH_MARGIN) < SLOT_SECS);
-        assert!(hi <= now - 8 * 3600 && hi > now - 8 * 3600 - SLOT_SECS);
+        for action in ACTIONS {
+            let (lo, hi) = window(action, now);
+            assert_eq!(lo % SLOT_SECS, 0);
+            assert_eq!(hi % SLOT_SECS, 0);
+            assert!(
+                lo >= now - 30 * DAY + REACH_MARGIN,
+                "{action}: inside the reach"
+            );
+            assert!(lo - (now - 30 * DAY + REACH_MARGIN) < SLOT_SECS);
+            assert!(hi <= now - 8 * 3600 && hi > now - 8 * 3600 - SLOT_SECS);
+        }
+        assert_eq!((reach_secs(), delay_secs()), (30 * DAY, 8 * 3600));
     }
 
     #[test]
@@ -353,7 +402,7 @@ mod tests {
         ];
         let lo = T0 - 15 * DAY;
         let hi = T0 - 3600;
-        let calls = plan_calls(&key(), &due, lo, hi);
+        let calls = plan_calls(&key(), &due, (lo, hi), NOW);
         let shape: Vec<(i64, i64, usize)> = calls
             .iter()
             .map(|c| ((c.from - T0) / 3600, (c.to - T0) / 3600, c.indicators.len()))
@@ -369,9 +418,10 @@ mod tests {
             ]
         );
         for c in &calls {
-            assert!(c.to - c.from <= ACTION.max_span_secs());
+            assert_eq!(c.action, Action::Quality);
+            assert!(c.to - c.from <= c.action.max_span_secs());
             let r = c.request(c.from, None);
-            assert!(r.end - r.start <= ACTION.max_span_secs());
+            assert!(r.end - r.start <= c.action.max_span_secs());
             assert_eq!(r.end, c.to - SLOT_SECS, "EndTime is the last slot's start");
         }
         assert_eq!(
@@ -379,20 +429,72 @@ mod tests {
             ["stall_rate", "network_trans_delay"],
             "the stream's order"
         );
-        assert!(plan_calls(&key(), &due, hi, lo).is_empty());
+        assert!(plan_calls(&key(), &due, (hi, lo), NOW).is_empty());
         // a regression: a range starting inside a slot asked for that slot
         // from its middle, and a re-run for the sliver before the logged start
-        let calls = plan_calls(&key(), &due[..1], T0 - DAY + 17, T0 - 3600 + 17);
+        let calls = plan_calls(&key(), &due[..1], (T0 - DAY + 17, T0 - 3600 + 17), NOW);
         assert_eq!((calls[0].from, calls[0].to), (T0 - DAY + 300, T0 - 3600));
         assert!(
             plan_calls(
                 &key(),
                 &[("x".into(), vec![(T0, T0 + 300)])],
-                T0 + 17,
-                T0 + DAY
+                (T0 + 17, T0 + DAY),
+                NOW
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn calls_stay_inside_the_window_of_their_moment() {
+        let due = vec![("stall_rate".to_string(), vec![(T0 - 40 * DAY, NOW)])];
+        let calls = plan_calls(&key(), &due, (i64::MIN, i64::MAX), NOW);
+        let (lo, hi) = window(Action::Quality, NOW);
+        assert_eq!(calls.first().map(|c| c.from), Some(lo), "the reach");
+        assert_eq!(calls.last().map(|c| c.to), Some(hi), "the data delay");
+        assert_eq!(calls.len(), 5, "30 days in calls of at most 7");
+    }
+
+    #[test]
+    fn a_breakdown_asks_for_one_indicator_per_call_and_operation_data_for_none() {
+        let by_os = StreamKey::distribution("app1", crate::series::Dimension::Os);
+        let due = vec![
+            ("stall_rate".to_string(), vec![(T0 - DAY, T0)]),
+            (
+                "5s_join_room_success_rate".to_string(),
+                vec![(T0 - DAY, T0)],
+            ),
+        ];
+        let calls = plan_calls(&by_os, &due, (T0 - 2 * DAY, T0), NOW);
+        let shape: Vec<(Action, i64, i64, Vec<String>)> = calls
+            .iter()
+            .map(|c| (c.action, c.from, c.to, c.indicators.clone()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (
+                    Action::QualityDistribution,
+                    T0 - DAY,
+                    T0,
+                    vec!["stall_rate".to_string()]
+                ),
+                (
+                    Action::QualityDistribution,
+                    T0 - DAY,
+                    T0,
+                    vec!["5s_join_room_success_rate".to_string()]
+                ),
+            ]
+        );
+        let body = String::from_utf8(calls[0].request(T0 - DAY, None).body()).unwrap();
+        assert!(
+            body.contains(r#""Indicator":"stall_rate","Dimension":"OS""#),
+            "{body}"
+        );
+        assert!(!body.contains("AggregateGranularity"), "{body}");
+        let operation = StreamKey::new("app1", None, UserSet::NONE, Source::Operation);
+        assert!(plan_calls(&operation, &due, (T0 - DAY, T0), NOW).is_empty());
     }
 
     #[test]

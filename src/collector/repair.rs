@@ -1,9 +1,11 @@
 //! Gap repair: after every pass, the recorded gaps of the quality streams
-//! that the offline store can fill now (older than its 8-hour data delay,
-//! inside its 30-day reach, not tried in the last hour) are fetched from
-//! `ListQuality` at 5 minutes, as a backfill would (see [`crate::history`]).
-//! A gap stays in the ledger (it was lost at 30 s) and gains what repaired
-//! it. Operation data has no offline equivalent: its gaps stay unrepaired.
+//! and of the breakdowns that the offline store can fill now (older than
+//! its 8-hour data delay, inside its 30-day reach, not tried in the last
+//! hour) are fetched at 5 minutes from the stream's offline action
+//! (`ListQuality`, or `ListQualityDistribution` through its own pacer), as a
+//! backfill would (see [`crate::history`]). A gap stays in the ledger (it
+//! was lost at 30 s) and gains what repaired it. Operation data has no
+//! offline equivalent: its gaps stay unrepaired.
 //!
 //! Cheap when there is nothing to do: one indexed query. Skipped while a
 //! `backfill` holds `<database>.backfill.lock`, which the repair holds too
@@ -15,7 +17,7 @@ use std::collections::BTreeMap;
 use tracing::{debug, info, warn};
 
 use super::{Shared, Shutdown};
-use crate::history::{self, ACTION, CallOutcome};
+use crate::history::{self, CallOutcome};
 use crate::lock::{self, LockError, LockKind};
 use crate::series::StreamKey;
 use crate::store::{RepairDue, StoreError};
@@ -53,19 +55,14 @@ pub(super) async fn run(shared: &Shared, shutdown: &Shutdown) -> Result<RepairRe
         tokio::task::spawn_blocking(move || {
             store.lock().unwrap_or_else(|p| p.into_inner()).repairs_due(
                 now,
-                ACTION.delay_secs(),
-                ACTION.reach_secs(),
+                history::delay_secs(),
+                history::reach_secs(),
                 RETRY_AFTER,
             )
         })
         .await
         .unwrap_or_else(|e| Err(StoreError::Invalid(format!("archive task failed: {e}"))))?
     };
-    // distribution gaps wait for their own offline action
-    let due: Vec<RepairDue> = due
-        .into_iter()
-        .filter(|d| d.key.source.offline() == Some(ACTION))
-        .collect();
     if due.is_empty() {
         return Ok(report);
     }
@@ -84,7 +81,6 @@ pub(super) async fn run(shared: &Shared, shutdown: &Shutdown) -> Result<RepairRe
             return Ok(report);
         }
     };
-    let (lo, hi) = history::window(now);
     for (key, gaps) in by_stream(due) {
         let mut per_indicator: Vec<(String, Vec<(i64, i64)>)> = Vec::new();
         for g in &gaps {
@@ -100,7 +96,8 @@ pub(super) async fn run(shared: &Shared, shutdown: &Shutdown) -> Result<RepairRe
             .find(|t| t.streams().iter().any(|s| s.key == key))
             .and_then(|t| t.product_type.map(|p| p.as_str().to_string()));
         let mut shutdown = shutdown.clone();
-        for call in history::plan_calls(&key, &per_indicator, lo, hi) {
+        // each call is clipped to its action's window at `now`
+        for call in history::plan_calls(&key, &per_indicator, (i64::MIN, i64::MAX), now) {
             let outcome = history::run_call(
                 &shared.client,
                 &shared.store,
@@ -124,9 +121,10 @@ pub(super) async fn run(shared: &Shared, shutdown: &Shutdown) -> Result<RepairRe
                     report.seconds += secs;
                     shared
                         .metrics
-                        .gaps_repaired(ACTION, filled.len() as u64, secs);
+                        .gaps_repaired(call.action, filled.len() as u64, secs);
                     info!(
                         stream = %key,
+                        action = call.action.name(),
                         from = %timeutil::fmt_utc(from),
                         to = %timeutil::fmt_utc(call.to),
                         gaps = filled.len(),

@@ -1,6 +1,7 @@
 //! `rtc-archiver backfill`: fetch the 5-minute history of the configured
-//! quality targets from `ListQuality` for every slot of a range that the
-//! archive holds neither at 30 seconds nor from an earlier backfill.
+//! quality targets from `ListQuality`, and of their breakdowns from
+//! `ListQualityDistribution`, for every slot of a range that the archive
+//! holds neither at 30 seconds nor from an earlier backfill.
 //!
 //! The history ledger (`history_log`) is the progress: each call's interval
 //! is logged with its points, in one transaction, so re-running fetches
@@ -20,7 +21,7 @@ use crate::cli::BackfillArgs;
 use crate::client::ApiClient;
 use crate::config::{ConfigError, StreamSpec};
 use crate::exit::{self, UsageError};
-use crate::history::{self, ACTION, Call, CallOutcome};
+use crate::history::{self, Call, CallOutcome};
 use crate::lock::{self, LockKind};
 use crate::series::StreamKey;
 use crate::store::OpenMode;
@@ -73,6 +74,8 @@ pub fn select_streams(
 /// A call that failed for good: what is missing, and why.
 struct Missing {
     key: StreamKey,
+    /// The requested indicators (a breakdown's call has one).
+    indicators: Vec<String>,
     interval: String,
     why: String,
 }
@@ -83,13 +86,15 @@ pub fn run(ctx: &Ctx, args: BackfillArgs) -> anyhow::Result<u8> {
         return Err(ConfigError {
             file: config.file_name(),
             key: Some("target".into()),
-            message: "no [[target]] to backfill: add one with app_id and quality = [...]".into(),
+            message: "no [[target]] to backfill: add one with app_id and quality = [...] (or \
+                      distribution = [...] and dimensions = [...])"
+                .into(),
         }
         .into());
     }
     let tz = super::zone(args.tz.as_deref(), Some(&config))?;
     let now = timeutil::now();
-    let (lo, hi) = history::window(now);
+    let (lo, hi) = history::common_window(now);
     let (from, to) = super::time_range(
         args.from.as_deref(),
         args.to.as_deref(),
@@ -97,7 +102,7 @@ pub fn run(ctx: &Ctx, args: BackfillArgs) -> anyhow::Result<u8> {
         tz,
         "backfill",
     )?;
-    if from < now - ACTION.reach_secs() {
+    if from < now - history::reach_secs() {
         eprintln!(
             "rtc-archiver: note: --from {} is beyond the offline API's 30-day reach; \
              backfilling from {} instead",
@@ -114,14 +119,14 @@ pub fn run(ctx: &Ctx, args: BackfillArgs) -> anyhow::Result<u8> {
     let (from, to) = (from.max(lo), to.min(hi));
 
     let mut streams = Vec::new();
-    let (mut operation, mut distribution) = (0, 0);
+    let mut operation = 0;
     for target in &config.targets {
         let product_type = target.product_type.map(|p| p.as_str().to_string());
         for spec in select_streams(target.streams(), &args.select) {
-            match spec.key.source {
-                Source::Quality => streams.push((spec, product_type.clone())),
-                Source::Operation => operation += 1,
-                Source::Distribution => distribution += 1,
+            // a breakdown's line is one indicator by one dimension
+            match spec.key.source.offline() {
+                Some(_) => streams.push((spec, product_type.clone())),
+                None => operation += 1,
             }
         }
     }
@@ -131,16 +136,11 @@ pub fn run(ctx: &Ctx, args: BackfillArgs) -> anyhow::Result<u8> {
              (online_user_count, ...) has no offline history; its gaps stay unrepaired"
         );
     }
-    if distribution > 0 {
-        eprintln!(
-            "rtc-archiver: note: {distribution} distribution stream(s) skipped: backfill fetches \
-             ListQuality only"
-        );
-    }
     if streams.is_empty() {
         return Err(UsageError(
-            "no quality target to backfill: the configuration (and the selection flags) leave \
-             none; backfill fetches the quality indicators of [[target]] quality = [...]"
+            "no quality target or breakdown to backfill: the configuration (and the selection \
+             flags) leave none; backfill fetches the indicators of [[target]] quality = [...] \
+             and distribution = [...]"
                 .into(),
         )
         .into());
@@ -151,9 +151,14 @@ pub fn run(ctx: &Ctx, args: BackfillArgs) -> anyhow::Result<u8> {
     let _lock = lock::acquire_kind(&config.database, LockKind::History)?;
     let store = open_store(&config.database, OpenMode::Create)?;
     let client = ApiClient::new(&config.api, creds)?;
-    match store.api_usage(ACTION, now) {
-        Ok((last, today)) => client.pacer(ACTION).resume(last, today),
-        Err(e) => tracing::warn!(error = %e, "cannot read the request history; pacing from now"),
+    // each offline action's pacer goes on from the requests before this run
+    for action in history::ACTIONS {
+        match store.api_usage(action, now) {
+            Ok((last, today)) => client.pacer(action).resume(last, today),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the request history; pacing from now")
+            }
+        }
     }
     let store = Arc::new(Mutex::new(store));
 
@@ -170,7 +175,7 @@ pub fn run(ctx: &Ctx, args: BackfillArgs) -> anyhow::Result<u8> {
         if from < to {
             for (spec, product_type) in &streams {
                 let due = history::due(&store, &spec.key, &spec.indicators, from, to).await?;
-                for call in history::plan_calls(&spec.key, &due, from, to) {
+                for call in history::plan_calls(&spec.key, &due, (from, to), now) {
                     calls.push((call, product_type.clone()));
                 }
             }
@@ -211,7 +216,7 @@ pub fn run(ctx: &Ctx, args: BackfillArgs) -> anyhow::Result<u8> {
                     requests += u64::from(attempts);
                     points += p;
                     new += written.new;
-                    info!(stream = %call.key, from = %timeutil::fmt_utc(from), to = %timeutil::fmt_utc(call.to), points = p, new = written.new, "history fetched");
+                    info!(stream = %call.key, indicators = %call.indicators.join(","), from = %timeutil::fmt_utc(from), to = %timeutil::fmt_utc(call.to), points = p, new = written.new, "history fetched");
                     None
                 }
                 CallOutcome::OutOfReach => None,
@@ -231,6 +236,7 @@ pub fn run(ctx: &Ctx, args: BackfillArgs) -> anyhow::Result<u8> {
             if let Some(why) = why {
                 missing.push(Missing {
                     key: call.key.clone(),
+                    indicators: call.indicators.clone(),
                     interval: call.interval(),
                     why,
                 });
@@ -272,7 +278,13 @@ pub fn run(ctx: &Ctx, args: BackfillArgs) -> anyhow::Result<u8> {
         }
         if !missing.is_empty() {
             for m in &missing {
-                eprintln!("rtc-archiver: missing: {} {}: {}", m.key, m.interval, m.why);
+                eprintln!(
+                    "rtc-archiver: missing: {} indicator={} {}: {}",
+                    m.key,
+                    m.indicators.join(","),
+                    m.interval,
+                    m.why
+                );
             }
             eprintln!(
                 "rtc-archiver: {} interval(s) not fetched; run the same backfill again to retry them",

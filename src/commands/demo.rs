@@ -1,6 +1,7 @@
 //! `rtc-archiver demo`: no credentials, no network. Starts the simulator in
 //! this process, backfills 8 days of 5-minute history from its `ListQuality`
-//! (so that the report has a previous day and week to compare with),
+//! and `ListQualityDistribution` (so that the report has a previous day and
+//! week to compare with, by dimension too),
 //! collects the reachable hour into a demo archive, and shows what to look
 //! at next.
 
@@ -66,8 +67,8 @@ fn demo_targets() -> Vec<Target> {
 /// Days of history the demo backfills: the report's previous day and week.
 const BACKFILL_DAYS: i64 = 8;
 
-/// Backfills the demo's quality streams from the simulator's `ListQuality`,
-/// as `rtc-archiver backfill --from -8d` would; returns the requests and
+/// Backfills the demo's quality streams and breakdowns from the
+/// simulator's `ListQuality` and `ListQualityDistribution`, as `rtc-archiver backfill --from -8d` would; returns the requests and
 /// the points answered.
 async fn backfill(
     config: &Config,
@@ -79,16 +80,16 @@ async fn backfill(
     let client = ApiClient::new(&config.api, creds)?;
     let (_stop, mut shutdown) = watch::channel(false);
     let now = timeutil::now();
-    let (lo, hi) = history::window(now);
+    let (lo, hi) = history::common_window(now);
     let from = lo.max(now - BACKFILL_DAYS * 86_400);
     let (mut requests, mut points) = (0, 0);
     for target in &config.targets {
         for spec in target.streams() {
-            if spec.key.source != crate::Source::Quality {
+            if spec.key.source.offline().is_none() {
                 continue;
             }
             let due = history::due(&store, &spec.key, &spec.indicators, from, hi).await?;
-            for call in history::plan_calls(&spec.key, &due, from, hi) {
+            for call in history::plan_calls(&spec.key, &due, (from, hi), now) {
                 match history::run_call(&client, &store, &call, None, &mut shutdown).await {
                     CallOutcome::Stored {
                         points: p,
@@ -195,7 +196,7 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "Backfilled {} days of 5-minute history from ListQuality first ({} requests, {} points; \
+        "Backfilled {} days of 5-minute history from ListQuality and ListQualityDistribution first ({} requests, {} points; \
          `rtc-archiver backfill` does this for your archive).",
         BACKFILL_DAYS, history.0, history.1
     )?;

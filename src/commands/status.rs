@@ -72,7 +72,7 @@ fn write_history(out: &mut impl Write, h: &crate::store::RepairStatus) -> std::i
     if h.repaired_gaps > 0 {
         writeln!(
             out,
-            "gaps repaired at 5 minutes (ListQuality): {} ({})",
+            "gaps repaired at 5 minutes (offline API): {} ({})",
             h.repaired_gaps,
             fmt_duration_secs(h.repaired_seconds)
         )?;
@@ -95,7 +95,7 @@ fn write_history(out: &mut impl Write, h: &crate::store::RepairStatus) -> std::i
     if u.expired_gaps > 0 {
         writeln!(
             out,
-            "unrepairable: {} quality gap(s) ({})\n  (older than the 30-day offline reach)",
+            "unrepairable: {} quality or breakdown gap(s) ({})\n  (older than the 30-day offline reach)",
             u.expired_gaps,
             fmt_duration_secs(u.expired_seconds)
         )?;
@@ -149,7 +149,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
             }
         })
         .collect();
-    let history = store.repair_status(now, crate::history::ACTION.reach_secs())?;
+    let history = store.repair_status(now, crate::history::reach_secs())?;
     let worst_lag = streams.iter().filter_map(|s| lag(s, now)).max();
     let lagging: Vec<&StreamStatus> = match max_lag {
         Some(max) => streams

@@ -1,9 +1,9 @@
 //! What the simulator answers a valid request with: the served buckets of
-//! each answered name under the action's time key (for `ListQuality`, its
-//! 5-minute slots: the mean of each slot's final 30-second values, once the
-//! offline delay has passed; for a distribution, one data item per bucket
-//! and dimension value, the value under `Dimension`), and what a fault puts
-//! in its place, mixes into it or does to its bytes.
+//! each answered name under the action's time key (for the offline
+//! actions, their 5-minute slots: the mean of each slot's final 30-second
+//! values, once the offline delay has passed; for a distribution, one data
+//! item per bucket and dimension value, the value under `Dimension`), and
+//! what a fault puts in its place, mixes into it or does to its bytes.
 
 use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
@@ -23,10 +23,11 @@ use crate::{BUCKET_SECS, Source, timeutil};
 use crate::store::history::SLOT_SECS;
 
 /// The offline store's value of the 5-minute slot starting at `slot` at
-/// `now`: nothing until the slot ended the offline delay ago, then
-/// [`Model::slot_value`].
-fn offline_value(model: &Model, s: &SeriesKey, slot: i64, now: i64) -> Option<f64> {
-    if slot + SLOT_SECS > now - Action::Quality.delay_secs() {
+/// `now`: nothing until the slot ended the offline `action`'s delay ago,
+/// then [`Model::slot_value`] (of one dimension value's series, for a
+/// breakdown).
+fn offline_value(model: &Model, action: Action, s: &SeriesKey, slot: i64, now: i64) -> Option<f64> {
+    if slot + SLOT_SECS > now - action.delay_secs() {
         return None;
     }
     model.slot_value(s, slot)
@@ -90,7 +91,7 @@ pub(super) fn build_answer(
             for &dim in &values {
                 let s = req.stream.series_by(name.as_str(), dim.map(str::to_string));
                 let value = if offline {
-                    offline_value(model, &s, ts, now)
+                    offline_value(model, action, &s, ts, now)
                 } else {
                     model.served_value(&s, ts, now)
                 };
@@ -147,10 +148,10 @@ pub(super) fn build_answer(
         indicators.push(ind);
     }
     let mut result = json!({ "Indicators": indicators });
-    if offline {
+    if action == Action::Quality {
         // no RoomId/UserId: the points are the request's
         result["AggregateGranularity"] = json!("5min");
-    } else if quality {
+    } else if quality && !offline {
         if let Some(room) = &req.stream.room_id {
             result["RoomId"] = json!(room);
         }

@@ -1,11 +1,12 @@
 //! A built-in simulator of the real-time actions (quality, operation data
-//! and the quality distribution by dimension) and of the offline
-//! `ListQuality` on a loopback address: a real HTTP server that checks
-//! signatures exactly as the API does, enforces each action's reach (60
-//! minutes, or 30 days offline) and span (60 minutes, or 7 days), its own
-//! rate limit and the data delays, serves 30-second buckets (5-minute slots
-//! offline, the means of the same model's final values) with realistic
-//! values and answered names, and injects faults on demand. `demo` and the
+//! and the quality distribution by dimension) and of the offline ones
+//! (`ListQuality`, `ListQualityDistribution`) on a loopback address: a real
+//! HTTP server that checks signatures exactly as the API does, enforces
+//! each action's reach (60 minutes, or 30 days offline) and span (60
+//! minutes, or 7 days), its own rate limit and the data delays, serves
+//! 30-second buckets (5-minute slots offline, the means of the same model's
+//! final values) with realistic values and answered names, and injects
+//! faults on demand. `demo` and the
 //! integration tests run against it.
 //!
 //! `GET /_sim/stats` reports what it saw: requests, faults, and every
@@ -258,9 +259,7 @@ async fn handle(
         s.requests += 1;
         *s.by_action.entry(action.to_string()).or_default() += 1;
     });
-    // every action but the offline distribution
-    let served = Action::from_name(action).filter(|a| *a != Action::QualityDistribution);
-    let action = match (served, get("Version").as_deref()) {
+    let action = match (Action::from_name(action), get("Version").as_deref()) {
         (Some(action), Some(API_VERSION)) if method == Method::POST => action,
         _ => {
             state.stats(|s| s.bad_requests += 1);

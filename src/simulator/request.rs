@@ -1,9 +1,9 @@
 //! What the API accepts: a request's query string and body checked by its
 //! rules. `StartTime` at most the action's reach before the arrival (60
-//! minutes, or 30 days for `ListQuality`), to the millisecond (the gateway
+//! minutes, or 30 days for the offline actions), to the millisecond (the gateway
 //! is that strict); a span of at most the action's longest (60 minutes, or
 //! 7 days); an `EndTime` newer than the data delay is served, but counted;
-//! `ListQuality` needs `AggregateGranularity` = `5min`; at most 20 users,
+//! `ListQuality` needs `AggregateGranularity` = `5min` (`ListQualityDistribution` has none); at most 20 users,
 //! and only with a room; indicators the action knows. A distribution
 //! request takes one `Indicator` (a string: a list is
 //! `InvalidParameter.Unmarshal`) and one `Dimension` of the four.

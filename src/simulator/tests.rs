@@ -427,3 +427,201 @@ fn a_breakdown_takes_one_indicator_and_a_known_dimension() {
     let operation = refused(body(json!("online_user_count"), json!("OS")));
     assert!(operation.contains("InvalidParameter"), "{operation}");
 }
+
+fn offline_breakdown(
+    indicator: &str,
+    dimension: crate::series::Dimension,
+    start: i64,
+    end: i64,
+) -> crate::api::QueryRequest {
+    crate::api::QueryRequest {
+        action: Action::QualityDistribution,
+        stream: crate::series::StreamKey::distribution("app1", dimension),
+        product_type: None,
+        indicators: vec![indicator.to_string()],
+        start,
+        end,
+    }
+}
+
+#[tokio::test]
+async fn list_quality_distribution_serves_slot_means_per_value_after_the_delay() {
+    // buckets without data often enough that some slots have none
+    let model = Model {
+        missing_per_mille: 500,
+        ..Model::default()
+    };
+    let handle = sim(SimConfig {
+        model,
+        ..SimConfig::default()
+    })
+    .await;
+    let c = client(&handle, DEFAULT_SECRET_KEY);
+    let now = timeutil::now();
+    let delay = Action::QualityDistribution.delay_secs();
+    // two days, the last of it inside the data delay
+    let start = crate::store::history::slot_floor(now - 2 * 86_400);
+    let end = crate::store::history::slot_floor(now) - 300;
+    let dimension = crate::series::Dimension::Access;
+    let req = offline_breakdown("stall_rate", dimension, start, end);
+    let answer = c.fetch(&req).await.unwrap().result.unwrap();
+    assert!(answer.skipped.is_empty(), "{:?}", answer.skipped);
+    let mut series = BTreeMap::new();
+    for s in &answer.series {
+        let value = s
+            .dimension_value
+            .clone()
+            .expect("every item names its value");
+        assert_eq!(s.unit, None, "no Unit");
+        let key = req.stream.series_by(s.name.as_str(), Some(value.clone()));
+        let slots: Vec<i64> = (0..)
+            .map(|i| start + i * 300)
+            .take_while(|&t| t + 300 <= now - delay)
+            .collect();
+        let expected: Vec<(i64, f64)> = slots
+            .iter()
+            .filter_map(|&t| model.slot_value(&key, t).map(|v| (t, v)))
+            .collect();
+        assert!(
+            expected.len() > 200,
+            "{} {value}: {}",
+            s.name,
+            expected.len()
+        );
+        assert_eq!(s.points, expected, "{} {value}", s.name);
+        series.insert((s.name.clone(), value), expected.len() == slots.len());
+    }
+    // every answered name of the family, per documented value
+    let want: Vec<(String, String)> = ["audio_stall_rate", "video_stall_rate"]
+        .into_iter()
+        .flat_map(|n| {
+            model::dimension_values(dimension)
+                .iter()
+                .map(move |v| (n.to_string(), v.to_string()))
+        })
+        .collect();
+    assert_eq!(series.keys().cloned().collect::<Vec<_>>(), {
+        let mut w = want;
+        w.sort();
+        w
+    });
+    // the rarest value misses whole slots: absent, not zero
+    let rare = model::dimension_values(dimension).last().unwrap();
+    assert!(
+        !series[&("video_stall_rate".to_string(), rare.to_string())],
+        "some slot of {rare} has no value"
+    );
+    let stats = handle.stats();
+    let seen = &stats.actions["ListQualityDistribution"];
+    assert_eq!(seen.beyond_delay, 1, "reaching into the delay is counted");
+    assert_eq!((seen.reach_violations, seen.span_violations), (0, 0));
+    assert_eq!(stats.by_action["ListQualityDistribution"], 1);
+    assert_eq!(stats.max_lookback_secs, 0.0, "real-time lookback untouched");
+    handle.stop().await;
+}
+
+#[test]
+fn list_quality_distribution_answers_without_granularity_and_with_a_dimension_per_item() {
+    let now = 1_795_435_200 + 86_400;
+    let start = now - 86_400;
+    let body = serde_json::to_vec(&json!({
+        "AppId": "app1",
+        "StartTime": timeutil::fmt_api(start),
+        "EndTime": timeutil::fmt_api(start + 3600),
+        "Indicator": "5s_join_room_success_rate",
+        "Dimension": "Province",
+    }))
+    .unwrap();
+    let req = parse_request(
+        Action::QualityDistribution,
+        &body,
+        now * 1000,
+        &mut SimStats::default(),
+    )
+    .unwrap();
+    let model = Model::default();
+    let (answer, served) = answer::build_answer(
+        &model,
+        Action::QualityDistribution,
+        &req,
+        now,
+        None,
+        json!({}),
+    );
+    let result = &answer["Result"];
+    assert_eq!(
+        result.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["Indicators"],
+        "no AggregateGranularity, RoomId or UserId: {result}"
+    );
+    let ind = &result["Indicators"][0];
+    assert_eq!(ind["Name"], "5s_join_room_success_rate");
+    assert!(
+        ind.get("Unit").is_none() && ind.get("overview").is_none(),
+        "{ind}"
+    );
+    let data = ind["Data"].as_array().unwrap();
+    assert_eq!(data.len() as u64, served);
+    let values = model::dimension_values(crate::series::Dimension::Province);
+    for item in data {
+        let keys: Vec<&String> = item.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 3, "{item}");
+        let value = item["Dimension"].as_str().unwrap();
+        assert!(values.contains(&value), "{item}");
+        let ts = timeutil::parse_rfc3339(item["TimeStamp"].as_str().unwrap()).unwrap();
+        assert_eq!(ts % 300, 0, "5-minute slots: {item}");
+        let key = req
+            .stream
+            .series_by("5s_join_room_success_rate", Some(value.to_string()));
+        assert_eq!(item["Value"].as_f64(), model.slot_value(&key, ts), "{item}");
+    }
+    // 13 slots of [start, start + 1 h], at most one item per value
+    assert!(data.len() <= 13 * values.len() && data.len() > 10 * values.len());
+    assert!(
+        data.iter().any(|i| i["Dimension"] == "广东"),
+        "Chinese names, as answered"
+    );
+}
+
+#[tokio::test]
+async fn list_quality_distribution_refuses_a_list_and_beyond_its_reach_and_span() {
+    let handle = sim(SimConfig::default()).await;
+    let c = client(&handle, DEFAULT_SECRET_KEY);
+    let now = timeutil::now();
+    let day = 86_400;
+    let os = crate::series::Dimension::Os;
+    let refused = |r: Result<crate::api::Answer, FetchError>| match r {
+        Err(FetchError::Rejected { code, .. }) => code,
+        other => panic!("{other:?}"),
+    };
+    // a list where one string is expected (the client sends a list when
+    // given two indicators)
+    let mut list = offline_breakdown("stall_rate", os, now - 2 * day, now - day);
+    list.indicators.push("5s_join_room_success_rate".into());
+    let code = refused(c.fetch(&list).await.unwrap().result);
+    assert_eq!(code, "InvalidParameter.Unmarshal");
+    // a StartTime one second beyond the 30 days
+    let old = offline_breakdown("stall_rate", os, now - 30 * day - 1, now - 29 * day);
+    let code = refused(c.fetch(&old).await.unwrap().result);
+    assert_eq!(code, "InvalidParameter.OutofTimeRange");
+    // eight days in one call
+    let long = offline_breakdown("stall_rate", os, now - 20 * day, now - 12 * day);
+    let code = refused(c.fetch(&long).await.unwrap().result);
+    assert_eq!(code, "InvalidParameter.OutofTimeRange");
+    // exactly seven days, inside the reach: served
+    let week = offline_breakdown("stall_rate", os, now - 20 * day, now - 13 * day);
+    let answer = c.fetch(&week).await.unwrap().result.unwrap();
+    assert!(answer.points() >= 9 * 2016, "{}", answer.points());
+    let stats = handle.stats();
+    let seen = &stats.actions["ListQualityDistribution"];
+    assert_eq!((seen.reach_violations, seen.span_violations), (1, 1));
+    assert_eq!(seen.rate_limited, 0, "its own pacer kept its pace");
+    assert_eq!(stats.by_action["ListQualityDistribution"], 4);
+    assert!(!stats.actions.contains_key("ListQuality"));
+    assert!(
+        !stats
+            .actions
+            .contains_key("ListRealTimeQualityDistribution")
+    );
+    handle.stop().await;
+}

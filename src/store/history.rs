@@ -529,6 +529,67 @@ mod tests {
     }
 
     #[test]
+    fn a_breakdown_value_is_covered_only_by_its_own_30_second_points() {
+        let mut store = Store::in_memory().unwrap();
+        let by_os = StreamKey::distribution("app1", Dimension::Os);
+        // real-time data of `ios` in the first slot, none of `android`
+        let ios = store
+            .series_id_of(
+                &by_os.series_by("video_stall_rate", Some("ios".into())),
+                None,
+            )
+            .unwrap();
+        let mut rows = vec![(
+            ios,
+            super::super::bucket_of(T0 + 60),
+            super::super::encode_value(2.0),
+        )];
+        store.upsert_points(&mut rows).unwrap();
+        let indicators = ["stall_rate".to_string()];
+        let (android, ios) = ([(T0, 1.0)], [(T0, 7.0)]);
+        let fetch = HistoryFetch {
+            indicators: &indicators,
+            from: T0,
+            to: T0 + 300,
+            series: vec![
+                FetchedSeries {
+                    indicator: "video_stall_rate",
+                    dimension_value: Some("android"),
+                    unit: None,
+                    points: &android,
+                },
+                FetchedSeries {
+                    indicator: "video_stall_rate",
+                    dimension_value: Some("ios"),
+                    unit: None,
+                    points: &ios,
+                },
+            ],
+            attempts: 1,
+        };
+        let stats = store.store_history(&by_os, &fetch, T0 + 86_400).unwrap();
+        assert_eq!((stats.new, stats.covered), (1, 1));
+        let rows: Vec<(String, i64, f64, i64)> = store
+            .conn()
+            .prepare(
+                "SELECT dimension_value, ts, value, resolution FROM samples
+                 WHERE dimension = 'OS' ORDER BY dimension_value",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("android".to_string(), T0, 1.0, 300),
+                ("ios".to_string(), T0 + 60, 2.0, 30)
+            ]
+        );
+    }
+
+    #[test]
     fn rollups_weigh_a_5_minute_point_as_ten_buckets() {
         let mut store = Store::in_memory().unwrap();
         real_time(&mut store, &[(T0, 1.0), (T0 + 30, 1.0)]);
