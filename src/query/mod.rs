@@ -34,12 +34,17 @@ pub fn latest_due(now: i64) -> i64 {
 /// How to aggregate the points of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Agg {
+    /// Mean, a 5-minute point weighing as its ten 30-second buckets
     Avg,
     Min,
     Max,
+    /// Sum, a 5-minute point's value counted ten times (its buckets)
     Sum,
+    /// Points (a 5-minute point counts once)
     Count,
+    /// Median, a 5-minute point counted as ten equal values
     P50,
+    /// 95th percentile, a 5-minute point counted as ten equal values
     P95,
     First,
     Last,

@@ -384,3 +384,31 @@ fn steps_are_whole_buckets() {
         assert!(e.contains("not a multiple of 30s"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn a_5_minute_point_weighs_as_its_ten_buckets_in_every_aggregate() {
+    // an hour: its first 5 minutes at 30 s (ten points of 1.0), the next
+    // slot a 5-minute point of 4.0, nothing else
+    let (mut store, s) = store_with(&(0..10).map(|i| (DAY + i * 30, 1.0)).collect::<Vec<_>>());
+    let mut rows = vec![(
+        s.id,
+        crate::store::bucket_of(DAY + 300),
+        crate::store::encode_value(4.0),
+        crate::series::Resolution::FiveMinutes,
+    )];
+    assert_eq!(store.upsert_samples(&mut rows).unwrap().new, 1);
+    let one = |agg| run(&store, &s, DAY, DAY + 3600, 3600, agg, Fill::None)[0].1;
+    assert_eq!(one(Agg::Avg), Some(2.5));
+    assert_eq!(one(Agg::Sum), Some(50.0));
+    assert_eq!(one(Agg::Count), Some(11.0));
+    assert_eq!(one(Agg::P50), Some(2.5));
+    assert_eq!(one(Agg::P95), Some(4.0));
+    assert_eq!((one(Agg::Min), one(Agg::Max)), (Some(1.0), Some(4.0)));
+    assert_eq!((one(Agg::First), one(Agg::Last)), (Some(1.0), Some(4.0)));
+    // the rollups answer the same (an hour step over whole hours uses them)
+    let sql = store.sql_stats(s.id, DAY, DAY + 3600).unwrap();
+    assert_eq!((sql.count, sql.buckets, sql.avg), (11, 20, Some(2.5)));
+    // a 30-minute step: the 5-minute point falls in the step its slot starts in
+    let steps = run(&store, &s, DAY, DAY + 3600, 1800, Agg::Count, Fill::None);
+    assert_eq!(steps, [(DAY, Some(11.0))]);
+}
