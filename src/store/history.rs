@@ -723,4 +723,23 @@ mod tests {
         let u = store.unrepairable(T0 + 40 * 86_400, 30 * 86_400).unwrap();
         assert_eq!(u.expired_gaps, 0, "the only gap was repaired");
     }
+
+    #[test]
+    fn offline_requests_are_known_to_the_next_process_pacer() {
+        // a --once process right after another must keep the spacing of the
+        // offline action too: the archive says when its last call was
+        let mut store = Store::in_memory().unwrap();
+        let action = crate::series::Action::Quality;
+        assert_eq!(store.api_usage(action, T0 + 86_400).unwrap(), (None, 0));
+        history(&mut store, T0, T0 + 300, &[(T0, 1.0)]);
+        assert_eq!(
+            store.api_usage(action, T0 + 86_400).unwrap(),
+            (Some(T0 + 86_400), 1)
+        );
+        // the real-time action of the same source counts on its own
+        let realtime = store
+            .api_usage(crate::series::Action::RealTimeQuality, T0 + 86_400)
+            .unwrap();
+        assert_eq!(realtime, (None, 0));
+    }
 }

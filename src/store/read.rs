@@ -498,24 +498,36 @@ impl Store {
     }
 
     /// An action's requests as the archive knows them: when the last one
-    /// left (Unix seconds; real-time actions only, `None` for the offline
-    /// ones) and how many left today (UTC), from every stream of the action
-    /// (retries included).
+    /// left (Unix seconds, as stored when its outcome was: no earlier than
+    /// it left) and how many left today (UTC), from every stream of the
+    /// action (retries included). For an offline action, the last is the
+    /// newest history fetch or repair try of the action's streams.
     pub fn api_usage(&self, action: Action, now: i64) -> Result<(Option<i64>, u32)> {
         let today_hour = now.div_euclid(86_400) * 24;
-        let column = if action.is_offline() {
-            "offline_requests"
+        let (column, last_sql) = if action.is_offline() {
+            (
+                "offline_requests",
+                "SELECT max(t) FROM (
+                     SELECT max(h.fetched_at) AS t FROM history_log h
+                     JOIN streams st ON st.id = h.stream_id WHERE st.source = ?1
+                     UNION ALL
+                     SELECT max(g.repair_tried_at) FROM gap_log g
+                     JOIN streams st ON st.id = g.stream_id WHERE st.source = ?1)",
+            )
         } else {
-            "requests"
+            (
+                "requests",
+                "SELECT max(last_attempt_at) FROM streams WHERE source = ?1",
+            )
         };
         let (last, today): (Option<i64>, i64) = self.conn.query_row(
             &format!(
-                "SELECT (SELECT max(last_attempt_at) FROM streams WHERE source = ?1 AND NOT ?3),
+                "SELECT ({last_sql}),
                         (SELECT coalesce(sum(s.{column}), 0) FROM stream_stats s
                          JOIN streams st ON st.id = s.stream_id
                          WHERE st.source = ?1 AND s.hour >= ?2)"
             ),
-            rusqlite::params![action.source().as_str(), today_hour, action.is_offline()],
+            rusqlite::params![action.source().as_str(), today_hour],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok((last, u32::try_from(today).unwrap_or(u32::MAX)))
