@@ -59,10 +59,23 @@ impl Server {
 
     /// `GET path` as JSON (`/stats`, `/truth`).
     pub fn get(&self, path: &str) -> serde_json::Value {
+        self.request("GET", path)
+    }
+
+    /// Sets the API's clock to the machine's plus `offset_secs`, running
+    /// (`POST /_clock?offset=`): the offset a collector under
+    /// [`super::faketime`] runs with, so both sides share one clock.
+    pub fn set_clock_offset(&self, offset_secs: i64) {
+        let clock = self.request("POST", &format!("/_clock?offset={offset_secs}"));
+        assert_eq!(clock["offset"], offset_secs as f64, "{clock}");
+    }
+
+    fn request(&self, method: &str, path: &str) -> serde_json::Value {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n",
             self.port
         )
         .unwrap();

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod faketime;
 pub mod independent;
 
 use std::path::{Path, PathBuf};
