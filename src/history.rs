@@ -143,8 +143,22 @@ pub fn plan_calls(
     let mut pieces: BTreeMap<(i64, i64, usize), Vec<String>> = BTreeMap::new();
     for (i, (indicator, intervals)) in due.iter().enumerate() {
         let own = if action.is_distribution() { i } else { 0 };
-        for &(a, b) in intervals {
-            let (mut a, b) = (slot_floor(a).max(lo), slot_ceil(b).min(hi));
+        // widened to whole slots, then merged where they meet: two gaps a
+        // slot apart (cut by cause) are one fetch, not two of one slot
+        let mut widened: Vec<(i64, i64)> = intervals
+            .iter()
+            .map(|&(a, b)| (slot_floor(a).max(lo), slot_ceil(b).min(hi)))
+            .filter(|(a, b)| a < b)
+            .collect();
+        widened.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::new();
+        for (a, b) in widened {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        for (mut a, b) in merged {
             while a < b {
                 let end = (a + span).min(b);
                 let names = pieces.entry((a, end, own)).or_default();
@@ -453,6 +467,22 @@ mod tests {
         assert_eq!(calls.first().map(|c| c.from), Some(lo), "the reach");
         assert_eq!(calls.last().map(|c| c.to), Some(hi), "the data delay");
         assert_eq!(calls.len(), 5, "30 days in calls of at most 7");
+    }
+
+    #[test]
+    fn gaps_a_slot_apart_are_one_call_not_two_of_one_slot() {
+        // a hole cut by cause into two rows that meet inside a slot
+        let base = T0 - 2 * DAY;
+        let due = vec![(
+            "stall_rate".to_string(),
+            vec![
+                (base + 90, base + 3600 + 120),
+                (base + 3600 + 120, base + 7200),
+            ],
+        )];
+        let calls = plan_calls(&key(), &due, (i64::MIN, i64::MAX), NOW);
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!((calls[0].from, calls[0].to), (base, base + 7200));
     }
 
     #[test]

@@ -111,7 +111,9 @@ impl Store {
             stats += store_series(&tx, stream, series, Resolution::FiveMinutes)?;
         }
         for indicator in fetch.indicators {
-            log_fetched(&tx, stream, indicator, fetch.from, fetch.to, now)?;
+            // a gap longer than one call's span is whole once the calls
+            // that fetched it have merged into one logged interval
+            let (from, to) = log_fetched(&tx, stream, indicator, fetch.from, fetch.to, now)?;
             tx.execute(
                 "UPDATE gap_log SET repaired_resolution = ?5, repaired_at = ?6
                  WHERE stream_id = ?1 AND indicator = ?2 AND start_ts >= ?3 AND end_ts <= ?4
@@ -119,8 +121,8 @@ impl Store {
                 params![
                     stream,
                     indicator,
-                    fetch.from,
-                    fetch.to,
+                    from,
+                    to,
                     Resolution::FiveMinutes.secs(),
                     now
                 ],
@@ -331,7 +333,7 @@ impl Store {
 }
 
 /// Adds `[from, to)` to a feed's history ledger, merged with the intervals
-/// it touches.
+/// it touches; returns the merged interval.
 fn log_fetched(
     conn: &Connection,
     stream: i64,
@@ -339,7 +341,7 @@ fn log_fetched(
     from: i64,
     to: i64,
     now: i64,
-) -> Result<()> {
+) -> Result<(i64, i64)> {
     let mut touching = conn.prepare_cached(
         "SELECT start_ts, end_ts FROM history_log
          WHERE stream_id = ?1 AND indicator = ?2 AND start_ts <= ?4 AND end_ts >= ?3",
@@ -371,7 +373,7 @@ fn log_fetched(
             now
         ],
     )?;
-    Ok(())
+    Ok((start, end))
 }
 
 /// `intervals` less `holes` (both half-open; `holes` sorted by start).
@@ -741,5 +743,46 @@ mod tests {
             .api_usage(crate::series::Action::RealTimeQuality, T0 + 86_400)
             .unwrap();
         assert_eq!(realtime, (None, 0));
+    }
+
+    #[test]
+    fn a_gap_longer_than_one_call_is_repaired_once_its_calls_meet() {
+        let mut store = Store::in_memory().unwrap();
+        let key = quality();
+        let indicators = ["stall_rate".to_string()];
+        store
+            .store_fetch(
+                &key,
+                &super::super::Fetch {
+                    indicators: &indicators,
+                    from: T0,
+                    to: T0 + 12 * 86_400,
+                    series: vec![],
+                    skipped: 0,
+                    attempts: 1,
+                },
+                T0,
+            )
+            .unwrap();
+        // ten days lost: two calls of at most seven days each
+        let gap = (T0 + 86_400, T0 + 11 * 86_400);
+        store
+            .conn()
+            .execute(
+                "INSERT INTO gap_log (stream_id, indicator, start_ts, end_ts, cause, detail, recorded_at)
+                 VALUES (1, 'stall_rate', ?1, ?2, 'not_collected', '', ?2)",
+                params![gap.0, gap.1],
+            )
+            .unwrap();
+        let repaired = |store: &Store| -> Option<i64> {
+            store
+                .conn()
+                .query_row("SELECT repaired_resolution FROM gaps", [], |r| r.get(0))
+                .unwrap()
+        };
+        history(&mut store, gap.0, gap.0 + 7 * 86_400, &[]);
+        assert_eq!(repaired(&store), None, "three days are still missing");
+        history(&mut store, gap.0 + 7 * 86_400, gap.1, &[]);
+        assert_eq!(repaired(&store), Some(300));
     }
 }
