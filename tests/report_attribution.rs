@@ -112,6 +112,14 @@ fn a_regression_planted_in_one_os_is_attributed_to_it() {
         attribution.iter().all(|a| a["app_id"] == "app1"),
         "app2 regressed only in its breakdown, which has no app-wide series: {attribution:#?}"
     );
+    // the breakdown explains the app-wide regression; its values (ios
+    // itself, app2's) are not regressions of their own
+    let regressions = v["regressions"].as_array().unwrap();
+    assert!(!regressions.is_empty());
+    assert!(
+        regressions.iter().all(|r| r["source"] != "distribution"),
+        "{regressions:#?}"
+    );
     let dims = a["dimensions"].as_array().unwrap();
     let os = dims.iter().find(|d| d["dimension"] == "OS").unwrap();
     let top = &os["values"][0];

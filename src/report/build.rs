@@ -62,7 +62,11 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, StoreError> {
     let mut found = Vec::new();
     for s in &all {
         let direction = Direction::of(&s.key.indicator);
-        let look = searched && direction != Direction::None;
+        // a breakdown's values are not judged one by one (four dimensions of
+        // a dozen values each would bury the app's own regressions): they
+        // explain the app-wide indicator's (see `attribute`)
+        let breakdown = s.key.stream.source == Source::Distribution;
+        let look = searched && direction != Direction::None && !breakdown;
         let d = gather::series_data(store, s, &period, look.then_some(history_from))?;
         let gap_seconds: i64 = gaps_by_stream[&s.stream_id].iter().map(|g| g.seconds).sum();
         if d.summary.count == 0
@@ -88,7 +92,8 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, StoreError> {
             direction,
             threshold,
         );
-        if let (true, Some(w), Some(avg)) = (verdict.regression, verdict.worst, d.summary.avg) {
+        let regression = verdict.regression && !breakdown;
+        if let (true, Some(w), Some(avg)) = (regression, verdict.worst, d.summary.avg) {
             let (previous, previous_buckets) = match w.against {
                 Against::PreviousDay => (d.prev_day, pd_buckets),
                 Against::PreviousWeek => (d.prev_week, pw_buckets),
@@ -174,7 +179,7 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, StoreError> {
             direction,
             threshold,
             worsening: verdict.worst.map(|w| w.worsening),
-            regression: verdict.regression,
+            regression,
             stream_id: s.stream_id,
             chart,
         });
