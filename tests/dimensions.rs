@@ -219,6 +219,38 @@ fn a_breakdown_is_collected_bucket_by_bucket_with_final_values() {
             }
         }
     }
+    // for people: a table per breakdown under a line naming it, the time
+    // and a column per value, fitting 80 columns
+    let out = env
+        .cmd()
+        .args([
+            "query",
+            "--indicator",
+            "video_stall_rate",
+            "--source",
+            "distribution",
+            "--step",
+            "10m",
+            "--by",
+            "dimension_value",
+            "--format",
+            "table",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("app1 video_stall_rate by OS:\n"), "{table}");
+    assert!(
+        table.contains("app1 video_stall_rate by Access:\n"),
+        "{table}"
+    );
+    assert!(table.contains("| time "), "{table}");
+    assert!(
+        !table.contains("1795"),
+        "no Unix seconds in a table: {table}"
+    );
+    assert!(table.lines().all(|l| l.chars().count() <= 80), "{table}");
     env.cmd()
         .args(["status"])
         .assert()

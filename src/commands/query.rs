@@ -1,6 +1,6 @@
 //! `rtc-archiver query`: archived history, raw or aggregated, in any format.
 
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write as _};
 
 use clap::ValueEnum as _;
 
@@ -9,7 +9,7 @@ use crate::cli::QueryArgs;
 use crate::exit::{self, UsageError};
 use crate::output::Format;
 use crate::output::{Cell, RecordWriter, fmt_value_text};
-use crate::query::wide::{Group, Wide};
+use crate::query::wide::{FIXED_COLUMNS, Group, Wide};
 use crate::query::{
     Aggregation, Fill, MAX_FILLED_STEPS, Steps, aggregate_series, filled_steps, latest_due,
 };
@@ -165,18 +165,21 @@ pub(crate) fn write_wide(
              left out (select breakdowns with --source distribution or --dimension)"
         );
     }
+    let time = |ts: i64| match zone {
+        Some(tz) => timeutil::fmt_in(ts, tz),
+        None => timeutil::fmt_utc(ts),
+    };
+    if format == Format::Table {
+        return write_wide_tables(&wide, time, out);
+    }
     let mut w = RecordWriter::new(format, wide.header(), BufWriter::new(out))?;
     for row in wide.rows() {
-        let time = match zone {
-            Some(tz) => timeutil::fmt_in(row.ts, tz),
-            None => timeutil::fmt_utc(row.ts),
-        };
         let mut cells = vec![
             Cell::text(Some(&row.group.app_id)),
             Cell::text(Some(&row.group.indicator)),
             Cell::text(Some(&row.group.dimension)),
             Cell::int(Some(row.ts)),
-            Cell::text(Some(&time)),
+            Cell::text(Some(&time(row.ts))),
         ];
         cells.extend(row.values.iter().map(|v| Cell {
             text: fmt_value_text(*v),
@@ -185,5 +188,59 @@ pub(crate) fn write_wide(
         w.write(cells)?;
     }
     w.finish()?;
+    Ok(())
+}
+
+/// `--by dimension_value` for people: one table per app, indicator and
+/// dimension, under a line naming them, with the time and a column per
+/// value (those the group has), values to 3 decimals (the API's have 2),
+/// so that a breakdown of a few values fits a terminal of 80 columns.
+fn write_wide_tables(
+    wide: &Wide,
+    time: impl Fn(i64) -> String,
+    out: impl io::Write,
+) -> anyhow::Result<()> {
+    let mut out = BufWriter::new(out);
+    let values = wide.header().split_off(FIXED_COLUMNS.len());
+    let mut header: Vec<&str> = vec!["time"];
+    header.extend(values.iter().map(String::as_str));
+    let short = |v: Option<f64>| {
+        v.map(|v| {
+            let t = format!("{v:.3}");
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        })
+        .unwrap_or_default()
+    };
+    let mut rows = wide.rows().peekable();
+    if rows.peek().is_none() {
+        writeln!(out, "(no data)")?;
+    }
+    let mut first = true;
+    while let Some(row) = rows.next() {
+        let group = row.group;
+        let mut table = vec![row];
+        while let Some(next) = rows.next_if(|r| r.group == group) {
+            table.push(next);
+        }
+        if !first {
+            writeln!(out)?;
+        }
+        first = false;
+        writeln!(
+            out,
+            "{} {} by {}:",
+            group.app_id, group.indicator, group.dimension
+        )?;
+        let cells: Vec<Vec<String>> = table
+            .iter()
+            .map(|r| {
+                let mut c = vec![time(r.ts)];
+                c.extend(r.values.iter().map(|v| short(*v)));
+                c
+            })
+            .collect();
+        writeln!(out, "{}", crate::output::fitted_table(&header, cells))?;
+    }
+    out.flush()?;
     Ok(())
 }
