@@ -101,7 +101,8 @@ pub struct Attribution {
 }
 
 /// Ranks the values of one dimension by how much they made the indicator
-/// worse; keeps the first `top`.
+/// worse; keeps the first `top` of those that did (a positive
+/// contribution).
 pub fn rank(
     dimension: Dimension,
     direction: Direction,
@@ -151,6 +152,9 @@ pub fn rank(
             .total_cmp(&key(a))
             .then_with(|| a.value.cmp(&b.value))
     });
+    // only what made it worse: a value that improved, held steady or has
+    // nothing to compare with did not move it there
+    moves.retain(|m| m.contribution.is_some_and(|c| c > 0.0));
     moves.truncate(top);
     DimensionMoves {
         dimension,
@@ -188,7 +192,8 @@ mod tests {
         ]);
         let d = rank(Dimension::Os, Direction::LowerIsBetter, &v, 3);
         let names: Vec<&str> = d.values.iter().map(|m| m.value.as_str()).collect();
-        assert_eq!(names, ["android", "windows", "ios"]);
+        // ios held steady and mac improved: neither made it worse
+        assert_eq!(names, ["android", "windows"]);
         let android = &d.values[0];
         assert_eq!(android.change, Some(2.0));
         assert!((android.data_share - 1.0 / 3.0).abs() < 1e-12);
@@ -210,14 +215,13 @@ mod tests {
         assert_eq!(d.values[0].value, "4g");
         assert_eq!(d.values[0].change, Some(-3.0));
         assert!((d.values[0].contribution.unwrap() - 0.6).abs() < 1e-12);
-        assert_eq!(d.values[1].value, "wifi");
-        assert_eq!(d.values.len(), 2);
-        // 5g improved: a negative contribution, ranked last and cut
-        let all = rank(Dimension::Access, Direction::HigherIsBetter, &v, 10);
-        let g5 = all.values.iter().find(|m| m.value == "5g").unwrap();
-        assert!(g5.share.unwrap() < 0.0);
-        let sum: f64 = all.values.iter().filter_map(|m| m.share).sum();
-        assert!((sum - 1.0).abs() < 1e-12, "shares add up to 1: {sum}");
+        // wifi held steady, 5g improved: only 4g made it worse
+        assert_eq!(d.values.len(), 1);
+        // 5g's improvement still counts in the total the shares divide:
+        // 0.6 − 0.1 = 0.5, so 4g's share is 120%
+        let total = d.total_contribution.unwrap();
+        assert!((total - 0.5).abs() < 1e-12, "{total}");
+        assert!((d.values[0].share.unwrap() - 1.2).abs() < 1e-12);
     }
 
     #[test]
@@ -236,11 +240,10 @@ mod tests {
         };
         let v = values(&[("广东", new), ("北京", gone), ("上海", stats(10, 0.5, 1.0))]);
         let d = rank(Dimension::Province, Direction::LowerIsBetter, &v, 5);
-        // the only comparable value improved: no worsening to share out
+        // the only comparable value improved: no worsening to share out,
+        // and no value to name
         assert!(d.total_contribution.unwrap() < 0.0);
-        assert!(d.values.iter().all(|m| m.share.is_none()));
-        assert_eq!(d.values[0].value, "上海");
-        assert_eq!(d.values[1].change, None);
+        assert!(d.values.is_empty(), "{:?}", d.values);
         assert_eq!(d.values_seen, 2);
         // nothing at all: no values
         let empty = rank(Dimension::Country, Direction::LowerIsBetter, &[], 3);

@@ -239,8 +239,15 @@ fn color_key(k: &StreamKey) -> (&str, Option<&str>, &str) {
 }
 
 fn charts(out: &mut String, report: &Report) -> Result<(), RenderError> {
+    // a breakdown's values have their own charts, by dimension, where it
+    // explains a finding (the attribution section): here they would be a
+    // dozen lines of one colour, crowding the app's own out
     let mut by_indicator: BTreeMap<&str, Vec<&SeriesReport>> = BTreeMap::new();
-    for s in &report.series {
+    for s in report
+        .series
+        .iter()
+        .filter(|s| s.series.stream.source != crate::Source::Distribution)
+    {
         by_indicator.entry(&s.series.indicator).or_default().push(s);
     }
     let colors = stream_colors(report);
