@@ -83,6 +83,53 @@ pub fn fitted_table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
     fit_table(header, rows, terminal_width())
 }
 
+/// Whether a table fits `width` columns with every cell wrapped between
+/// words only (none cut in two), the columns empty in every row left out:
+/// where it does not, a caller may prefer another layout.
+pub fn table_fits(header: &[&str], rows: &[Vec<String>], width: u16) -> bool {
+    let needed: usize = (0..header.len())
+        .filter(|&i| {
+            rows.is_empty() || rows.iter().any(|r| r.get(i).is_some_and(|c| !c.is_empty()))
+        })
+        .map(|i| {
+            std::iter::once(header[i])
+                .chain(rows.iter().filter_map(|r| r.get(i).map(String::as_str)))
+                .flat_map(str::split_whitespace)
+                .map(|w| w.chars().count())
+                .max()
+                .unwrap_or(0)
+                + 3
+        })
+        .sum::<usize>()
+        + 1;
+    needed <= usize::from(width)
+}
+
+/// `text` wrapped between words to lines of at most `width` characters
+/// (a longer word stands alone), the lines after the first indented by
+/// `indent` spaces. Without a width, the text as it is.
+pub fn wrap_words(text: &str, width: Option<u16>, indent: usize) -> String {
+    let Some(width) = width.map(usize::from) else {
+        return text.to_string();
+    };
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        let w = word.chars().count();
+        if line > 0 && line + 1 + w > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            line = indent;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += w;
+    }
+    out
+}
+
 /// [`fitted_table`] for a given width.
 pub fn fit_table(header: &[&str], rows: Vec<Vec<String>>, width: Option<u16>) -> Table {
     let keep: Vec<bool> = (0..header.len())
@@ -538,5 +585,30 @@ mod tests {
             fmt_value_text(Some(12_345_678.901_234_567)),
             "12345678.9012346"
         );
+    }
+
+    #[test]
+    fn words_wrap_to_the_width_with_an_indent() {
+        let text = "ListRealTimeQuality: 2 requests a round, taking 1s at 2/s";
+        let wrapped = wrap_words(text, Some(24), 2);
+        assert_eq!(
+            wrapped,
+            "ListRealTimeQuality: 2\n  requests a round,\n  taking 1s at 2/s"
+        );
+        assert!(wrapped.lines().all(|l| l.chars().count() <= 24));
+        assert_eq!(wrap_words(text, None, 2), text);
+        // a word longer than the width stands alone, uncut
+        assert_eq!(
+            wrap_words("a verylongword b", Some(5), 0),
+            "a\nverylongword\nb"
+        );
+    }
+
+    #[test]
+    fn a_table_fits_where_its_longest_words_do() {
+        let rows = vec![vec!["distribution".to_string(), String::new()]];
+        // 12 + 3, the empty column left out, + 1
+        assert!(table_fits(&["source", "room"], &rows, 16));
+        assert!(!table_fits(&["source", "room"], &rows, 15));
     }
 }

@@ -67,6 +67,57 @@ fn ago(t: Option<i64>, now: i64) -> String {
 
 /// The gap ledger's repair state, a line each, short enough for 80
 /// columns; nothing when there was never a gap.
+/// One stream as a block of lines, for a terminal too narrow for the table:
+/// its identity, then its progress, activity and last error, wrapped.
+fn write_stream_block(
+    out: &mut impl Write,
+    s: &StreamStatus,
+    now: i64,
+    width: Option<u16>,
+) -> std::io::Result<()> {
+    let mut title = format!("{} {}", s.key.source, s.key.label());
+    if s.key.dimension.is_some() {
+        title.push_str(&format!(": {}", s.indicators.join(", ")));
+    }
+    let progress = format!(
+        "fetched until {} (lag {}), newest bucket {}",
+        s.fetched_until
+            .map(timeutil::fmt_utc)
+            .unwrap_or_else(|| "-".into()),
+        lag(s, now)
+            .map(fmt_duration_secs)
+            .unwrap_or_else(|| "never".into()),
+        s.newest_bucket
+            .map(timeutil::fmt_utc)
+            .unwrap_or_else(|| "-".into()),
+    );
+    let activity = format!(
+        "last success {}; 24h: {} points, {} revised; gaps 24h/7d: {}/{}",
+        ago(s.last_success_at, now),
+        s.points_24h,
+        s.revisions_24h,
+        s.gaps_24h,
+        s.gaps_7d
+    );
+    writeln!(out, "{}", crate::output::wrap_words(&title, width, 2))?;
+    for line in [progress, activity] {
+        writeln!(
+            out,
+            "  {}",
+            crate::output::wrap_words(&line, width.map(|w| w.saturating_sub(2)), 2)
+        )?;
+    }
+    if let Some(e) = &s.last_error {
+        let line = format!("last error: {e}");
+        writeln!(
+            out,
+            "  {}",
+            crate::output::wrap_words(&line, width.map(|w| w.saturating_sub(2)), 2)
+        )?;
+    }
+    Ok(())
+}
+
 fn write_history(out: &mut impl Write, h: &crate::store::RepairStatus) -> std::io::Result<()> {
     let u = &h.unrepairable;
     if h.repaired_gaps > 0 {
@@ -234,7 +285,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                     store.path().display()
                 )?;
             } else {
-                let rows = streams
+                let rows: Vec<Vec<String>> = streams
                     .iter()
                     .map(|s| {
                         vec![
@@ -262,28 +313,35 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                         ]
                     })
                     .collect();
-                let table = fitted_table(
-                    &[
-                        "source",
-                        "app",
-                        "room",
-                        "users",
-                        "breakdown",
-                        "fetched until",
-                        "lag",
-                        "newest bucket",
-                        "last success",
-                        "points/revised 24h",
-                        "gaps 24h/7d",
-                        "last error",
-                    ],
-                    rows,
-                );
-                writeln!(out, "{table}")?;
+                let header = [
+                    "source",
+                    "app",
+                    "room",
+                    "users",
+                    "breakdown",
+                    "fetched until",
+                    "lag",
+                    "newest bucket",
+                    "last success",
+                    "points/revised 24h",
+                    "gaps 24h/7d",
+                    "last error",
+                ];
+                let width = crate::output::terminal_width();
+                match width {
+                    // too narrow for the table without cutting words: a
+                    // block per stream instead
+                    Some(w) if !crate::output::table_fits(&header, &rows, w) => {
+                        for s in &streams {
+                            write_stream_block(&mut out, s, now, width)?;
+                        }
+                    }
+                    _ => writeln!(out, "{}", fitted_table(&header, rows))?,
+                }
             }
+            let width = crate::output::terminal_width();
             for (b, d) in budget_rows.iter().zip(&demand) {
-                writeln!(
-                    out,
+                let line = format!(
                     "{}: {} request{} a round (one per target, or per indicator and dimension of a \
                      breakdown), taking {} at {}; up to {} fit in the 60-minute reach; \
                      {} requests today",
@@ -294,9 +352,11 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<u8> {
                     b.limit,
                     b.capacity,
                     b.requests_today
-                )?;
+                );
+                writeln!(out, "{}", crate::output::wrap_words(&line, width, 2))?;
                 if let Some(w) = d.warning() {
-                    writeln!(out, "warning: {w}")?;
+                    let line = format!("warning: {w}");
+                    writeln!(out, "{}", crate::output::wrap_words(&line, width, 2))?;
                 }
             }
             if let Some(w) = worst_lag {
