@@ -83,7 +83,7 @@ fn describe(out: &mut impl Write, c: &Config) -> anyhow::Result<()> {
     for (i, t) in c.targets.iter().enumerate() {
         writeln!(
             out,
-            "target[{}]: app {}{}{}; quality {:?}; operation {:?}",
+            "target[{}]: app {}{}{}; quality {:?}; operation {:?}{}",
             i + 1,
             t.app_id,
             t.room_id
@@ -96,7 +96,20 @@ fn describe(out: &mut impl Write, c: &Config) -> anyhow::Result<()> {
                 format!(", users {}", t.user_ids)
             },
             t.quality,
-            t.operation
+            t.operation,
+            if t.dimensions.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; breakdown {:?} by {}",
+                    t.distribution,
+                    t.dimensions
+                        .iter()
+                        .map(|d| d.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
         )?;
     }
     for d in crate::budget::demand(c) {
