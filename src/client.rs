@@ -12,7 +12,7 @@ use url::Url;
 use crate::api::{self, Answer, FetchError, HttpAnswer, QueryRequest};
 use crate::config::ApiConfig;
 use crate::credentials::Credentials;
-use crate::pacer::{Pacer, QuotaExhausted};
+use crate::pacer::{Grant, Pacer, QuotaExhausted};
 use crate::series::Action;
 use crate::{API_VERSION, sign};
 
@@ -168,33 +168,33 @@ impl ApiClient {
     /// Waits until a request of `action` may leave: after every more urgent
     /// waiting stream (a smaller `urgency`: its oldest unfetched bucket),
     /// never faster than the action's limit, never past its daily quota.
-    /// Returns how long it waited. The caller sends right after (see
-    /// [`ApiClient::send_now`]), so a window planned after this returns is
-    /// planned at the moment its request leaves.
-    pub async fn permit(&self, action: Action, urgency: i64) -> Result<Duration, QuotaExhausted> {
+    /// Hold the grant while planning the request, then hand it to
+    /// [`ApiClient::send_now`]: the spacing counts from when the request
+    /// leaves, and a window planned after this returns is planned at the
+    /// moment its request leaves.
+    pub async fn permit(&self, action: Action, urgency: i64) -> Result<Grant<'_>, QuotaExhausted> {
         self.pacer(action).permit(urgency).await
     }
 
-    /// Sends one request now; call [`ApiClient::permit`] first.
-    pub async fn send_now(&self, req: &QueryRequest) -> Attempt {
+    /// Sends one request now, on the turn `grant` gave it.
+    pub async fn send_now(&self, req: &QueryRequest, grant: Grant<'_>) -> Attempt {
+        let waited = grant.waited();
+        grant.sent();
         self.sent[action_index(req.action)].fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let result = self.send(req).await;
         Attempt {
             result,
             latency: started.elapsed(),
-            waited: Duration::ZERO,
+            waited,
         }
     }
 
     /// Waits for the action's turn (as the most urgent), then sends one
     /// request; a used-up daily quota is an error of its own.
     pub async fn fetch(&self, req: &QueryRequest) -> Result<Attempt, QuotaExhausted> {
-        let waited = self.permit(req.action, i64::MIN).await?;
-        Ok(Attempt {
-            waited,
-            ..self.send_now(req).await
-        })
+        let grant = self.permit(req.action, i64::MIN).await?;
+        Ok(self.send_now(req, grant).await)
     }
 
     async fn send(&self, req: &QueryRequest) -> Result<Answer, FetchError> {

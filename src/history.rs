@@ -274,13 +274,14 @@ pub async fn run_call(
         if *shutdown.borrow() {
             return CallOutcome::Cancelled;
         }
-        let permit = tokio::select! {
+        let grant = tokio::select! {
             p = client.permit(call.action, call.from) => p,
             Ok(_) = shutdown.wait_for(|stop| *stop) => return CallOutcome::Cancelled,
         };
-        if let Err(e) = permit {
-            return CallOutcome::OverBudget(e);
-        }
+        let grant = match grant {
+            Ok(g) => g,
+            Err(e) => return CallOutcome::OverBudget(e),
+        };
         // planned at the moment it leaves: never beyond the reach
         let from = call.from.max(window(call.action, timeutil::now()).0);
         if from >= call.to {
@@ -289,7 +290,7 @@ pub async fn run_call(
         let req = call.request(from, product_type);
         attempts += 1;
         let attempt = tokio::select! {
-            a = client.send_now(&req) => a,
+            a = client.send_now(&req, grant) => a,
             Ok(_) = shutdown.wait_for(|stop| *stop) => return CallOutcome::Cancelled,
         };
         let error = match attempt.result {

@@ -6,6 +6,13 @@
 //! needs more requests than its interval allows loses as little as the
 //! budget can save.
 //!
+//! The spacing is kept between the requests as they leave, not only
+//! between the grants: a grant is held until its request is sent (or
+//! given up), and the next request may leave one spacing after it. A
+//! request planned after its grant (the collector reads the archive to
+//! plan its window then) can therefore never be sent right before the
+//! next one, however slow the machine.
+//!
 //! Waiting is cheap at any scale: each waiter sleeps on its own `Notify`,
 //! and only the waiter at the head of the queue is woken when a slot frees
 //! (no thundering herd), so a pass over thousands of streams costs
@@ -52,6 +59,9 @@ pub struct Pacer {
 struct State {
     /// When the next request may leave.
     next_at: Instant,
+    /// A grant whose request has not left yet: no other is granted until
+    /// it is sent or given up.
+    outstanding: bool,
     /// Waiters by (urgency, arrival): the first is served first.
     waiting: BTreeMap<(i64, u64), Arc<Notify>>,
     arrivals: u64,
@@ -75,6 +85,50 @@ impl State {
         if day != self.day {
             self.day = day;
             self.today = 0;
+        }
+    }
+}
+
+/// A granted turn: send the request, then call [`Grant::sent`] (the
+/// client's `send_now` does); dropped unsent, the turn is given up and the
+/// next waiter may go.
+#[must_use = "a grant holds the action's turn until it is sent or dropped"]
+pub struct Grant<'a> {
+    pacer: &'a Pacer,
+    waited: Duration,
+    done: bool,
+}
+
+impl std::fmt::Debug for Grant<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("waited", &self.waited)
+            .finish()
+    }
+}
+
+impl Grant<'_> {
+    /// How long the wait for this turn took.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+
+    /// The request is leaving now: the next may leave one spacing later.
+    pub fn sent(mut self) {
+        self.done = true;
+        let mut st = self.pacer.lock();
+        st.outstanding = false;
+        st.next_at = st.next_at.max(Instant::now() + self.pacer.spacing);
+        st.wake_head();
+    }
+}
+
+impl Drop for Grant<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut st = self.pacer.lock();
+            st.outstanding = false;
+            st.wake_head();
         }
     }
 }
@@ -112,6 +166,7 @@ impl Pacer {
             spacing: limit.spacing(),
             state: Mutex::new(State {
                 next_at: now + rate_spacing,
+                outstanding: false,
                 waiting: BTreeMap::new(),
                 arrivals: 0,
                 day: timeutil::now().div_euclid(86_400),
@@ -176,9 +231,10 @@ impl Pacer {
 
     /// Waits for this request's turn: after every more urgent waiter (a
     /// smaller `urgency`: an older oldest bucket; ties in arrival order),
-    /// and no sooner than the limit allows. Returns how long it waited, or
-    /// the quota's end if the day's quota is used up.
-    pub async fn permit(&self, urgency: i64) -> Result<Duration, QuotaExhausted> {
+    /// after the request of the previous grant has left, and no sooner than
+    /// the limit allows. Returns the grant (hold it until the request is
+    /// sent), or the quota's end if the day's quota is used up.
+    pub async fn permit(&self, urgency: i64) -> Result<Grant<'_>, QuotaExhausted> {
         let started = Instant::now();
         let notify = Arc::new(Notify::new());
         let ticket = {
@@ -205,10 +261,15 @@ impl Pacer {
                         until: (st.day + 1) * 86_400,
                     });
                 }
-                if st.waiting.keys().next() == Some(&ticket.key) {
+                if st.outstanding {
+                    // the previous grant's request has not left: its
+                    // sending (or giving up) wakes the head
+                    None
+                } else if st.waiting.keys().next() == Some(&ticket.key) {
                     let now = Instant::now();
                     if st.next_at <= now {
                         st.next_at = now + self.spacing;
+                        st.outstanding = true;
                         st.today += 1;
                         st.recent.push_back(now);
                         if st.recent.len() > 10_000 {
@@ -217,7 +278,11 @@ impl Pacer {
                         drop(st);
                         // the ticket's drop hands the head to the next waiter
                         drop(ticket);
-                        return Ok(started.elapsed());
+                        return Ok(Grant {
+                            pacer: self,
+                            waited: started.elapsed(),
+                            done: false,
+                        });
                     }
                     Some(st.next_at)
                 } else {
@@ -262,7 +327,7 @@ mod tests {
             let pacer = pacer.clone();
             let order = order.clone();
             tasks.push(tokio::spawn(async move {
-                pacer.permit(urgency).await.unwrap();
+                pacer.permit(urgency).await.unwrap().sent();
                 order.lock().unwrap().push((urgency, Instant::now()));
                 i
             }));
@@ -289,7 +354,7 @@ mod tests {
             let pacer = pacer.clone();
             let order = order.clone();
             tokio::spawn(async move {
-                pacer.permit(urgency).await.unwrap();
+                pacer.permit(urgency).await.unwrap().sent();
                 order.lock().unwrap().push(urgency);
             })
         };
@@ -308,12 +373,12 @@ mod tests {
         let pacer = Arc::new(Pacer::new(limit(1, 10, None)));
         let head = {
             let pacer = pacer.clone();
-            tokio::spawn(async move { pacer.permit(1).await })
+            tokio::spawn(async move { pacer.permit(1).await.map(|g| g.waited()) })
         };
         tokio::task::yield_now().await;
         let next = {
             let pacer = pacer.clone();
-            tokio::spawn(async move { pacer.permit(2).await })
+            tokio::spawn(async move { pacer.permit(2).await.map(|g| g.waited()) })
         };
         tokio::task::yield_now().await;
         assert_eq!(pacer.usage().waiting, 2);
@@ -328,7 +393,7 @@ mod tests {
     async fn the_daily_quota_stops_requests_and_resumes_from_the_archive() {
         let pacer = Pacer::new(limit(10, 1, Some(3)));
         pacer.resume(None, 2);
-        pacer.permit(0).await.unwrap();
+        pacer.permit(0).await.unwrap().sent();
         let e = pacer.permit(0).await.unwrap_err();
         assert_eq!(e.quota, 3);
         assert_eq!(e.until % 86_400, 0);
@@ -344,7 +409,7 @@ mod tests {
         assert_eq!(pacer.spacing(), Duration::from_secs(60));
         pacer.resume(Some(timeutil::now() - 30), 1);
         let t = Instant::now();
-        pacer.permit(0).await.unwrap();
+        pacer.permit(0).await.unwrap().sent();
         let waited = t.elapsed();
         assert!(
             waited >= Duration::from_secs(30) && waited <= Duration::from_secs(31),
@@ -355,7 +420,39 @@ mod tests {
         let fresh = Pacer::new(limit(2, 1, None));
         fresh.resume(None, 0);
         let t = Instant::now();
-        fresh.permit(0).await.unwrap();
+        fresh.permit(0).await.unwrap().sent();
         assert_eq!(t.elapsed(), Duration::from_millis(550));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_spacing_counts_from_when_a_request_leaves_not_from_its_grant() {
+        // a collector plans its window between the grant and the send (a
+        // read of the archive, slow on a loaded machine): the next request
+        // must not leave right after a late one
+        let pacer = Arc::new(Pacer::new(limit(2, 1, None)));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let first = pacer.permit(0).await.unwrap();
+        let t0 = Instant::now();
+        let next = {
+            let pacer = pacer.clone();
+            tokio::spawn(async move {
+                let g = pacer.permit(1).await.unwrap();
+                let at = Instant::now();
+                g.sent();
+                at
+            })
+        };
+        // the first request leaves 2 s after its grant
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let sent_at = Instant::now();
+        first.sent();
+        let next_at = next.await.unwrap();
+        assert!(next_at >= sent_at + pacer.spacing(), "{:?}", next_at - t0);
+        // a grant given up frees the turn at once (its spacing still holds)
+        let given_up = pacer.permit(2).await.unwrap();
+        let before = Instant::now();
+        drop(given_up);
+        pacer.permit(3).await.unwrap().sent();
+        assert!(Instant::now() - before <= pacer.spacing());
     }
 }

@@ -490,12 +490,16 @@ impl StreamJob {
                     ..StreamSuccess::default()
                 });
             };
-            let waited = tokio::select! {
-                w = self.shared.client.permit(self.action, due.start) => w,
+            let grant = tokio::select! {
+                g = self.shared.client.permit(self.action, due.start) => g,
                 Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
             };
-            let waited = waited.map_err(StreamFailure::OverBudget)?;
-            self.shared.metrics.limiter_wait(self.source, waited);
+            // held until the request leaves (or the window turns out empty):
+            // the action's next request may leave one spacing after this one
+            let grant = grant.map_err(StreamFailure::OverBudget)?;
+            self.shared
+                .metrics
+                .limiter_wait(self.source, grant.waited());
             let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.retry_budget());
             // the window, planned now that the request may leave
             let (window, lost) = self.plan(&key, &indicators, retry.extra_margin).await?;
@@ -510,7 +514,7 @@ impl StreamJob {
             let req = self.request(&key, &indicators, window);
             attempts += 1;
             let attempt = tokio::select! {
-                a = self.shared.client.send_now(&req) => a,
+                a = self.shared.client.send_now(&req, grant) => a,
                 Ok(_) = shutdown.wait_for(|stop| *stop) => return Err(StreamFailure::Cancelled),
             };
             let log = AttemptLog {
