@@ -130,7 +130,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Collect data into the archive: a pass every `interval` until SIGINT/SIGTERM, or one pass with --once
     Collect(CollectArgs),
-    /// Fetch 5-minute history (ListQuality, up to 30 days back) for what the archive does not hold at 30 s
+    /// Fetch 5-minute history (ListQuality, and ListQualityDistribution for breakdowns; up to 30 days back) for what the archive does not hold at 30 s
     Backfill(BackfillArgs),
     /// Print archived history
     Query(QueryArgs),

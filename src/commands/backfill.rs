@@ -27,10 +27,10 @@ use crate::series::StreamKey;
 use crate::store::OpenMode;
 use crate::{Source, catalog, credentials, timeutil};
 
-/// The configured streams the selection flags keep: app, room, user and
-/// source select a stream, `--indicator` globs its requested indicators
-/// (by their requested or any answered name). Streams left with no
-/// indicator are dropped.
+/// The configured streams the selection flags keep: app, room, user,
+/// source and dimension (globs, any case) select a stream, `--indicator`
+/// globs its requested indicators (by their requested or any answered
+/// name). Streams left with no indicator are dropped.
 pub fn select_streams(
     streams: Vec<StreamSpec>,
     select: &crate::cli::SelectionArgs,
@@ -55,6 +55,14 @@ pub fn select_streams(
                     .any(|u| select.user.iter().any(|x| x == u))
         })
         .filter(|s| sources.is_empty() || sources.contains(&s.key.source))
+        .filter(|s| {
+            select.dimension.is_empty()
+                || s.key.dimension.is_some_and(|d| {
+                    select.dimension.iter().any(|pat| {
+                        glob(&pat.to_ascii_lowercase(), &d.as_str().to_ascii_lowercase())
+                    })
+                })
+        })
         .filter_map(|mut s| {
             if !select.indicator.is_empty() {
                 let source = s.key.source;
@@ -81,6 +89,14 @@ struct Missing {
 }
 
 pub fn run(ctx: &Ctx, args: BackfillArgs) -> anyhow::Result<u8> {
+    if !args.select.dimension_value.is_empty() {
+        return Err(UsageError(
+            "backfill cannot take --dimension-value: the API answers every value of a \
+             dimension in one request; select the breakdown with --dimension"
+                .into(),
+        )
+        .into());
+    }
     let config = ctx.config()?;
     if config.targets.is_empty() {
         return Err(ConfigError {
@@ -294,4 +310,52 @@ pub fn run(ctx: &Ctx, args: BackfillArgs) -> anyhow::Result<u8> {
         }
         Ok(exit::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::SelectionArgs;
+    use crate::series::{Dimension, StreamKey, UserSet};
+
+    fn specs() -> Vec<StreamSpec> {
+        let spec = |key: StreamKey, ind: &str| StreamSpec {
+            key,
+            indicators: vec![ind.to_string()],
+        };
+        vec![
+            spec(
+                StreamKey::new("a", None, UserSet::NONE, Source::Quality),
+                "stall_rate",
+            ),
+            spec(StreamKey::distribution("a", Dimension::Os), "stall_rate"),
+            spec(
+                StreamKey::distribution("a", Dimension::Access),
+                "stall_rate",
+            ),
+        ]
+    }
+
+    #[test]
+    fn dimension_selects_breakdown_streams_in_any_case() {
+        let keep = |select: SelectionArgs| -> Vec<Option<Dimension>> {
+            select_streams(specs(), &select)
+                .into_iter()
+                .map(|s| s.key.dimension)
+                .collect()
+        };
+        let by = |d: &str| SelectionArgs {
+            dimension: vec![d.into()],
+            ..SelectionArgs::default()
+        };
+        assert_eq!(keep(by("os")), [Some(Dimension::Os)]);
+        assert_eq!(keep(by("A*")), [Some(Dimension::Access)]);
+        assert_eq!(keep(SelectionArgs::default()).len(), 3);
+        // an answered name selects the stream that asks for it
+        let video = SelectionArgs {
+            indicator: vec!["video_stall_rate".into()],
+            ..SelectionArgs::default()
+        };
+        assert_eq!(keep(video).len(), 3);
+    }
 }
