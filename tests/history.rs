@@ -75,45 +75,6 @@ fn assert_exact_history(conn: &rusqlite::Connection, sim: &Sim, from: i64, to: i
     checked
 }
 
-/// No 5-minute point shares its slot with a 30-second point of its series.
-fn assert_no_coarse_beside_real_time(conn: &rusqlite::Connection) {
-    let beside: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM samples c JOIN samples f
-               ON f.source = c.source AND f.app_id = c.app_id
-              AND coalesce(f.room_id, '') = coalesce(c.room_id, '')
-              AND coalesce(f.user_ids, '') = coalesce(c.user_ids, '')
-              AND f.indicator = c.indicator
-              AND f.resolution = 30 AND f.ts >= c.ts AND f.ts < c.ts + 300
-             WHERE c.resolution = 300",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(beside, 0, "5-minute points beside 30-second ones");
-}
-
-/// No request broke the offline action's reach, span or rate.
-fn assert_offline_polite(sim: &Sim) {
-    let s = sim.stats();
-    sim.assert_polite();
-    if let Some(q) = s.actions.get("ListQuality") {
-        assert_eq!(q.reach_violations, 0, "{s:?}");
-        assert_eq!(q.span_violations, 0, "{s:?}");
-        assert_eq!(q.rate_limited, 0, "{s:?}");
-        assert_eq!(q.beyond_delay, 0, "{s:?}");
-        assert!(q.max_lookback_secs <= 30.0 * 86_400.0, "{s:?}");
-    }
-}
-
-fn offline_requests(sim: &Sim) -> u64 {
-    sim.stats()
-        .by_action
-        .get("ListQuality")
-        .copied()
-        .unwrap_or(0)
-}
-
 #[test]
 fn backfill_from_two_days_ago_gives_exact_5_minute_history_and_a_rerun_fetches_nothing() {
     let sim = Sim::start(SimConfig::default());
@@ -127,7 +88,7 @@ fn backfill_from_two_days_ago_gives_exact_5_minute_history_and_a_rerun_fetches_n
         .stderr(predicate::str::contains("operation data"))
         .stderr(predicate::str::contains("backfill ["));
     // one request per quality stream: 40 hours fit in one 7-day call
-    assert_eq!(offline_requests(&sim), 2);
+    assert_eq!(sim.requests("ListQuality"), 2);
     let conn = env.conn();
     let checked =
         assert_exact_history(&conn, &sim, before - 2 * 86_400, slot_floor(before - DELAY));
@@ -158,7 +119,7 @@ fn backfill_from_two_days_ago_gives_exact_5_minute_history_and_a_rerun_fetches_n
         .assert()
         .success()
         .stderr(predicate::str::contains("0 call(s) due"));
-    assert_eq!(offline_requests(&sim), 2, "a re-run sends nothing");
+    assert_eq!(sim.requests("ListQuality"), 2, "a re-run sends nothing");
     let again: i64 = conn
         .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
         .unwrap();
@@ -166,8 +127,8 @@ fn backfill_from_two_days_ago_gives_exact_5_minute_history_and_a_rerun_fetches_n
 
     // collected at 30 s afterwards: no 5-minute point beside a 30-second one
     env.cmd().args(["collect", "--once"]).assert().success();
-    assert_no_coarse_beside_real_time(&conn);
-    assert_offline_polite(&sim);
+    assert_no_5_minute_point_beside_a_30_second_one(&conn);
+    sim.assert_offline_polite("ListQuality");
 }
 
 #[test]
@@ -180,7 +141,7 @@ fn backfill_bad_ranges_to_before_from_is_a_usage_error_and_beyond_the_reach_is_c
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--from"));
-    assert_eq!(offline_requests(&sim), 0);
+    assert_eq!(sim.requests("ListQuality"), 0);
     let before = now();
     env.cmd()
         .args(["backfill", "--from", "-40d", "--to", "-29d"])
@@ -190,14 +151,14 @@ fn backfill_bad_ranges_to_before_from_is_a_usage_error_and_beyond_the_reach_is_c
             "beyond the offline API's 30-day reach",
         ));
     // one call per quality stream, none beyond the reach
-    assert_eq!(offline_requests(&sim), 2);
+    assert_eq!(sim.requests("ListQuality"), 2);
     let oldest: i64 = env
         .conn()
         .query_row("SELECT min(ts) FROM samples", [], |r| r.get(0))
         .unwrap();
     assert!(oldest >= before - 30 * 86_400, "{}", before - oldest);
     assert!(oldest < before - 30 * 86_400 + 1200, "{}", before - oldest);
-    assert_offline_polite(&sim);
+    sim.assert_offline_polite("ListQuality");
 }
 
 #[test]
@@ -254,8 +215,12 @@ fn backfill_interrupted_mid_run_resumes_to_the_same_archive() {
         .assert()
         .success();
     // 10 days: two calls per stream, 4 in all; the resumed run sent only what was left
-    assert_eq!(offline_requests(&sim), 4);
-    assert_eq!(offline_requests(&slow), 5, "2 stored, 1 killed, 2 resumed");
+    assert_eq!(sim.requests("ListQuality"), 4);
+    assert_eq!(
+        slow.requests("ListQuality"),
+        5,
+        "2 stored, 1 killed, 2 resumed"
+    );
     assert_eq!(samples(&cut.conn()), samples(&whole.conn()));
     let logged = |env: &Env| -> Vec<(i64, String, i64, i64)> {
         env.conn()
@@ -269,7 +234,7 @@ fn backfill_interrupted_mid_run_resumes_to_the_same_archive() {
             .unwrap()
     };
     assert_eq!(logged(&cut), logged(&whole));
-    assert_offline_polite(&sim);
+    sim.assert_offline_polite("ListQuality");
 }
 
 #[test]
@@ -561,7 +526,7 @@ fn a_10_hour_outage_is_repaired_at_5_minutes_only_after_the_offline_delay_on_a_f
     }
     // 9 hours are 108 slots a series, less the odd quiet one
     assert!(checked > 6 * 95, "{checked}");
-    assert_no_coarse_beside_real_time(&conn);
+    assert_no_5_minute_point_beside_a_30_second_one(&conn);
 
     // another pass repairs nothing more
     let _ = collect_at(19 * H);

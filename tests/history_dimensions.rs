@@ -95,48 +95,8 @@ fn assert_exact_breakdown(conn: &rusqlite::Connection, sim: &Sim, from: i64, to:
     checked
 }
 
-/// No 5-minute breakdown point shares its slot with a 30-second point of
-/// the same (indicator, dimension, value).
-fn assert_no_coarse_beside_real_time(conn: &rusqlite::Connection) {
-    let beside: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM samples c JOIN samples f
-               ON f.source = c.source AND f.app_id = c.app_id
-              AND coalesce(f.dimension, '') = coalesce(c.dimension, '')
-              AND coalesce(f.dimension_value, '') = coalesce(c.dimension_value, '')
-              AND f.indicator = c.indicator
-              AND f.resolution = 30 AND f.ts >= c.ts AND f.ts < c.ts + 300
-             WHERE c.resolution = 300",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(beside, 0, "5-minute points beside 30-second ones");
-}
-
-/// No request broke the offline breakdown action's reach, span, delay or
-/// rate (nor any other action's rule).
-fn assert_offline_polite(sim: &Sim) {
-    let s = sim.stats();
-    sim.assert_polite();
-    let d = &s.actions[ACTION];
-    assert_eq!(d.reach_violations, 0, "{s:?}");
-    assert_eq!(d.span_violations, 0, "{s:?}");
-    assert_eq!(d.rate_limited, 0, "{s:?}");
-    assert_eq!(d.beyond_delay, 0, "{s:?}");
-    assert!(d.max_lookback_secs <= 30.0 * 86_400.0, "{s:?}");
-    assert!(
-        s.max_in_one_second.get(ACTION).is_none_or(|n| *n <= 2),
-        "{s:?}"
-    );
-}
-
 /// (source, dimension, start, end, repaired_resolution)
 type Gap = (String, Option<String>, i64, i64, Option<i64>);
-
-fn requests(sim: &Sim, action: &str) -> u64 {
-    sim.stats().by_action.get(action).copied().unwrap_or(0)
-}
 
 #[test]
 fn backfill_from_two_days_ago_gives_exact_5_minute_breakdowns_and_a_rerun_fetches_nothing() {
@@ -152,8 +112,8 @@ fn backfill_from_two_days_ago_gives_exact_5_minute_breakdowns_and_a_rerun_fetche
         .stderr(predicate::str::contains("3 stream(s), 3 call(s) due"));
     let after = now();
     // one request per indicator and dimension: 40 hours fit in one 7-day call
-    assert_eq!(requests(&sim, ACTION), 2);
-    assert_eq!(requests(&sim, "ListQuality"), 1);
+    assert_eq!(sim.requests(ACTION), 2);
+    assert_eq!(sim.requests("ListQuality"), 1);
     let conn = env.conn();
     let checked =
         assert_exact_breakdown(&conn, &sim, after - 2 * 86_400, slot_floor(before - DELAY));
@@ -189,7 +149,7 @@ fn backfill_from_two_days_ago_gives_exact_5_minute_breakdowns_and_a_rerun_fetche
         .assert()
         .success()
         .stderr(predicate::str::contains("0 call(s) due"));
-    assert_eq!(requests(&sim, ACTION), 2, "a re-run sends nothing");
+    assert_eq!(sim.requests(ACTION), 2, "a re-run sends nothing");
     let again: i64 = conn
         .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
         .unwrap();
@@ -201,13 +161,13 @@ fn backfill_from_two_days_ago_gives_exact_5_minute_breakdowns_and_a_rerun_fetche
         .assert()
         .success()
         .stderr(predicate::str::contains("2 stream(s), 2 call(s) due"));
-    assert_eq!(requests(&sim, ACTION), 4);
-    assert_eq!(requests(&sim, "ListQuality"), 1);
+    assert_eq!(sim.requests(ACTION), 4);
+    assert_eq!(sim.requests("ListQuality"), 1);
 
     // collected at 30 s afterwards: no 5-minute point beside a 30-second one
     env.cmd().args(["collect", "--once"]).assert().success();
-    assert_no_coarse_beside_real_time(&conn);
-    assert_offline_polite(&sim);
+    assert_no_5_minute_point_beside_a_30_second_one(&conn);
+    sim.assert_offline_polite(ACTION);
 }
 
 #[test]
@@ -245,7 +205,7 @@ fn a_breakdown_gap_is_repaired_at_5_minutes_through_its_own_offline_action() {
         .unwrap();
         conn.execute("DELETE FROM points", []).unwrap();
     }
-    assert_eq!(requests(&sim, ACTION), 0);
+    assert_eq!(sim.requests(ACTION), 0);
     env.cmd().args(["collect", "--once"]).assert().success();
     let gaps: Vec<Gap> = env
         .conn()
@@ -274,17 +234,17 @@ fn a_breakdown_gap_is_repaired_at_5_minutes_through_its_own_offline_action() {
         "{gaps:?}"
     );
     // one call per indicator and dimension, through its own action
-    assert_eq!(requests(&sim, ACTION), 2);
-    assert_eq!(requests(&sim, "ListQuality"), 1);
+    assert_eq!(sim.requests(ACTION), 2);
+    assert_eq!(sim.requests("ListQuality"), 1);
     let (start, end) = (gaps[0].2, gaps[0].3);
     let conn = env.conn();
     let checked = assert_exact_breakdown(&conn, &sim, slot_floor(start), slot_ceil(end));
     assert!(checked > 20 * 100, "{checked}");
-    assert_no_coarse_beside_real_time(&conn);
+    assert_no_5_minute_point_beside_a_30_second_one(&conn);
     // a second pass repairs nothing more
     env.cmd().args(["collect", "--once"]).assert().success();
-    assert_eq!(requests(&sim, ACTION), 2);
-    assert_offline_polite(&sim);
+    assert_eq!(sim.requests(ACTION), 2);
+    sim.assert_offline_polite(ACTION);
     env.cmd()
         .args(["status"])
         .assert()

@@ -64,6 +64,47 @@ impl Sim {
         }
         assert!(s.max_lookback_secs <= 3600.0, "{s:?}");
     }
+
+    /// Requests of one action so far.
+    pub fn requests(&self, action: &str) -> u64 {
+        self.stats().by_action.get(action).copied().unwrap_or(0)
+    }
+
+    /// Checks that requests of an offline action were made and broke none
+    /// of its rules (reach, span, rate, delay), nor any rule of the others.
+    pub fn assert_offline_polite(&self, action: &str) {
+        let s = self.stats();
+        self.assert_polite();
+        let a = &s.actions[action];
+        assert_eq!(a.reach_violations, 0, "{s:?}");
+        assert_eq!(a.span_violations, 0, "{s:?}");
+        assert_eq!(a.rate_limited, 0, "{s:?}");
+        assert_eq!(a.beyond_delay, 0, "{s:?}");
+        assert!(a.max_lookback_secs <= 30.0 * 86_400.0, "{s:?}");
+        assert!(
+            s.max_in_one_second.get(action).is_none_or(|n| *n <= 2),
+            "{s:?}"
+        );
+    }
+}
+
+/// No 5-minute point shares its slot with a 30-second point of its series
+/// (every identity column of the samples view compared).
+pub fn assert_no_5_minute_point_beside_a_30_second_one(conn: &Connection) {
+    let beside: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM samples c JOIN samples f
+               ON f.source = c.source AND f.app_id = c.app_id
+              AND f.room_id IS c.room_id AND f.user_ids IS c.user_ids
+              AND f.dimension IS c.dimension AND f.dimension_value IS c.dimension_value
+              AND f.indicator = c.indicator
+              AND f.resolution = 30 AND f.ts >= c.ts AND f.ts < c.ts + 300
+             WHERE c.resolution = 300",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(beside, 0, "5-minute points beside 30-second ones");
 }
 
 impl Drop for Sim {
