@@ -6,7 +6,9 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::write::{FetchedSeries, find_stream, store_series, stream_id_in};
+use super::write::{
+    FetchedSeries, StatsDelta, bump_stats, find_stream, store_series, stream_id_in,
+};
 use super::{Result, Store, WriteStats};
 use crate::series::{Dimension, Resolution, Source, StreamKey, UserSet};
 
@@ -128,11 +130,14 @@ impl Store {
                 ],
             )?;
         }
-        tx.execute(
-            "INSERT INTO stream_stats (stream_id, hour, offline_requests) VALUES (?1, ?2, ?3)
-             ON CONFLICT (stream_id, hour) DO UPDATE SET
-               offline_requests = offline_requests + excluded.offline_requests",
-            params![stream, now.div_euclid(3600), fetch.attempts],
+        bump_stats(
+            &tx,
+            stream,
+            now,
+            &StatsDelta {
+                offline_requests: i64::from(fetch.attempts),
+                ..StatsDelta::default()
+            },
         )?;
         tx.commit()?;
         Ok(stats)
@@ -150,12 +155,15 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let stream = stream_id_in(&tx, key)?;
-        tx.execute(
-            "INSERT INTO stream_stats (stream_id, hour, offline_requests, failures) VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT (stream_id, hour) DO UPDATE SET
-               offline_requests = offline_requests + excluded.offline_requests,
-               failures = failures + excluded.failures",
-            params![stream, now.div_euclid(3600), attempts],
+        bump_stats(
+            &tx,
+            stream,
+            now,
+            &StatsDelta {
+                offline_requests: i64::from(attempts),
+                failures: i64::from(attempts),
+                ..StatsDelta::default()
+            },
         )?;
         tx.commit()?;
         Ok(())

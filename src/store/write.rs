@@ -206,6 +206,7 @@ impl Store {
                 points_new: stats.new as i64,
                 points_revised: stats.revised as i64,
                 points_skipped: fetch.skipped as i64,
+                ..StatsDelta::default()
             },
         )?;
         tx.commit()?;
@@ -571,24 +572,29 @@ fn refresh_rollups(conn: &Connection, series: i64, hours: &[i64]) -> Result<i64>
 }
 
 #[derive(Debug, Default)]
-struct StatsDelta {
-    requests: i64,
-    failures: i64,
-    points_new: i64,
-    points_revised: i64,
-    points_skipped: i64,
+pub(super) struct StatsDelta {
+    pub requests: i64,
+    pub failures: i64,
+    pub points_new: i64,
+    pub points_revised: i64,
+    pub points_skipped: i64,
+    /// Requests of the stream's offline action (history, repairs).
+    pub offline_requests: i64,
 }
 
-fn bump_stats(conn: &Connection, stream: i64, now: i64, d: &StatsDelta) -> Result<()> {
+/// Adds to a stream's activity of the hour holding `now`.
+pub(super) fn bump_stats(conn: &Connection, stream: i64, now: i64, d: &StatsDelta) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO stream_stats (stream_id, hour, requests, failures, points_new, points_revised, points_skipped)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO stream_stats (stream_id, hour, requests, failures, points_new, points_revised,
+                                   points_skipped, offline_requests)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (stream_id, hour) DO UPDATE SET
            requests = requests + excluded.requests,
            failures = failures + excluded.failures,
            points_new = points_new + excluded.points_new,
            points_revised = points_revised + excluded.points_revised,
-           points_skipped = points_skipped + excluded.points_skipped",
+           points_skipped = points_skipped + excluded.points_skipped,
+           offline_requests = offline_requests + excluded.offline_requests",
     )?
     .execute(params![
         stream,
@@ -597,7 +603,8 @@ fn bump_stats(conn: &Connection, stream: i64, now: i64, d: &StatsDelta) -> Resul
         d.failures,
         d.points_new,
         d.points_revised,
-        d.points_skipped
+        d.points_skipped,
+        d.offline_requests
     ])?;
     Ok(())
 }
