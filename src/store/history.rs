@@ -488,6 +488,29 @@ mod tests {
         store.upsert_points(&mut rows).unwrap()
     }
 
+    /// `stall_rate` of [`quality`] collected at 30 s over `[T0, done)`,
+    /// less a recorded gap.
+    fn collected_with_a_gap(store: &mut Store, done: i64, gap: (i64, i64)) {
+        let indicators = ["stall_rate".to_string()];
+        let fetch = super::super::Fetch {
+            indicators: &indicators,
+            from: T0,
+            to: done,
+            series: vec![],
+            skipped: 0,
+            attempts: 1,
+        };
+        store.store_fetch(&quality(), &fetch, done).unwrap();
+        store
+            .conn()
+            .execute(
+                "INSERT INTO gap_log (stream_id, indicator, start_ts, end_ts, cause, detail, recorded_at)
+                 VALUES (1, 'stall_rate', ?1, ?2, 'not_collected', '', ?2)",
+                params![gap.0, gap.1],
+            )
+            .unwrap();
+    }
+
     #[test]
     fn a_5_minute_point_lands_only_where_no_30_second_point_covers_its_slot() {
         let mut store = Store::in_memory().unwrap();
@@ -622,31 +645,9 @@ mod tests {
     fn history_repairs_the_gaps_inside_what_it_fetched_and_is_not_asked_twice() {
         let mut store = Store::in_memory().unwrap();
         let key = quality();
-        let indicators = ["stall_rate".to_string()];
         // collected [T0, T0 + 3h) at 30 s, less a gap [T0 + 1h + 90 s, T0 + 2h)
-        store
-            .store_fetch(
-                &key,
-                &super::super::Fetch {
-                    indicators: &indicators,
-                    from: T0,
-                    to: T0 + 3 * 3600,
-                    series: vec![],
-                    skipped: 0,
-                    attempts: 1,
-                },
-                T0 + 3 * 3600,
-            )
-            .unwrap();
         let gap = (T0 + 3600 + 90, T0 + 7200);
-        store
-            .conn()
-            .execute(
-                "INSERT INTO gap_log (stream_id, indicator, start_ts, end_ts, cause, detail, recorded_at)
-                 VALUES (1, 'stall_rate', ?1, ?2, 'not_collected', '', ?2)",
-                params![gap.0, gap.1],
-            )
-            .unwrap();
+        collected_with_a_gap(&mut store, T0 + 3 * 3600, gap);
         let day = T0 - 86_400;
         assert_eq!(
             store
@@ -756,32 +757,9 @@ mod tests {
     #[test]
     fn a_gap_longer_than_one_call_is_repaired_once_its_calls_meet() {
         let mut store = Store::in_memory().unwrap();
-        let key = quality();
-        let indicators = ["stall_rate".to_string()];
-        store
-            .store_fetch(
-                &key,
-                &super::super::Fetch {
-                    indicators: &indicators,
-                    from: T0,
-                    to: T0 + 12 * 86_400,
-                    series: vec![],
-                    skipped: 0,
-                    attempts: 1,
-                },
-                T0,
-            )
-            .unwrap();
         // ten days lost: two calls of at most seven days each
         let gap = (T0 + 86_400, T0 + 11 * 86_400);
-        store
-            .conn()
-            .execute(
-                "INSERT INTO gap_log (stream_id, indicator, start_ts, end_ts, cause, detail, recorded_at)
-                 VALUES (1, 'stall_rate', ?1, ?2, 'not_collected', '', ?2)",
-                params![gap.0, gap.1],
-            )
-            .unwrap();
+        collected_with_a_gap(&mut store, T0 + 12 * 86_400, gap);
         let repaired = |store: &Store| -> Option<i64> {
             store
                 .conn()
