@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -94,22 +94,7 @@ fn every_served_point_lands_with_its_final_value_through_faults_and_a_crash() {
 
     // the archive, keyed as the server keys its series
     let conn = env.conn();
-    let mut archived: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
-    for p in samples(&conn) {
-        let action = if p.0 == "quality" {
-            "ListRealTimeQuality"
-        } else {
-            "ListRealTimeOperationData"
-        };
-        let key = format!(
-            "{action}|{}|{}|{}|{}",
-            p.1,
-            p.2.unwrap_or_default(),
-            p.3.unwrap_or_default(),
-            p.4
-        );
-        archived.entry(key).or_default().insert(p.5, p.6);
-    }
+    let archived = common::independent::archived_by_truth_key(&env);
     let truth = server.get("/truth");
     let truth = truth.as_object().unwrap();
     assert_eq!(

@@ -89,27 +89,6 @@ fn room_targets(n: usize) -> String {
     t
 }
 
-/// The archive's points keyed as the independent API keys its series.
-fn archived_by_truth_key(env: &Env) -> BTreeMap<String, BTreeMap<i64, f64>> {
-    let mut archived: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
-    for p in common::samples(&env.conn()) {
-        let action = if p.0 == "quality" {
-            "ListRealTimeQuality"
-        } else {
-            "ListRealTimeOperationData"
-        };
-        let key = format!(
-            "{action}|{}|{}|{}|{}",
-            p.1,
-            p.2.unwrap_or_default(),
-            p.3.unwrap_or_default(),
-            p.4
-        );
-        archived.entry(key).or_default().insert(p.5, p.6);
-    }
-    archived
-}
-
 #[test]
 fn two_hundred_forty_rooms_at_two_per_second_lose_nothing() {
     // issue 14: 240 room targets plus the app-wide streams, 2 requests per
@@ -166,7 +145,7 @@ fn two_hundred_forty_rooms_at_two_per_second_lose_nothing() {
 
     // every bucket served is archived, settled ones with their final value,
     // and nothing the server did not serve
-    let archived = archived_by_truth_key(&env);
+    let archived = common::independent::archived_by_truth_key(&env);
     let truth = server.get("/truth");
     let truth = truth.as_object().unwrap();
     // app-wide: audio and video stall rates, online users; two per room

@@ -3,6 +3,7 @@
 //! a process on loopback for the tests that check the collector against
 //! something that shares none of its code.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -93,4 +94,26 @@ pub fn cmd(env: &Env) -> Command {
         .env("VOLC_SECRETKEY", SECRET_KEY)
         .stderr(Stdio::null());
     c
+}
+
+/// The archive's real-time points, keyed as the independent API keys its
+/// series in `/truth`: `action|app|room|users|indicator`.
+pub fn archived_by_truth_key(env: &Env) -> BTreeMap<String, BTreeMap<i64, f64>> {
+    let mut archived: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
+    for p in super::samples(&env.conn()) {
+        let action = if p.0 == "quality" {
+            "ListRealTimeQuality"
+        } else {
+            "ListRealTimeOperationData"
+        };
+        let key = format!(
+            "{action}|{}|{}|{}|{}",
+            p.1,
+            p.2.unwrap_or_default(),
+            p.3.unwrap_or_default(),
+            p.4
+        );
+        archived.entry(key).or_default().insert(p.5, p.6);
+    }
+    archived
 }
