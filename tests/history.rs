@@ -141,6 +141,14 @@ fn backfill_bad_ranges_to_before_from_is_a_usage_error_and_beyond_the_reach_is_c
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--from"));
+    // no request can narrow to one value of a dimension
+    env.cmd()
+        .args(["backfill", "--dimension-value", "ios"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "backfill cannot take --dimension-value",
+        ));
     assert_eq!(sim.requests("ListQuality"), 0);
     let before = now();
     env.cmd()
